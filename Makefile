@@ -1,0 +1,49 @@
+# Kamustatus — `make run` and `make test` are all a fresh clone needs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8000
+WORKERS ?= 4
+MANAGE := $(BIN)/python manage.py
+
+# `make run` behaves like production (DEBUG off) with a secret kept in a
+# git-ignored file; tests get a throwaway one.
+RUN_ENV  = SECRET_KEY="$$(cat .secret-key)" ALLOWED_HOSTS=$${ALLOWED_HOSTS:-127.0.0.1,localhost} PORT=$(PORT)
+TEST_ENV = SECRET_KEY=$${SECRET_KEY:-insecure-test-only-key} DEBUG=0
+
+.PHONY: install install-dev run test lint bench clean
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+.secret-key:
+	$(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))' > $@
+	chmod 600 $@
+
+run: install .secret-key
+	$(RUN_ENV) $(MANAGE) migrate --noinput
+	$(RUN_ENV) $(MANAGE) createcachetable
+	$(RUN_ENV) $(MANAGE) collectstatic --noinput --verbosity 0
+	$(RUN_ENV) $(MANAGE) loaddemo --credentials
+	$(RUN_ENV) $(BIN)/gunicorn statuspage.wsgi --bind 127.0.0.1:$(PORT) --workers $(WORKERS) --access-logfile -
+
+test: install-dev
+	$(TEST_ENV) $(MANAGE) collectstatic --noinput --verbosity 0
+	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install-dev
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

@@ -1,0 +1,62 @@
+"""The content generation: one shared token that changes whenever anything the
+public pages show is written.
+
+Readers (the status page, cached API responses) read the token *before* they
+read the data and store what they render together with it; a reader whose
+token differs from the stored one renders again. The token lives in the
+default cache, which is shared by every worker and host (Redis or the
+database), never in per-process memory.
+
+A write sets a new token twice: at once, so that reads on the writing
+connection (and, with the database cache, the commit itself) see it, and again
+after the commit, so that a reader that rendered from the old data between the
+two cannot keep its stale copy. Tokens are random rather than counters so that
+two writers can never set the same value.
+"""
+
+import logging
+import secrets
+
+from django.core.cache import cache
+from django.db import DEFAULT_DB_ALIAS, transaction
+
+KEY = "kamustatus:generation"
+
+logger = logging.getLogger(__name__)
+
+
+def current():
+    """The current token, creating one if the cache has none (or lost it)."""
+    token = cache.get(KEY)
+    if token is None:
+        token = secrets.token_hex(8)
+        if not cache.add(KEY, token, None):
+            token = cache.get(KEY, token)
+    return token
+
+
+def _set_new_token():
+    try:
+        cache.set(KEY, secrets.token_hex(8), None)
+    except Exception:
+        # A cache outage must never fail a write; readers treat a missing
+        # token as "unknown" and render afresh.
+        logger.exception("could not bump the content generation")
+
+
+def _after_commit():
+    _set_new_token()
+
+
+def bump(using=DEFAULT_DB_ALIAS):
+    """Record that something the pages show has changed."""
+    connection = transaction.get_connection(using)
+    if not connection.in_atomic_block:
+        _set_new_token()
+        return
+    savepoints = set(connection.savepoint_ids)
+    for sids, func, _robust in connection.run_on_commit:
+        if func is _after_commit and sids == savepoints:
+            return  # already bumped in this (sub)transaction
+    _set_new_token()
+    transaction.on_commit(_after_commit, using=using, robust=True)

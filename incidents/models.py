@@ -1,0 +1,818 @@
+"""The domain: monitors, incidents and their timeline, maintenance windows, API
+keys and the audit trail, with every rule that governs them.
+
+The API, the admin, the pages and the management commands all write through
+the methods here; none of them re-implements a rule.
+"""
+
+import hashlib
+import hmac
+import re
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import UTC, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.db.models import Exists, Max, OuterRef, Prefetch, Q
+from django.dispatch import Signal
+from django.utils import timezone
+
+from incidents import generation
+
+ID_ALPHABET = string.ascii_lowercase + string.digits
+ID_LENGTH = 16
+MONITOR_ID_PATTERN = r"^mon_[a-z0-9]{3,32}$"
+TITLE_MAX_LENGTH = 200
+NAME_MAX_LENGTH = 200
+URL_MAX_LENGTH = 2000
+
+
+def make_id(prefix):
+    """A prefixed, opaque, lowercase alphanumeric id such as ``inc_k3v9…``."""
+    return prefix + "_" + "".join(secrets.choice(ID_ALPHABET) for _ in range(ID_LENGTH))
+
+
+def new_monitor_id():
+    return make_id("mon")
+
+
+def new_incident_id():
+    return make_id("inc")
+
+
+def new_update_id():
+    return make_id("upd")
+
+
+def now_seconds():
+    """Now, in UTC, truncated to whole seconds: what the API shows is what is stored."""
+    return timezone.now().astimezone(UTC).replace(microsecond=0)
+
+
+def isostring(value):
+    """RFC 3339 in UTC with a ``Z`` suffix and whole seconds, or None."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Conflict(Exception):
+    """A write that the current state of things forbids (HTTP 409 in the API)."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who made a change, for the audit trail."""
+
+    label: str
+    api_key: "ApiKey | None" = None
+    user: object = None
+
+    @classmethod
+    def for_api_key(cls, api_key):
+        return cls(label=f"API key {api_key.name} ({api_key.prefix}…)", api_key=api_key)
+
+    @classmethod
+    def for_user(cls, user):
+        return cls(label=f"admin {user.get_username()}", user=user)
+
+    @classmethod
+    def system(cls, what):
+        return cls(label=what)
+
+
+UNSET = object()
+
+# Sent once a monitor's change of status is committed, with ``transition``.
+monitor_status_changed = Signal()
+
+
+# --- Monitors -------------------------------------------------------------
+
+
+class MonitorQuerySet(models.QuerySet):
+    def with_maintenance(self, now=None):
+        """Annotate ``in_maintenance``: an active window covers the monitor."""
+        active = Incident.objects.active_maintenance(now).values("pk")
+        covered = IncidentMonitor.objects.filter(monitor=OuterRef("pk"), incident__in=active)
+        return self.annotate(in_maintenance=Exists(covered))
+
+    def for_status_page(self, now=None):
+        return self.with_maintenance(now).order_by("created_at", "id")
+
+
+class Monitor(models.Model):
+    OPERATIONAL = "operational"
+    DEGRADED = "degraded"
+    DOWN = "down"
+    STATUS_CHOICES = [
+        (OPERATIONAL, "Operational"),
+        (DEGRADED, "Degraded"),
+        (DOWN, "Down"),
+    ]
+    STATUSES = [value for value, _label in STATUS_CHOICES]
+
+    id = models.CharField(primary_key=True, max_length=40, default=new_monitor_id)
+    name = models.CharField(max_length=NAME_MAX_LENGTH)
+    status = models.CharField(max_length=20, choices=STATUS_CHOICES, default=OPERATIONAL)
+    url = models.URLField(max_length=URL_MAX_LENGTH, null=True, blank=True)  # noqa: DJ001 (API: null)
+    created_at = models.DateTimeField(default=now_seconds)
+    updated_at = models.DateTimeField(auto_now=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = MonitorQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["created_at", "id"], name="monitor_page_order")]
+
+    def __str__(self):
+        return f"{self.name} ({self.id})"
+
+    def is_in_maintenance(self, now=None):
+        annotated = getattr(self, "in_maintenance", None)
+        if annotated is not None and now is None:
+            return annotated
+        return Incident.objects.active_maintenance(now).filter(monitor_links__monitor=self).exists()
+
+    def to_dict(self):
+        return {
+            "id": self.id,
+            "name": self.name,
+            "status": self.status,
+            "inMaintenance": self.is_in_maintenance(),
+            "url": self.url,
+        }
+
+    @classmethod
+    def validate_fields(cls, *, name=UNSET, url=UNSET, status=UNSET, id=UNSET):
+        """Check values against the rules; raise ValidationError naming fields."""
+        errors = {}
+        if name is not UNSET:
+            if not isinstance(name, str) or not name.strip():
+                errors["name"] = "must be a non-empty string"
+            elif len(name.strip()) > NAME_MAX_LENGTH:
+                errors["name"] = f"must be at most {NAME_MAX_LENGTH} characters"
+        if url is not UNSET and url is not None:
+            try:
+                cls._meta.get_field("url").run_validators(url)
+            except (ValidationError, TypeError):
+                errors["url"] = "must be an http or https URL"
+            else:
+                if len(url) > URL_MAX_LENGTH:
+                    errors["url"] = f"must be at most {URL_MAX_LENGTH} characters"
+        if status is not UNSET and status not in cls.STATUSES:
+            errors["status"] = "must be one of: " + ", ".join(cls.STATUSES)
+        if id is not UNSET and (
+            not isinstance(id, str) or not re.fullmatch(MONITOR_ID_PATTERN, id)
+        ):
+            errors["id"] = "must match ^mon_[a-z0-9]{3,32}$"
+        if errors:
+            raise ValidationError(errors)
+
+    @classmethod
+    def create_monitor(cls, *, name, url=None, status=OPERATIONAL, id=None, actor=None):
+        fields = {"name": name, "url": url, "status": status}
+        if id is not None:
+            fields["id"] = id
+        cls.validate_fields(**fields)
+        with transaction.atomic():
+            if id is not None and cls.objects.filter(pk=id).exists():
+                raise Conflict(f"A monitor with id {id} already exists.")
+            monitor = cls(name=name.strip(), url=url or None, status=status)
+            if id is not None:
+                monitor.id = id
+            monitor.save(force_insert=True)
+            AuditRecord.log(actor, AuditRecord.CREATED, monitor, changes=monitor.to_dict())
+        return monitor
+
+    def change(self, *, name=UNSET, url=UNSET, status=UNSET, actor=None):
+        """Edit the monitor; a change of status is recorded as a transition.
+
+        Returns the new ``MonitorStatusChange`` if the status moved, else None.
+        """
+        self.validate_fields(name=name, url=url, status=status)
+        with transaction.atomic():
+            locked = Monitor.objects.select_for_update().get(pk=self.pk)
+            changes = {}
+            if name is not UNSET and name.strip() != locked.name:
+                locked.name = changes["name"] = name.strip()
+            if url is not UNSET and (url or None) != locked.url:
+                locked.url = changes["url"] = url or None
+            transition = None
+            if status is not UNSET and status != locked.status:
+                transition = MonitorStatusChange.objects.create(
+                    monitor=locked, from_status=locked.status, to_status=status
+                )
+                locked.status = changes["status"] = status
+                locked.status_changed_at = transition.created_at
+            if changes:
+                locked.save()
+                AuditRecord.log(actor, AuditRecord.UPDATED, locked, changes=changes)
+            for field in ("name", "url", "status", "status_changed_at", "updated_at"):
+                setattr(self, field, getattr(locked, field))
+            if transition is not None:
+                transition.announce()
+        return transition
+
+    def report_status(self, status, actor=None):
+        """A monitor reports its state (API PATCH, admin, a check)."""
+        return self.change(status=status, actor=actor)
+
+    def delete_with_audit(self, actor=None):
+        with transaction.atomic():
+            locked = Monitor.objects.select_for_update().get(pk=self.pk)
+            if Incident.objects.open().filter(monitor_links__monitor=locked).exists():
+                raise Conflict(
+                    f"Monitor {locked.id} is referenced by an unresolved incident; "
+                    "resolve the incident first."
+                )
+            snapshot = locked.to_dict()
+            AuditRecord.log(actor, AuditRecord.DELETED, locked, snapshot=snapshot)
+            locked.delete()
+
+
+class MonitorStatusChange(models.Model):
+    """A monitor moved from one state to another: what alerts are made of."""
+
+    monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="transitions")
+    from_status = models.CharField(max_length=20, choices=Monitor.STATUS_CHOICES)
+    to_status = models.CharField(max_length=20, choices=Monitor.STATUS_CHOICES)
+    created_at = models.DateTimeField(default=now_seconds)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["monitor", "-created_at"], name="transition_by_monitor")]
+
+    def __str__(self):
+        return f"{self.monitor_id}: {self.from_status} → {self.to_status}"
+
+    @property
+    def is_failure(self):
+        return self.to_status in (Monitor.DEGRADED, Monitor.DOWN)
+
+    def announce(self):
+        """Hand the transition to whoever reacts to it (alerts), once committed."""
+        transaction.on_commit(
+            lambda: monitor_status_changed.send(sender=MonitorStatusChange, transition=self),
+            robust=True,
+        )
+
+
+# --- Incidents ------------------------------------------------------------
+
+
+class IncidentQuerySet(models.QuerySet):
+    def with_timeline(self):
+        """Everything ``to_dict`` needs, in a fixed number of queries."""
+        return self.select_related("maintenance_window").prefetch_related(
+            Prefetch("updates", queryset=IncidentUpdate.objects.order_by("sequence")),
+            Prefetch("monitor_links", queryset=IncidentMonitor.objects.order_by("position")),
+        )
+
+    def newest_first(self):
+        return self.order_by("-started_at", "-id")
+
+    def maintenance(self):
+        return self.filter(maintenance_window__isnull=False)
+
+    def not_maintenance(self):
+        return self.filter(maintenance_window__isnull=True)
+
+    def unresolved(self):
+        return self.exclude(status=Incident.RESOLVED)
+
+    def resolved(self):
+        return self.filter(status=Incident.RESOLVED)
+
+    def active_maintenance(self, now=None):
+        """Windows in force: now ∈ [scheduledStart, scheduledEnd) and not resolved."""
+        now = now or timezone.now()
+        return self.unresolved().filter(
+            maintenance_window__scheduled_start__lte=now,
+            maintenance_window__scheduled_end__gt=now,
+        )
+
+    def upcoming_maintenance(self, now=None):
+        now = now or timezone.now()
+        return self.unresolved().filter(maintenance_window__scheduled_start__gt=now)
+
+    def finished_maintenance(self, now=None):
+        """Windows that are over: past their end, or resolved (perhaps early)."""
+        now = now or timezone.now()
+        return self.maintenance().filter(
+            Q(status=Incident.RESOLVED) | Q(maintenance_window__scheduled_end__lte=now)
+        )
+
+    def ongoing(self):
+        """Unresolved ordinary incidents (not maintenance windows)."""
+        return self.not_maintenance().unresolved()
+
+    def open(self, now=None):
+        """Anything still in play: unresolved incidents and windows not yet over."""
+        now = now or timezone.now()
+        return self.unresolved().filter(
+            Q(maintenance_window__isnull=True) | Q(maintenance_window__scheduled_end__gt=now)
+        )
+
+    def for_monitor(self, monitor_id):
+        return self.filter(monitor_links__monitor_id=monitor_id)
+
+    def next_maintenance_edge(self, now=None):
+        """The next moment a window starts or ends by the clock, or None."""
+        now = now or timezone.now()
+        windows = MaintenanceWindow.objects.exclude(incident__status=Incident.RESOLVED)
+        starts = windows.filter(scheduled_start__gt=now).aggregate(m=models.Min("scheduled_start"))
+        ends = windows.filter(scheduled_end__gt=now).aggregate(m=models.Min("scheduled_end"))
+        edges = [edge for edge in (starts["m"], ends["m"]) if edge is not None]
+        return min(edges) if edges else None
+
+
+class Incident(models.Model):
+    INVESTIGATING = "investigating"
+    IDENTIFIED = "identified"
+    MONITORING = "monitoring"
+    RESOLVED = "resolved"
+    STATUS_CHOICES = [
+        (INVESTIGATING, "Investigating"),
+        (IDENTIFIED, "Identified"),
+        (MONITORING, "Monitoring"),
+        (RESOLVED, "Resolved"),
+    ]
+    STATUSES = [value for value, _label in STATUS_CHOICES]
+
+    id = models.CharField(primary_key=True, max_length=40, default=new_incident_id)
+    title = models.CharField(max_length=TITLE_MAX_LENGTH)
+    status = models.CharField(max_length=20, choices=STATUS_CHOICES, default=INVESTIGATING)
+    monitors = models.ManyToManyField(
+        Monitor, through="IncidentMonitor", related_name="incidents", blank=True
+    )
+    started_at = models.DateTimeField(default=now_seconds)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=now_seconds)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = IncidentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [
+            models.Index(fields=["-started_at", "-id"], name="incident_newest_first"),
+            models.Index(fields=["status", "-started_at", "-id"], name="incident_by_status"),
+            models.Index(fields=["-resolved_at"], name="incident_by_resolved"),
+        ]
+
+    def __str__(self):
+        return f"{self.title} ({self.id})"
+
+    # -- reading --
+
+    @property
+    def window(self):
+        """The maintenance window, or None for an ordinary incident."""
+        try:
+            return self.maintenance_window
+        except MaintenanceWindow.DoesNotExist:
+            return None
+
+    @property
+    def is_maintenance(self):
+        return self.window is not None
+
+    def maintenance_state(self, now=None):
+        """ "active", "upcoming" or "over" for a window (None for an incident)."""
+        window = self.window
+        if window is None:
+            return None
+        now = now or timezone.now()
+        if self.status == self.RESOLVED or now >= window.scheduled_end:
+            return "over"
+        if now >= window.scheduled_start:
+            return "active"
+        return "upcoming"
+
+    def is_active_maintenance(self, now=None):
+        return self.maintenance_state(now) == "active"
+
+    @property
+    def monitor_ids(self):
+        return [link.monitor_id for link in self.monitor_links.all()]
+
+    def timeline(self):
+        """Updates, oldest first (uses the prefetch when there is one)."""
+        return sorted(self.updates.all(), key=lambda update: update.sequence)
+
+    def to_dict(self):
+        window = self.window
+        return {
+            "id": self.id,
+            "title": self.title,
+            "status": self.status,
+            "monitorIds": self.monitor_ids,
+            "startedAt": isostring(self.started_at),
+            "resolvedAt": isostring(self.resolved_at),
+            "maintenance": window is not None,
+            "scheduledStart": isostring(window.scheduled_start) if window else None,
+            "scheduledEnd": isostring(window.scheduled_end) if window else None,
+            "updates": [update.to_dict() for update in self.timeline()],
+        }
+
+    # -- the rules --
+
+    @classmethod
+    def validate_fields(
+        cls,
+        *,
+        title=UNSET,
+        status=UNSET,
+        monitor_ids=UNSET,
+        scheduled_start=UNSET,
+        scheduled_end=UNSET,
+    ):
+        """Check values against the rules; raise ValidationError naming fields.
+
+        Returns the monitors for ``monitor_ids`` (in order) when given.
+        """
+        errors = {}
+        if title is not UNSET:
+            if not isinstance(title, str) or not title.strip():
+                errors["title"] = "must be a non-empty string"
+            elif len(title.strip()) > TITLE_MAX_LENGTH:
+                errors["title"] = f"must be at most {TITLE_MAX_LENGTH} characters"
+        if status is not UNSET and status not in cls.STATUSES:
+            errors["status"] = "must be one of: " + ", ".join(cls.STATUSES)
+        monitors = None
+        if monitor_ids is not UNSET:
+            ids = list(monitor_ids)
+            duplicates = sorted({i for i in ids if ids.count(i) > 1})
+            found = {m.id: m for m in Monitor.objects.filter(pk__in=ids)}
+            unknown = [i for i in ids if i not in found]
+            if duplicates:
+                errors["monitor_ids"] = "duplicate monitor ids: " + ", ".join(duplicates)
+            elif unknown:
+                errors["monitor_ids"] = "unknown monitor ids: " + ", ".join(unknown)
+            else:
+                monitors = [found[i] for i in ids]
+        if (
+            scheduled_start not in (UNSET, None)
+            and scheduled_end not in (UNSET, None)
+            and scheduled_end <= scheduled_start
+        ):
+            errors["scheduled_end"] = "must be after scheduledStart"
+        if errors:
+            raise ValidationError(errors)
+        return monitors
+
+    @classmethod
+    def open_incident(
+        cls,
+        *,
+        title,
+        message,
+        status=INVESTIGATING,
+        monitor_ids=(),
+        scheduled_start=None,
+        scheduled_end=None,
+        actor=None,
+        at=None,
+    ):
+        """Create an incident (or, with a schedule, a maintenance window) with
+        its first timeline entry. ``at`` backdates it (demo data, imports)."""
+        if (scheduled_start is None) != (scheduled_end is None):
+            missing = "scheduled_end" if scheduled_end is None else "scheduled_start"
+            raise ValidationError({missing: "a maintenance window needs both start and end"})
+        monitors = cls.validate_fields(
+            title=title,
+            status=status,
+            monitor_ids=monitor_ids,
+            scheduled_start=scheduled_start,
+            scheduled_end=scheduled_end,
+        )
+        if not isinstance(message, str):
+            raise ValidationError({"message": "must be a string"})
+        with transaction.atomic():
+            now = (at or now_seconds()).replace(microsecond=0)
+            incident = cls.objects.create(
+                title=title.strip(),
+                status=status,
+                started_at=scheduled_start or now,
+                created_at=now,
+            )
+            if scheduled_start is not None:
+                MaintenanceWindow.objects.create(
+                    incident=incident,
+                    scheduled_start=scheduled_start,
+                    scheduled_end=scheduled_end,
+                )
+            incident._set_monitors(monitors)
+            incident._append_update(status, message, now)
+            incident = cls.objects.with_timeline().get(pk=incident.pk)
+            AuditRecord.log(actor, AuditRecord.CREATED, incident, changes=incident.to_dict())
+        return incident
+
+    def post_update(self, status=None, message="", actor=None, at=None):
+        """Append one entry to the timeline and move the incident to its status.
+
+        ``resolved`` sets resolvedAt; any other status clears it (a reopening).
+        """
+        return self.change(
+            status=self.status if status is None else status, message=message, actor=actor, at=at
+        )
+
+    def change(
+        self,
+        *,
+        title=UNSET,
+        monitor_ids=UNSET,
+        scheduled_start=UNSET,
+        scheduled_end=UNSET,
+        status=UNSET,
+        message=UNSET,
+        actor=None,
+        at=None,
+    ):
+        """Apply a PATCH: edit fields in place and, when a status and/or a
+        message is given, append exactly one timeline entry. All or nothing.
+
+        Returns the new IncidentUpdate, or None when no entry was appended.
+        """
+        if message is not UNSET and not isinstance(message, str):
+            raise ValidationError({"message": "must be a string"})
+        monitors = self.validate_fields(title=title, status=status, monitor_ids=monitor_ids)
+        with transaction.atomic():
+            # Lock the row: concurrent updates to one incident are applied one
+            # after the other, so the timeline and the status never disagree.
+            locked = Incident.objects.select_for_update().get(pk=self.pk)
+            window = locked.window
+            if window is None and (scheduled_start is not UNSET or scheduled_end is not UNSET):
+                field = "scheduled_start" if scheduled_start is not UNSET else "scheduled_end"
+                raise ValidationError({field: "only maintenance windows have a schedule"})
+            changes = {}
+            if title is not UNSET and title.strip() != locked.title:
+                locked.title = changes["title"] = title.strip()
+            if window is not None and (scheduled_start is not UNSET or scheduled_end is not UNSET):
+                start = window.scheduled_start if scheduled_start is UNSET else scheduled_start
+                end = window.scheduled_end if scheduled_end is UNSET else scheduled_end
+                if start is None or end is None:
+                    field = "scheduled_start" if start is None else "scheduled_end"
+                    raise ValidationError({field: "a maintenance window needs both start and end"})
+                if end <= start:
+                    raise ValidationError({"scheduled_end": "must be after scheduledStart"})
+                if (start, end) != (window.scheduled_start, window.scheduled_end):
+                    window.scheduled_start, window.scheduled_end = start, end
+                    window.save()
+                    locked.started_at = start
+                    changes["scheduledStart"] = isostring(start)
+                    changes["scheduledEnd"] = isostring(end)
+            if monitors is not None and [m.id for m in monitors] != locked.monitor_ids:
+                locked._set_monitors(monitors)
+                changes["monitorIds"] = [m.id for m in monitors]
+            update = None
+            if status is not UNSET or message is not UNSET:
+                new_status = locked.status if status is UNSET else status
+                update = locked._append_update(
+                    new_status,
+                    "" if message is UNSET else message,
+                    (at or now_seconds()).replace(microsecond=0),
+                )
+                changes["update"] = update.to_dict()
+            else:
+                locked.save()
+            if changes:
+                AuditRecord.log(actor, AuditRecord.UPDATED, locked, changes=changes)
+            self.refresh_from_db()
+            for cached in ("updates", "monitor_links"):
+                getattr(self, "_prefetched_objects_cache", {}).pop(cached, None)
+        return update
+
+    def resolve(self, message="", actor=None, at=None):
+        return self.post_update(status=self.RESOLVED, message=message, actor=actor, at=at)
+
+    def delete_with_audit(self, actor=None):
+        """Delete the incident, keeping a snapshot of it in the audit trail."""
+        with transaction.atomic():
+            locked = Incident.objects.select_for_update().get(pk=self.pk)
+            snapshot = Incident.objects.with_timeline().get(pk=locked.pk).to_dict()
+            AuditRecord.log(actor, AuditRecord.DELETED, locked, snapshot=snapshot)
+            locked.delete()
+        return snapshot
+
+    # -- internals: call only inside the transactions above --
+
+    def _append_update(self, status, message, at):
+        last = self.updates.aggregate(last=Max("sequence"))["last"] or 0
+        update = IncidentUpdate.objects.create(
+            incident=self, sequence=last + 1, status=status, message=message, created_at=at
+        )
+        self.status = status
+        if status == self.RESOLVED:
+            if self.resolved_at is None:
+                self.resolved_at = at
+        else:
+            self.resolved_at = None
+        self.save()
+        return update
+
+    def _set_monitors(self, monitors):
+        self.monitor_links.all().delete()
+        IncidentMonitor.objects.bulk_create(
+            IncidentMonitor(incident=self, monitor=monitor, position=position)
+            for position, monitor in enumerate(monitors or ())
+        )
+        generation.bump()  # bulk_create sends no signals
+
+
+class MaintenanceWindow(models.Model):
+    """The schedule that makes an incident a maintenance window."""
+
+    incident = models.OneToOneField(
+        Incident, primary_key=True, on_delete=models.CASCADE, related_name="maintenance_window"
+    )
+    scheduled_start = models.DateTimeField()
+    scheduled_end = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["scheduled_start"], name="window_by_start"),
+            models.Index(fields=["scheduled_end"], name="window_by_end"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(scheduled_end__gt=models.F("scheduled_start")),
+                name="window_ends_after_start",
+            )
+        ]
+
+    def __str__(self):
+        return f"{isostring(self.scheduled_start)} – {isostring(self.scheduled_end)}"
+
+
+class IncidentMonitor(models.Model):
+    """An incident affects a monitor; ``position`` keeps the order given."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="monitor_links")
+    monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="incident_links")
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(fields=["incident", "monitor"], name="incident_monitor_once")
+        ]
+        indexes = [models.Index(fields=["monitor", "incident"], name="link_by_monitor")]
+
+    def __str__(self):
+        return f"{self.incident_id} → {self.monitor_id}"
+
+
+class IncidentUpdate(models.Model):
+    """One entry of an incident's timeline."""
+
+    id = models.CharField(primary_key=True, max_length=40, default=new_update_id)
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="updates")
+    sequence = models.PositiveIntegerField()
+    status = models.CharField(max_length=20, choices=Incident.STATUS_CHOICES)
+    message = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=now_seconds)
+
+    class Meta:
+        ordering = ["incident", "sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["incident", "sequence"], name="update_sequence_once")
+        ]
+
+    def __str__(self):
+        return f"{self.incident_id} #{self.sequence}: {self.status}"
+
+    def to_dict(self):
+        return {
+            "id": self.id,
+            "status": self.status,
+            "message": self.message,
+            "createdAt": isostring(self.created_at),
+        }
+
+
+# --- API keys -------------------------------------------------------------
+
+API_KEY_PREFIX = "km_"
+API_KEY_DISPLAY_LENGTH = 10  # "km_" and 7 more characters
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def hash_api_key(raw):
+    return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class ApiKeyQuerySet(models.QuerySet):
+    def usable(self):
+        return self.filter(revoked_at__isnull=True)
+
+    def create_key(self, name):
+        """Make a new key; returns (ApiKey, raw key). The raw key is never stored."""
+        raw = API_KEY_PREFIX + secrets.token_urlsafe(32)
+        key = self.create(
+            name=name, prefix=raw[:API_KEY_DISPLAY_LENGTH], key_hash=hash_api_key(raw)
+        )
+        return key, raw
+
+    def authenticate(self, raw):
+        """The usable key for a presented raw key, or None."""
+        if not isinstance(raw, str) or not raw.startswith(API_KEY_PREFIX) or len(raw) > 200:
+            return None
+        digest = hash_api_key(raw)
+        key = self.usable().filter(key_hash=digest).first()
+        if key is None or not hmac.compare_digest(key.key_hash, digest):
+            return None
+        return key
+
+
+class ApiKey(models.Model):
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=API_KEY_DISPLAY_LENGTH, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "API key"
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_revoked(self):
+        return self.revoked_at is not None
+
+    def revoke(self):
+        if self.revoked_at is None:
+            self.revoked_at = timezone.now()
+            ApiKey.objects.filter(pk=self.pk, revoked_at__isnull=True).update(
+                revoked_at=self.revoked_at
+            )
+
+    def record_use(self, now=None):
+        """Remember the last use, writing at most once a minute per key so that
+        reads do not turn into writes."""
+        now = now or timezone.now()
+        if self.last_used_at is not None and now - self.last_used_at < LAST_USED_RESOLUTION:
+            return
+        self.last_used_at = now
+        ApiKey.objects.filter(pk=self.pk).filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION)
+        ).update(last_used_at=now)
+
+
+# --- Audit trail ----------------------------------------------------------
+
+
+class AuditRecord(models.Model):
+    CREATED = "created"
+    UPDATED = "updated"
+    DELETED = "deleted"
+    ACTION_CHOICES = [(CREATED, "Created"), (UPDATED, "Updated"), (DELETED, "Deleted")]
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    action = models.CharField(max_length=20, choices=ACTION_CHOICES)
+    object_type = models.CharField(max_length=40)
+    object_id = models.CharField(max_length=40, db_index=True)
+    actor = models.CharField(max_length=200, blank=True)
+    api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_records"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    changes = models.JSONField(null=True, blank=True)
+    snapshot = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.object_type} {self.object_id} {self.action} by {self.actor or 'system'}"
+
+    @classmethod
+    def log(cls, actor, action, target, changes=None, snapshot=None):
+        actor = actor or Actor.system("system")
+        return cls.objects.create(
+            action=action,
+            object_type=target._meta.model_name,
+            object_id=str(target.pk),
+            actor=actor.label[:200],
+            api_key=actor.api_key,
+            user=actor.user,
+            changes=changes,
+            snapshot=snapshot,
+        )
