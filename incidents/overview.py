@@ -1,0 +1,102 @@
+"""The overall state of the service, as the status page and the public status
+JSON both tell it: one rule, computed from monitors *and* open incidents.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.utils import timezone
+
+from incidents.models import Incident, Monitor
+
+# Overall states, calmest first.
+OPERATIONAL = "operational"
+MAINTENANCE = "maintenance"
+DEGRADED = "degraded"
+PARTIAL_OUTAGE = "partial_outage"
+MAJOR_OUTAGE = "major_outage"
+
+LABELS = {
+    OPERATIONAL: "All systems operational",
+    MAINTENANCE: "Under maintenance",
+    DEGRADED: "Degraded performance",
+    PARTIAL_OUTAGE: "Partial outage",
+    MAJOR_OUTAGE: "Major outage",
+}
+
+# A monitor's state as visitors see it: its reported status, unless an active
+# maintenance window covers it.
+MONITOR_UNDER_MAINTENANCE = "maintenance"
+MONITOR_LABELS = {
+    Monitor.OPERATIONAL: "Operational",
+    Monitor.DEGRADED: "Degraded performance",
+    Monitor.DOWN: "Outage",
+    MONITOR_UNDER_MAINTENANCE: "Under maintenance",
+}
+
+
+def monitor_state(monitor):
+    """``maintenance`` while an active window covers the monitor, else its status."""
+    return MONITOR_UNDER_MAINTENANCE if monitor.is_in_maintenance() else monitor.status
+
+
+def overall_state(monitor_states, ongoing_incident_count, active_window_count):
+    """The one-word verdict.
+
+    - any monitor down: a major outage when at least half of the monitors that
+      are not under maintenance are down, else a partial outage;
+    - any monitor degraded, or any unresolved incident: degraded;
+    - otherwise under maintenance while a window is active, else operational.
+    """
+    states = list(monitor_states)
+    live = [state for state in states if state != MONITOR_UNDER_MAINTENANCE]
+    down = sum(1 for state in live if state == Monitor.DOWN)
+    if down:
+        return MAJOR_OUTAGE if down * 2 >= len(live) else PARTIAL_OUTAGE
+    if any(state == Monitor.DEGRADED for state in live) or ongoing_incident_count:
+        return DEGRADED
+    if active_window_count:
+        return MAINTENANCE
+    return OPERATIONAL
+
+
+@dataclass
+class Overview:
+    """Everything the top of the status page shows, read in a few queries."""
+
+    now: datetime
+    monitors: list = field(default_factory=list)
+    ongoing_incidents: list = field(default_factory=list)
+    active_windows: list = field(default_factory=list)
+    upcoming_windows: list = field(default_factory=list)
+
+    @classmethod
+    def build(cls, now=None):
+        now = now or timezone.now()
+        return cls(
+            now=now,
+            monitors=list(Monitor.objects.for_status_page(now)),
+            ongoing_incidents=list(Incident.objects.ongoing().with_timeline().newest_first()),
+            active_windows=list(
+                Incident.objects.active_maintenance(now)
+                .with_timeline()
+                .order_by("maintenance_window__scheduled_end", "id")
+            ),
+            upcoming_windows=list(
+                Incident.objects.upcoming_maintenance(now)
+                .with_timeline()
+                .order_by("maintenance_window__scheduled_start", "id")
+            ),
+        )
+
+    @property
+    def state(self):
+        return overall_state(
+            (monitor_state(m) for m in self.monitors),
+            len(self.ongoing_incidents),
+            len(self.active_windows),
+        )
+
+    @property
+    def label(self):
+        return LABELS[self.state]
