@@ -233,3 +233,5 @@ LOGGING = {
 KAMUSTATUS_PAGE_NAME = os.environ.get("PAGE_NAME", "Kamustatus")
 KAMUSTATUS_PAGE_URL = os.environ.get("PAGE_URL", "http://127.0.0.1:8000")
 KAMUSTATUS_TIME_ZONE = os.environ.get("PAGE_TIME_ZONE", "Etc/UTC")
+# How often the status page re-fetches its changing part (htmx), in seconds.
+KAMUSTATUS_PAGE_REFRESH_SECONDS = max(1, envint("PAGE_REFRESH_SECONDS", 30))
