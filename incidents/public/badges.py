@@ -1,0 +1,138 @@
+"""Status badges: small SVG images in the look of shields.io's "flat" style.
+
+A badge is a grey label (the page or monitor name) beside a coloured message
+(the state, in words, so that it reads without colour too). Monitor names are
+user text: they are XML-escaped and stripped of characters XML cannot hold.
+The SVG uses presentation attributes only (no <style>, no script, nothing
+fetched), so it renders under any Content-Security-Policy.
+"""
+
+import re
+import unicodedata
+from xml.sax.saxutils import escape
+
+from incidents import overview
+from incidents.models import Monitor
+
+GREEN = "#2e7d32"
+YELLOW = "#b26a00"
+ORANGE = "#d84315"
+RED = "#c62828"
+BLUE = "#1565c0"
+GREY = "#616161"
+LABEL_GREY = "#555"
+
+# Our overall state -> (message, colour).
+OVERALL = {
+    overview.OPERATIONAL: ("operational", GREEN),
+    overview.MAINTENANCE: ("maintenance", BLUE),
+    overview.DEGRADED: ("degraded", YELLOW),
+    overview.PARTIAL_OUTAGE: ("partial outage", ORANGE),
+    overview.MAJOR_OUTAGE: ("major outage", RED),
+}
+
+# A monitor's state as visitors see it -> (message, colour).
+MONITOR = {
+    Monitor.OPERATIONAL: ("operational", GREEN),
+    overview.MONITOR_UNDER_MAINTENANCE: ("maintenance", BLUE),
+    Monitor.DEGRADED: ("degraded", YELLOW),
+    Monitor.DOWN: ("outage", RED),
+}
+
+NOT_FOUND = ("not found", GREY)
+
+LABEL_MAX_CHARACTERS = 40
+HEIGHT = 20
+PADDING = 6  # either side of each text
+
+# Characters XML 1.0 cannot carry at all, even escaped.
+_NOT_XML = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+# Approximate advance widths of Verdana at 11px, the font shields.io measures.
+_NARROW = set("iljI.,:;'|!")
+_SLIM = set('frt()[]{} -/\\"')
+_WIDE = set("mwMW%@")
+
+
+def _character_width(character):
+    if character in _NARROW:
+        return 3.5
+    if character in _SLIM:
+        return 4.6
+    if character in _WIDE:
+        return 10.5
+    if unicodedata.east_asian_width(character) in ("W", "F"):
+        return 11.0
+    if character.isupper():
+        return 7.6
+    return 6.9
+
+
+def text_width(text):
+    return round(sum(_character_width(c) for c in text))
+
+
+def clean(text, limit=LABEL_MAX_CHARACTERS):
+    """Text fit for the badge: printable, one line, not too long."""
+    text = " ".join(_NOT_XML.sub("", text).split())
+    if len(text) > limit:
+        text = text[: limit - 1].rstrip() + "…"
+    return text or "status"
+
+
+def _escape(text):
+    return escape(text, {'"': "&quot;", "'": "&apos;"})
+
+
+def render(label, message, colour):
+    """The badge as SVG text."""
+    label, message = clean(label), clean(message)
+    label_width = text_width(label) + 2 * PADDING
+    message_width = text_width(message) + 2 * PADDING
+    width = label_width + message_width
+    label_x = label_width / 2
+    message_x = label_width + message_width / 2
+    title = _escape(f"{label}: {message}")
+    label, message = _escape(label), _escape(message)
+    label_length = label_width - 2 * PADDING
+    message_length = message_width - 2 * PADDING
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{HEIGHT}" '
+        f'role="img" aria-label="{title}">'
+        f"<title>{title}</title>"
+        '<linearGradient id="s" x2="0" y2="100%">'
+        '<stop offset="0" stop-color="#bbb" stop-opacity=".1"/>'
+        '<stop offset="1" stop-opacity=".1"/></linearGradient>'
+        f'<clipPath id="r"><rect width="{width}" height="{HEIGHT}" rx="3" fill="#fff"/>'
+        "</clipPath>"
+        '<g clip-path="url(#r)">'
+        f'<rect width="{label_width}" height="{HEIGHT}" fill="{LABEL_GREY}"/>'
+        f'<rect x="{label_width}" width="{message_width}" height="{HEIGHT}" fill="{colour}"/>'
+        f'<rect width="{width}" height="{HEIGHT}" fill="url(#s)"/></g>'
+        '<g fill="#fff" text-anchor="middle" '
+        'font-family="Verdana,Geneva,DejaVu Sans,sans-serif" font-size="11">'
+        f'<text x="{label_x}" y="15" fill="#010101" fill-opacity=".3" '
+        f'textLength="{label_length}" lengthAdjust="spacingAndGlyphs">{label}</text>'
+        f'<text x="{label_x}" y="14" textLength="{label_length}" '
+        f'lengthAdjust="spacingAndGlyphs">{label}</text>'
+        f'<text x="{message_x}" y="15" fill="#010101" fill-opacity=".3" '
+        f'textLength="{message_length}" lengthAdjust="spacingAndGlyphs">{message}</text>'
+        f'<text x="{message_x}" y="14" textLength="{message_length}" '
+        f'lengthAdjust="spacingAndGlyphs">{message}</text>'
+        "</g></svg>"
+    )
+
+
+def overall_badge(page_name, state):
+    message, colour = OVERALL[state]
+    return render(page_name, message, colour)
+
+
+def monitor_badge(monitor):
+    message, colour = MONITOR[overview.monitor_state(monitor)]
+    return render(monitor.name, message, colour)
+
+
+def not_found_badge(label="monitor"):
+    message, colour = NOT_FOUND
+    return render(label, message, colour)

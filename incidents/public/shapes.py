@@ -1,0 +1,276 @@
+"""Our domain in the shapes of Atlassian Statuspage's public API (v2).
+
+Dashboards, chat bots and widgets already read Statuspage's public JSON; these
+functions say the same things our status page says, in Statuspage's words:
+
+- the page (``page``) is this installation, named and located by settings;
+- components are our monitors, in the status page's order;
+- incidents are our ordinary incidents, scheduled maintenances our
+  maintenance windows (incidents with a schedule);
+- the overall ``status`` comes from ``Overview`` (the one rule), never from
+  here.
+
+Everything is read from objects the caller has already loaded; nothing here
+queries the database except ``page_updated_at``.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db.models import Max
+
+from incidents import overview
+from incidents.models import Incident, Monitor
+
+# Our overall state -> Statuspage's page indicator. Statuspage documents
+# none/minor/major/critical and sends "maintenance" while a maintenance is in
+# progress; so do we.
+INDICATORS = {
+    overview.OPERATIONAL: "none",
+    overview.DEGRADED: "minor",
+    overview.PARTIAL_OUTAGE: "major",
+    overview.MAJOR_OUTAGE: "critical",
+    overview.MAINTENANCE: "maintenance",
+}
+
+# A monitor's state as visitors see it -> a component status. One monitor is
+# either up, slow or down, so ``partial_outage`` is never sent for a component.
+COMPONENT_STATUSES = {
+    Monitor.OPERATIONAL: "operational",
+    Monitor.DEGRADED: "degraded_performance",
+    Monitor.DOWN: "major_outage",
+    overview.MONITOR_UNDER_MAINTENANCE: "under_maintenance",
+}
+
+# Statuspage's own reading of component statuses as an incident impact.
+IMPACTS = ["none", "minor", "major", "critical"]
+COMPONENT_IMPACTS = {
+    "degraded_performance": "minor",
+    "partial_outage": "major",
+    "major_outage": "critical",
+}
+
+# Our maintenance window states -> Statuspage's scheduled maintenance status.
+MAINTENANCE_STATUSES = {
+    "upcoming": "scheduled",
+    "active": "in_progress",
+    "over": "completed",
+}
+
+# Statuspage's list endpoints return the 50 most recent items.
+LIST_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class Page:
+    """This installation as a Statuspage ``page``: from the environment
+    (PAGE_NAME, PAGE_URL, PAGE_TIME_ZONE)."""
+
+    id: str
+    name: str
+    url: str
+    time_zone: str
+
+    @classmethod
+    def from_settings(cls):
+        url = settings.KAMUSTATUS_PAGE_URL.rstrip("/")
+        time_zone = settings.KAMUSTATUS_TIME_ZONE
+        try:
+            ZoneInfo(time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ImproperlyConfigured(
+                f"PAGE_TIME_ZONE must be an IANA time zone such as Etc/UTC, not {time_zone!r}"
+            ) from None
+        return cls(
+            id=page_id(url), name=settings.KAMUSTATUS_PAGE_NAME, url=url, time_zone=time_zone
+        )
+
+    @property
+    def version(self):
+        """Changes with the settings, so that cached documents naming the page
+        are not served after it is renamed or moved."""
+        text = "\n".join((self.name, self.url, self.time_zone))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+    def stamp(self, value):
+        """ISO 8601 in the page's time zone with its offset (``Z`` for UTC),
+        whole seconds, as Statuspage writes them; None stays None."""
+        if value is None:
+            return None
+        local = value.astimezone(ZoneInfo(self.time_zone)).replace(microsecond=0)
+        if local.utcoffset().total_seconds() == 0:
+            return local.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return local.isoformat()
+
+    def shortlink(self, incident):
+        """The incident's permalink on the status page."""
+        return f"{self.url}/incidents/{incident.id}/"
+
+    def to_dict(self, updated_at):
+        return {
+            "id": self.id,
+            "name": self.name,
+            "url": self.url,
+            "time_zone": self.time_zone,
+            "updated_at": self.stamp(updated_at),
+        }
+
+
+def page_id(url):
+    """A stable 12-character id for the page (Statuspage ids look alike),
+    derived from its public URL so that every host of one page agrees."""
+    alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
+    number = int.from_bytes(hashlib.sha256(url.encode("utf-8")).digest()[:10], "big")
+    digits = []
+    for _ in range(12):
+        number, digit = divmod(number, len(alphabet))
+        digits.append(alphabet[digit])
+    return "".join(digits)
+
+
+def page_updated_at(now):
+    """When anything on the page last changed: the latest edit of a monitor or
+    an incident (an update saves its incident), else now."""
+    latest = [
+        Monitor.objects.aggregate(at=Max("updated_at"))["at"],
+        Incident.objects.aggregate(at=Max("updated_at"))["at"],
+    ]
+    latest = [value for value in latest if value is not None]
+    return max(latest) if latest else now
+
+
+def status_dict(view):
+    """The page's ``status`` for an ``Overview``."""
+    return {"indicator": INDICATORS[view.state], "description": view.label}
+
+
+class Document:
+    """One response being written: the page, the clock and every component,
+    so that incidents can name the components they affect without a query."""
+
+    def __init__(self, page, now, monitors):
+        self.page = page
+        self.now = now
+        self.components = [
+            self.component_dict(monitor, position)
+            for position, monitor in enumerate(monitors, start=1)
+        ]
+        self._components_by_id = {component["id"]: component for component in self.components}
+
+    def component_dict(self, monitor, position):
+        stamp = self.page.stamp
+        return {
+            "id": monitor.id,
+            "name": monitor.name,
+            "status": COMPONENT_STATUSES[overview.monitor_state(monitor)],
+            "created_at": stamp(monitor.created_at),
+            "updated_at": stamp(monitor.updated_at),
+            "position": position,
+            "description": None,
+            "showcase": True,
+            "start_date": monitor.created_at.astimezone(ZoneInfo(self.page.time_zone))
+            .date()
+            .isoformat(),
+            "group_id": None,
+            "page_id": self.page.id,
+            "group": False,
+            "only_show_if_degraded": False,
+        }
+
+    def affected_components(self, incident):
+        return [
+            self._components_by_id[monitor_id]
+            for monitor_id in incident.monitor_ids
+            if monitor_id in self._components_by_id
+        ]
+
+    def impact(self, incident):
+        """An incident is at least a minor impact (an unresolved one makes the
+        page degraded); worse when a monitor it names is down or degraded."""
+        worst = "minor"
+        for component in self.affected_components(incident):
+            impact = COMPONENT_IMPACTS.get(component["status"], "none")
+            if IMPACTS.index(impact) > IMPACTS.index(worst):
+                worst = impact
+        return worst
+
+    def incident_dict(self, incident):
+        stamp = self.page.stamp
+        timeline = incident.timeline()
+        monitoring = [update for update in timeline if update.status == Incident.MONITORING]
+        return {
+            "id": incident.id,
+            "name": incident.title,
+            "status": incident.status,
+            "impact": self.impact(incident),
+            "created_at": stamp(incident.created_at),
+            "updated_at": stamp(incident.updated_at),
+            "started_at": stamp(incident.started_at),
+            "monitoring_at": stamp(monitoring[-1].created_at) if monitoring else None,
+            "resolved_at": stamp(incident.resolved_at),
+            "shortlink": self.page.shortlink(incident),
+            "page_id": self.page.id,
+            "incident_updates": [
+                self.update_dict(incident, update, update.status) for update in reversed(timeline)
+            ],
+            "components": self.affected_components(incident),
+        }
+
+    def maintenance_dict(self, incident):
+        """A maintenance window as a scheduled maintenance. Its status follows
+        the clock (scheduled, in progress, completed) as the window's does."""
+        window = incident.window
+        stamp = self.page.stamp
+        state = MAINTENANCE_STATUSES[incident.maintenance_state(self.now)]
+        timeline = incident.timeline()
+        resolved_at = incident.resolved_at
+        if resolved_at is None and state == "completed":
+            resolved_at = window.scheduled_end  # over by the clock
+        return {
+            "id": incident.id,
+            "name": incident.title,
+            "status": state,
+            "impact": "maintenance",
+            "created_at": stamp(incident.created_at),
+            "updated_at": stamp(incident.updated_at),
+            "started_at": stamp(incident.started_at),
+            "monitoring_at": None,
+            "resolved_at": stamp(resolved_at),
+            "scheduled_for": stamp(window.scheduled_start),
+            "scheduled_until": stamp(window.scheduled_end),
+            "shortlink": self.page.shortlink(incident),
+            "page_id": self.page.id,
+            "incident_updates": [
+                self.update_dict(incident, update, self.maintenance_update_status(window, update))
+                for update in reversed(timeline)
+            ],
+            "components": self.affected_components(incident),
+        }
+
+    @staticmethod
+    def maintenance_update_status(window, update):
+        """What the window was doing when the update was posted."""
+        if update.status == Incident.RESOLVED or update.created_at >= window.scheduled_end:
+            return "completed"
+        if update.created_at >= window.scheduled_start:
+            return "in_progress"
+        return "scheduled"
+
+    def update_dict(self, incident, update, status):
+        stamp = self.page.stamp
+        return {
+            "id": update.id,
+            "status": status,
+            "body": update.message,
+            "incident_id": incident.id,
+            "created_at": stamp(update.created_at),
+            "updated_at": stamp(update.created_at),  # updates are never edited
+            "display_at": stamp(update.created_at),
+            # We do not record component changes per update; the incident's
+            # ``components`` lists what it affects.
+            "affected_components": None,
+        }

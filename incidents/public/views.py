@@ -1,0 +1,222 @@
+"""The public, keyless, read-only face: Statuspage-compatible JSON and badges.
+
+Every response here is open to any origin (CORS ``*``): it is public and
+read-only, and nothing that needs a key is served from this module. Bodies
+are kept in the shared cache under the content generation (``cached``), sent
+with an ETag and answered with 304 when the client already has them.
+"""
+
+import json
+import re
+from functools import wraps
+
+from django.http import HttpResponse
+from django.utils.http import parse_etags
+from django.views.decorators.csrf import csrf_exempt
+
+from incidents.models import MONITOR_ID_PATTERN, Incident, Monitor
+from incidents.overview import Overview
+from incidents.public import badges, shapes
+from incidents.public.cached import cached_body
+
+JSON = "application/json; charset=utf-8"
+SVG = "image/svg+xml; charset=utf-8"
+ALLOWED_METHODS = "GET, HEAD, OPTIONS"
+# Revalidate every time (the ETag makes that cheap): a status is never stale.
+CACHE_CONTROL = "no-cache"
+
+
+def public(view):
+    """GET/HEAD only, open to every origin, preflights answered."""
+
+    @csrf_exempt
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if request.method == "OPTIONS":
+            response = HttpResponse(status=204)
+            response["Allow"] = ALLOWED_METHODS
+            response["Access-Control-Allow-Methods"] = ALLOWED_METHODS
+            response["Access-Control-Allow-Headers"] = "If-None-Match"
+            response["Access-Control-Max-Age"] = "86400"
+        elif request.method not in ("GET", "HEAD"):
+            response = json_error(
+                "method_not_allowed",
+                f"{request.method} is not allowed here; this endpoint is read-only.",
+                405,
+            )
+            response["Allow"] = ALLOWED_METHODS
+        else:
+            response = view(request, *args, **kwargs)
+        response["Access-Control-Allow-Origin"] = "*"
+        response["Access-Control-Expose-Headers"] = "ETag"
+        return response
+
+    return wrapper
+
+
+def json_error(code, message, status):
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    return HttpResponse(body, status=status, content_type=JSON)
+
+
+def send(request, entry, content_type, status=200):
+    """The cached entry, or 304 when the client's copy is the same."""
+    if entry.etag in _client_etags(request) and status == 200:
+        response = HttpResponse(status=304)
+    else:
+        response = HttpResponse(entry.body, status=status, content_type=content_type)
+    response["ETag"] = entry.etag
+    response["Cache-Control"] = CACHE_CONTROL
+    return response
+
+
+def _client_etags(request):
+    header = request.headers.get("If-None-Match", "")
+    # Weak comparison (RFC 9110): a proxy that compressed the body marks it W/.
+    return {tag.removeprefix("W/") for tag in parse_etags(header)} if header else set()
+
+
+def encode(data):
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+# --- Statuspage JSON --------------------------------------------------------
+
+
+def statuspage_json(name):
+    """A view serving the document that ``build(page, now)`` writes."""
+
+    def decorate(build):
+        @public
+        def view(request):
+            page = shapes.Page.from_settings()
+            entry = cached_body(f"{name}:{page.version}", lambda now: encode(build(page, now)))
+            return send(request, entry, JSON)
+
+        view.__name__ = view.__qualname__ = build.__name__
+        return view
+
+    return decorate
+
+
+def _document(page, now, monitors=None):
+    if monitors is None:
+        monitors = list(Monitor.objects.for_status_page(now))
+    return shapes.Document(page, now, monitors)
+
+
+def _page(page, now):
+    return page.to_dict(shapes.page_updated_at(now))
+
+
+@statuspage_json("status")
+def status(page, now):
+    view = Overview.build(now)
+    return {"page": _page(page, now), "status": shapes.status_dict(view)}
+
+
+@statuspage_json("summary")
+def summary(page, now):
+    view = Overview.build(now)
+    document = _document(page, now, view.monitors)
+    return {
+        "page": _page(page, now),
+        "components": document.components,
+        "incidents": [document.incident_dict(i) for i in view.ongoing_incidents],
+        "scheduled_maintenances": [
+            document.maintenance_dict(i) for i in view.active_windows + view.upcoming_windows
+        ],
+        "status": shapes.status_dict(view),
+    }
+
+
+@statuspage_json("components")
+def components(page, now):
+    return {"page": _page(page, now), "components": _document(page, now).components}
+
+
+def _incidents(page, now, incidents):
+    document = _document(page, now)
+    return {
+        "page": _page(page, now),
+        "incidents": [document.incident_dict(incident) for incident in incidents],
+    }
+
+
+def _maintenances(page, now, windows):
+    document = _document(page, now)
+    return {
+        "page": _page(page, now),
+        "scheduled_maintenances": [document.maintenance_dict(window) for window in windows],
+    }
+
+
+@statuspage_json("incidents")
+def incidents(page, now):
+    recent = Incident.objects.not_maintenance().with_timeline().newest_first()
+    return _incidents(page, now, recent[: shapes.LIST_LIMIT])
+
+
+@statuspage_json("incidents-unresolved")
+def unresolved_incidents(page, now):
+    return _incidents(page, now, Incident.objects.ongoing().with_timeline().newest_first())
+
+
+@statuspage_json("maintenances")
+def scheduled_maintenances(page, now):
+    recent = Incident.objects.maintenance().with_timeline().newest_first()
+    return _maintenances(page, now, recent[: shapes.LIST_LIMIT])
+
+
+@statuspage_json("maintenances-upcoming")
+def upcoming_maintenances(page, now):
+    upcoming = Incident.objects.upcoming_maintenance(now).order_by(
+        "maintenance_window__scheduled_start", "id"
+    )
+    return _maintenances(page, now, upcoming.with_timeline())
+
+
+@statuspage_json("maintenances-active")
+def active_maintenances(page, now):
+    active = Incident.objects.active_maintenance(now).order_by(
+        "maintenance_window__scheduled_end", "id"
+    )
+    return _maintenances(page, now, active.with_timeline())
+
+
+@public
+def not_found(request, path=""):
+    return json_error(
+        "not_found", "No such public endpoint; see /api/v2/summary.json for everything.", 404
+    )
+
+
+# --- Badges -------------------------------------------------------------------
+
+
+@public
+def overall_badge(request):
+    page = shapes.Page.from_settings()
+
+    def build(now):
+        return badges.overall_badge(page.name, Overview.build(now).state).encode("utf-8")
+
+    return send(request, cached_body(f"badge:{page.version}", build), SVG)
+
+
+@public
+def monitor_badge(request, monitor_id):
+    def build(now):
+        monitor = Monitor.objects.with_maintenance(now).filter(pk=monitor_id).first()
+        return None if monitor is None else badges.monitor_badge(monitor).encode("utf-8")
+
+    entry = None
+    if re.fullmatch(MONITOR_ID_PATTERN, monitor_id):
+        entry = cached_body(f"badge:{monitor_id}", build)
+    if entry is None:
+        response = HttpResponse(
+            badges.not_found_badge().encode("utf-8"), status=404, content_type=SVG
+        )
+        response["Cache-Control"] = CACHE_CONTROL
+        return response
+    return send(request, entry, SVG)
