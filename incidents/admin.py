@@ -433,3 +433,7 @@ class AuditRecordAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# Alert channels, alerts and their attempts (incidents/alerts/admin.py).
+import incidents.alerts.admin  # noqa: E402, F401

@@ -255,7 +255,9 @@ class MonitorStatusChange(models.Model):
         return self.to_status in (Monitor.DEGRADED, Monitor.DOWN)
 
     def announce(self):
-        """Hand the transition to whoever reacts to it (alerts), once committed."""
+        """Decide the transition's alerts in the transaction that records it (so
+        none is lost), then tell other listeners once committed."""
+        Alert.objects.decide_for_transition(self)
         transaction.on_commit(
             lambda: monitor_status_changed.send(sender=MonitorStatusChange, transition=self),
             robust=True,
@@ -816,3 +818,7 @@ class AuditRecord(models.Model):
             changes=changes,
             snapshot=snapshot,
         )
+
+
+# Alerts (incidents/alerts/models.py) build on the models above.
+from incidents.alerts.models import Alert, AlertAttempt, AlertChannel, WindowEnd  # noqa: E402, F401

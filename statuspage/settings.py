@@ -163,6 +163,37 @@ TASKS = {
     }
 }
 
+# --- Alerts ---------------------------------------------------------------
+# Default channels besides those set in the admin; README.md "Alerts".
+ALERT_EMAILS = envlist("ALERT_EMAILS", [])
+ALERT_WEBHOOK_URL = os.environ.get("ALERT_WEBHOOK_URL", "")
+ALERT_WEBHOOK_SECRET = os.environ.get("ALERT_WEBHOOK_SECRET", "")
+if ALERT_WEBHOOK_URL and not ALERT_WEBHOOK_SECRET:
+    raise ImproperlyConfigured("ALERT_WEBHOOK_URL needs ALERT_WEBHOOK_SECRET to sign requests.")
+ALERT_WEBHOOK_TIMEOUT = max(1, envint("ALERT_WEBHOOK_TIMEOUT", 10))
+# Seconds before the 2nd, 3rd, … attempt; one more attempt than delays.
+try:
+    ALERT_RETRY_DELAYS = [float(d) for d in envlist("ALERT_RETRY_DELAYS", ["5", "30", "120"])]
+except ValueError:
+    raise ImproperlyConfigured("ALERT_RETRY_DELAYS must be comma-separated seconds") from None
+
+# Email: printed to the console unless EMAIL_HOST names an SMTP server.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_PORT = envint("EMAIL_PORT", 587)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", EMAIL_PORT == 587)
+EMAIL_USE_SSL = envbool("EMAIL_USE_SSL", EMAIL_PORT == 465)
+EMAIL_TIMEOUT = max(1, envint("EMAIL_TIMEOUT", 10))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "kamustatus@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
 # --- Passwords, sessions, i18n --------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

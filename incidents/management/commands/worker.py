@@ -1,0 +1,156 @@
+"""``python manage.py worker``: all background work in one process.
+
+- queued tasks (django-tasks, database backend: alert deliveries and their
+  retries), run through django-tasks-db's worker;
+- every ``--edge-interval`` seconds (a minute by default): the ends of
+  maintenance windows (alerts for monitors still failing) and deliveries
+  whose worker died or whose task was lost.
+
+SIGTERM or SIGINT finishes the current task and exits; a second one exits at
+once. Several workers may run side by side: deliveries and window ends are
+claimed, so each happens once.
+"""
+
+import logging
+import signal
+import threading
+import time
+
+from django.core.management.base import BaseCommand
+from django.db import OperationalError, close_old_connections
+from django.utils import timezone
+from django.utils.crypto import get_random_string
+from django_tasks import DEFAULT_TASK_BACKEND_ALIAS, TaskResultStatus
+from django_tasks_db.management.commands.db_worker import Worker
+from django_tasks_db.models import DBTaskResult
+from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
+
+from incidents.alerts.models import Alert, WindowEnd
+from incidents.alerts.tasks import deliver_alert
+
+logger = logging.getLogger("incidents.worker")
+
+
+def positive_seconds(value):
+    seconds = float(value)
+    if not seconds > 0 or seconds == float("inf"):
+        raise ValueError(value)
+    return seconds
+
+
+class Command(BaseCommand):
+    help = "Run the background work: alert deliveries and maintenance window ends."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--once",
+            "--burst",
+            action="store_true",
+            dest="once",
+            help="Check window ends once, run every task that is due, then exit.",
+        )
+        parser.add_argument(
+            "--interval",
+            type=positive_seconds,
+            default=1.0,
+            help="Seconds to wait for new tasks when the queue is empty (default 1).",
+        )
+        parser.add_argument(
+            "--edge-interval",
+            type=positive_seconds,
+            default=60.0,
+            help="Seconds between checks for ended maintenance windows (default 60).",
+        )
+
+    def handle(self, *, once, interval, edge_interval, verbosity, **options):
+        if verbosity < 2:
+            # The database worker reports every empty poll at INFO.
+            logging.getLogger("django_tasks_db").setLevel(logging.WARNING)
+        self.stopping = threading.Event()
+        # django-tasks-db's worker runs each task (and records its result);
+        # the loop around it is ours, so that one process does all the work.
+        self.tasks = Worker(
+            queue_names=["*"],
+            excluded_queue_names=[],
+            interval=interval,
+            batch=True,
+            backend_name=DEFAULT_TASK_BACKEND_ALIAS,
+            startup_delay=False,
+            max_tasks=None,
+            worker_id=get_random_string(32),
+        )
+        if not once:
+            self.install_signal_handlers()
+            self.stdout.write(f"worker {self.tasks.worker_id} is running")
+        next_edge_check = 0.0
+        while not self.stopping.is_set():
+            if time.monotonic() >= next_edge_check:
+                self.check_edges()
+                next_edge_check = time.monotonic() + edge_interval
+            self.run_due_tasks()
+            if once:
+                break
+            close_old_connections()  # as a request would: drop broken or old connections
+            self.stopping.wait(interval)
+        if not once:
+            self.stdout.write("worker stopped")
+
+    def run_due_tasks(self):
+        """Run queued tasks until none is due (or we are asked to stop),
+        claiming each as django-tasks-db's own worker does."""
+        while not self.stopping.is_set():
+            # ready() reads the clock: a retry queued by the last task may be due.
+            ready = DBTaskResult.objects.ready().filter(backend_name=self.tasks.backend_name)
+            try:
+                with exclusive_transaction(ready.db):
+                    task_result = ready.get_locked()
+                    if task_result is not None:
+                        task_result.claim(self.tasks.worker_id)
+            except OperationalError as error:
+                if is_locked_database_exception(error):
+                    return  # another worker is claiming; try again after the pause
+                raise
+            if task_result is None:
+                return
+            self.tasks.run_task(task_result)
+
+    def check_edges(self):
+        """Window ends, and deliveries to queue again. A failure is logged and
+        retried at the next check rather than stopping the deliveries."""
+        try:
+            alerts = WindowEnd.objects.process_due()
+            if alerts:
+                logger.info("maintenance over: %d alert(s) for monitors still failing", len(alerts))
+            requeued = self.requeue_stranded()
+            if requeued:
+                logger.warning("queued %d stranded alert delivery(ies) again", requeued)
+        except Exception:
+            logger.exception("checking maintenance window ends failed")
+
+    def requeue_stranded(self):
+        stranded = list(Alert.objects.stranded().values_list("pk", flat=True)[:500])
+        if not stranded:
+            return 0
+        waiting = DBTaskResult.objects.filter(
+            task_path=deliver_alert.module_path,
+            status__in=[TaskResultStatus.READY, TaskResultStatus.RUNNING],
+        ).values_list("args_kwargs", flat=True)
+        queued = {args["args"][0] for args in waiting if args.get("args")}
+        count = 0
+        for alert in Alert.objects.filter(pk__in=stranded).exclude(pk__in=queued):
+            alert.queue_delivery(run_after=max(alert.next_attempt_at, timezone.now()))
+            count += 1
+        return count
+
+    def install_signal_handlers(self):
+        def stop(signum, frame):
+            if self.stopping.is_set():
+                # Asked twice: stop now, even in the middle of a delivery.
+                signal.signal(signum, signal.SIG_DFL)
+                signal.raise_signal(signum)
+                return
+            self.stdout.write(f"{signal.strsignal(signum)}: finishing the current task")
+            self.stopping.set()  # the task loop ends after the current task
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
