@@ -197,6 +197,8 @@ def test_badges_are_never_cached_for_long_and_open_to_all(client, make_monitor):
         assert response["Cache-Control"] == "no-cache"
         assert response["Access-Control-Allow-Origin"] == "*"
         assert response["X-Content-Type-Options"] == "nosniff"
+        # Nothing to load, nothing to run, even when the SVG is opened directly.
+        assert response["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
 
 
 def test_an_unchanged_badge_is_not_sent_again(client, make_monitor):
@@ -209,3 +211,22 @@ def test_an_unchanged_badge_is_not_sent_again(client, make_monitor):
     etag = client.get("/badge/mon_abc123.svg")["ETag"]
     Monitor.objects.get(pk="mon_abc123").report_status("degraded")
     assert client.get("/badge/mon_abc123.svg", headers={"If-None-Match": etag}).status_code == 200
+
+
+def contrast_with_white(colour):
+    """WCAG contrast ratio of white text on ``colour``."""
+    colour = colour.lstrip("#")
+    if len(colour) == 3:
+        colour = "".join(c * 2 for c in colour)
+    channels = [int(colour[i : i + 2], 16) / 255 for i in (0, 2, 4)]
+    r, g, b = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 1.05 / (0.2126 * r + 0.7152 * g + 0.0722 * b + 0.05)
+
+
+def test_badge_text_is_readable_on_every_colour():
+    colours = {badges.LABEL_GREY, badges.GREY}
+    colours |= {colour for _message, colour in badges.OVERALL.values()}
+    colours |= {colour for _message, colour in badges.MONITOR.values()}
+    assert {
+        c: round(contrast_with_white(c), 2) for c in colours if contrast_with_white(c) < 4.5
+    } == {}

@@ -14,7 +14,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext, override_settings
 from jsonschema import Draft202012Validator, FormatChecker
 
+from incidents import generation
 from incidents.models import Incident, Monitor
+from incidents.public import cached as public_cached
+from incidents.public.cached import cached_body
 from incidents.public.shapes import Page
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -698,3 +701,43 @@ def test_user_text_is_carried_as_text(client, make_monitor, make_incident, at_no
     assert data["components"][0]["name"] == '<b>API</b> & "co"'
     assert data["incidents"][0]["name"] == "<script>alert(1)</script>"
     assert data["incidents"][0]["incident_updates"][0]["body"] == "Use <em>care</em> & patience"
+
+
+def test_head_answers_like_get(client, make_monitor, at_now):
+    make_monitor(id="mon_api001", name="API")
+    get = client.get("/api/v2/status.json")
+    head = client.head("/api/v2/status.json")
+    assert head.status_code == 200
+    assert head["ETag"] == get["ETag"]
+    assert head["Access-Control-Allow-Origin"] == "*"
+
+
+# --- The cache underneath ---------------------------------------------------------
+
+
+def test_a_write_during_a_rebuild_is_not_hidden(db):
+    """The generation is read before the data: a write that lands while a
+    document is being built leaves the stored copy out of date, never current."""
+    calls = []
+
+    def build_racing_a_write(now):
+        calls.append(now)
+        generation.bump()  # another process writes while we read
+        return b"before the write"
+
+    assert cached_body("race", build_racing_a_write).body == b"before the write"
+    assert cached_body("race", lambda now: b"after the write").body == b"after the write"
+    # And once nothing changes, the stored copy is served without rebuilding.
+    assert cached_body("race", lambda now: pytest.fail("rebuilt")).body == b"after the write"
+
+
+def test_a_cache_outage_costs_speed_not_answers(client, make_monitor, at_now, monkeypatch):
+    make_monitor(id="mon_api001", name="API", status=Monitor.DOWN)
+
+    def broken(*args, **kwargs):
+        raise ConnectionError("cache is down")
+
+    monkeypatch.setattr(public_cached.cache, "get_many", broken)
+    monkeypatch.setattr(public_cached.cache, "set", broken)
+    assert get_json(client, "/api/v2/status.json")["status"]["indicator"] == "critical"
+    assert client.get("/badge.svg").status_code == 200

@@ -14,12 +14,14 @@ from xml.sax.saxutils import escape
 from incidents import overview
 from incidents.models import Monitor
 
+# shields.io's hues, darkened so that white 11px text keeps a contrast of at
+# least 4.5:1 (WCAG AA) on every one of them.
 GREEN = "#2e7d32"
-YELLOW = "#b26a00"
-ORANGE = "#d84315"
-RED = "#c62828"
+YELLOW = "#a35f00"
+ORANGE = "#c2410c"
+RED = "#b71c1c"
 BLUE = "#1565c0"
-GREY = "#616161"
+GREY = "#767676"
 LABEL_GREY = "#555"
 
 # Our overall state -> (message, colour).

@@ -14,6 +14,7 @@ Everything is read from objects the caller has already loaded; nothing here
 queries the database except ``page_updated_at``.
 """
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC
@@ -77,19 +78,13 @@ class Page:
 
     @classmethod
     def from_settings(cls):
-        url = settings.KAMUSTATUS_PAGE_URL.rstrip("/")
-        time_zone = settings.KAMUSTATUS_TIME_ZONE
-        try:
-            ZoneInfo(time_zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ImproperlyConfigured(
-                f"PAGE_TIME_ZONE must be an IANA time zone such as Etc/UTC, not {time_zone!r}"
-            ) from None
-        return cls(
-            id=page_id(url), name=settings.KAMUSTATUS_PAGE_NAME, url=url, time_zone=time_zone
+        return _page_for(
+            settings.KAMUSTATUS_PAGE_NAME,
+            settings.KAMUSTATUS_PAGE_URL.rstrip("/"),
+            settings.KAMUSTATUS_TIME_ZONE,
         )
 
-    @property
+    @functools.cached_property
     def version(self):
         """Changes with the settings, so that cached documents naming the page
         are not served after it is renamed or moved."""
@@ -118,6 +113,17 @@ class Page:
             "time_zone": self.time_zone,
             "updated_at": self.stamp(updated_at),
         }
+
+
+@functools.lru_cache(maxsize=8)
+def _page_for(name, url, time_zone):
+    try:
+        ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ImproperlyConfigured(
+            f"PAGE_TIME_ZONE must be an IANA time zone such as Etc/UTC, not {time_zone!r}"
+        ) from None
+    return Page(id=page_id(url), name=name, url=url, time_zone=time_zone)
 
 
 def page_id(url):

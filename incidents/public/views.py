@@ -24,6 +24,8 @@ SVG = "image/svg+xml; charset=utf-8"
 ALLOWED_METHODS = "GET, HEAD, OPTIONS"
 # Revalidate every time (the ETag makes that cheap): a status is never stale.
 CACHE_CONTROL = "no-cache"
+# JSON and badges load nothing and run nothing, even when opened directly.
+CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'"
 
 
 def public(view):
@@ -49,6 +51,7 @@ def public(view):
             response = view(request, *args, **kwargs)
         response["Access-Control-Allow-Origin"] = "*"
         response["Access-Control-Expose-Headers"] = "ETag"
+        response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
         return response
 
     return wrapper
