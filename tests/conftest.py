@@ -32,3 +32,26 @@ def api_key(db):
 @pytest.fixture
 def raw_key(api_key):
     return api_key[1]
+
+
+@pytest.fixture
+def api(client, raw_key):
+    """Call the keyed API: ``api("POST", "/api/incidents", {"title": ...})``.
+
+    ``body`` is sent as JSON (a str or bytes is sent as is); ``key=None`` sends
+    no key; extra keyword arguments are request headers.
+    """
+    import json
+
+    def call(method, path, body=None, *, key=raw_key, content_type="application/json", **headers):
+        if body is None:
+            data = b""
+        elif isinstance(body, str | bytes):
+            data = body
+        else:
+            data = json.dumps(body)
+        if key is not None:
+            headers["x-api-key"] = key
+        return client.generic(method, path, data, content_type=content_type, headers=headers)
+
+    return call

@@ -1,1 +1,15 @@
-urlpatterns = []
+from django.urls import path, re_path
+
+from incidents.api import openapi, views
+
+app_name = "api"
+
+urlpatterns = [
+    path("incidents", views.incidents, name="incidents"),
+    path("incidents/<str:incident_id>", views.incident, name="incident"),
+    path("monitors", views.monitors, name="monitors"),
+    path("monitors/<str:monitor_id>", views.monitor, name="monitor"),
+    path("openapi.json", openapi.document, name="openapi"),
+    # Every other path under /api/ answers a JSON 404, never an HTML page.
+    re_path(r"^", views.not_found),
+]

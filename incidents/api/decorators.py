@@ -1,0 +1,246 @@
+"""What every keyed API call goes through, written once: the error shape, the
+router that answers 405, the ``x-api-key`` check and JSON body parsing."""
+
+import json
+import logging
+from functools import wraps
+
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.db import IntegrityError
+from django.http import HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from incidents.models import ApiKey, Conflict
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
+JSON_CONTENT_TYPE = "application/json"
+
+
+def json_response(data, status=200, headers=None):
+    body = json.dumps(data, ensure_ascii=False).encode("utf-8")
+    return HttpResponse(body, status=status, content_type=JSON_CONTENT_TYPE, headers=headers)
+
+
+def error(code, message, status, fields=None, headers=None):
+    """The one shape of every API error: ``{"error": {code, message, fields?}}``."""
+    payload = {"code": code, "message": message}
+    if fields is not None:
+        payload["fields"] = fields
+    # ASCII escapes: error bodies may echo what a client sent (unknown field
+    # names), which can hold anything JSON can spell.
+    body = json.dumps({"error": payload}, ensure_ascii=True).encode("ascii")
+    return HttpResponse(body, status=status, content_type=JSON_CONTENT_TYPE, headers=headers)
+
+
+class ApiError(Exception):
+    """Raised anywhere below a view to answer with ``error(...)``."""
+
+    def __init__(self, code, message, status, fields=None, headers=None):
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+        self.fields, self.headers = fields, headers
+
+    def response(self):
+        return error(self.code, self.message, self.status, self.fields, self.headers)
+
+
+def invalid(fields, message=None):
+    """A validation_error naming the fields at fault."""
+    if message is None:
+        names = ", ".join(fields) if fields else "the body"
+        message = f"The request is not valid: check {names}."
+    return ApiError("validation_error", message, 400, fields=fields)
+
+
+def not_found_error(what="resource"):
+    return ApiError("not_found", f"No such {what}.", 404)
+
+
+# The domain names fields as the models do; the API speaks the contract's names.
+CONTRACT_NAMES = {
+    "monitor_ids": "monitorIds",
+    "scheduled_start": "scheduledStart",
+    "scheduled_end": "scheduledEnd",
+}
+
+
+def contract_fields(exc):
+    """A domain ValidationError as ``{"contractName": "message"}``."""
+    if hasattr(exc, "error_dict"):
+        return {
+            CONTRACT_NAMES.get(name, name): " ".join(messages)
+            for name, messages in exc.message_dict.items()
+        }
+    return {}
+
+
+class domain_errors:
+    """Translate what the domain raises into API errors (a context manager)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            return False
+        if issubclass(exc_type, ValidationError):
+            fields = contract_fields(exc)
+            message = None if fields else " ".join(exc.messages)
+            raise invalid(fields, message) from exc
+        if issubclass(exc_type, Conflict):
+            raise ApiError("conflict", str(exc), 409) from exc
+        if issubclass(exc_type, ObjectDoesNotExist):
+            raise not_found_error() from exc
+        if issubclass(exc_type, IntegrityError):
+            # Two writers raced (the same chosen id, a monitor deleted
+            # meanwhile): nothing was written; the client may retry.
+            raise ApiError(
+                "conflict", "The change conflicts with a concurrent one; nothing was changed.", 409
+            ) from exc
+        return False
+
+
+def api_view(view):
+    """Key-authenticated views are exempt from CSRF; every outcome is JSON, even
+    a failure nobody foresaw (logged, without the request's headers)."""
+
+    @csrf_exempt
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except ApiError as exc:
+            return exc.response()
+        except Exception:
+            logger.exception("API request failed: %s %s", request.method, request.path)
+            return error("internal_error", "Something went wrong on our side.", 500)
+
+    return wrapper
+
+
+def dispatch(request, *args, **handlers):
+    """One router per URL: the handler for the method, or 405 with ``Allow``."""
+    handler = handlers.get(request.method)
+    if handler is None:
+        allowed = ", ".join(handlers)
+        return error(
+            "method_not_allowed",
+            f"This URL answers only {allowed}.",
+            405,
+            headers={"Allow": allowed},
+        )
+    return handler(request, *args)
+
+
+def authorize(handler):
+    """Require a usable key in ``x-api-key``; set ``request.api_key``.
+
+    Runs before anything reads data or the body. The key is never echoed.
+    """
+
+    @wraps(handler)
+    def wrapper(request, *args, **kwargs):
+        raw = request.META.get("HTTP_X_API_KEY")
+        if not raw:
+            raise ApiError(
+                "unauthorized",
+                "Send your API key in the x-api-key header.",
+                401,
+                headers={"WWW-Authenticate": 'ApiKey header="x-api-key"'},
+            )
+        key = ApiKey.objects.authenticate(raw)
+        if key is None:
+            raise ApiError(
+                "unauthorized",
+                "The API key is unknown or has been revoked.",
+                401,
+                headers={"WWW-Authenticate": 'ApiKey header="x-api-key"'},
+            )
+        key.record_use()
+        request.api_key = key
+        return handler(request, *args, **kwargs)
+
+    return wrapper
+
+
+def is_json_content_type(value):
+    """``application/json``, optionally with ``charset=utf-8`` (JSON is UTF-8)."""
+    media_type, *params = (part.strip().lower() for part in value.split(";"))
+    if media_type != JSON_CONTENT_TYPE:
+        return False
+    for param in params:
+        name, _, param_value = param.partition("=")
+        if name.strip() != "charset" or param_value.strip().strip('"') != "utf-8":
+            return False
+    return True
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _no_duplicate_keys(pairs):
+    seen = {}
+    for name, value in pairs:
+        if name in seen:
+            raise ValueError(f"the key {name!r} appears twice")
+        seen[name] = value
+    return seen
+
+
+def read_body(request):
+    """The body's bytes, refusing more than 64 KiB without reading past it."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    too_large = ApiError(
+        "payload_too_large", f"The body must be at most {MAX_BODY_BYTES} bytes (64 KiB).", 413
+    )
+    if declared > MAX_BODY_BYTES:
+        raise too_large
+    body = request.read(MAX_BODY_BYTES + 1)
+    if len(body) > MAX_BODY_BYTES:
+        raise too_large
+    return body
+
+
+def parse_json(body):
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError("invalid_json", "The body is not valid UTF-8.", 400) from None
+    if not text.strip():
+        raise ApiError("invalid_json", "The body is empty; send a JSON object.", 400)
+    try:
+        return json.loads(
+            text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_keys
+        )
+    except json.JSONDecodeError as exc:
+        message = f"The body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
+        raise ApiError("invalid_json", message, 400) from None
+    except RecursionError:
+        raise ApiError("invalid_json", "The body is nested too deeply.", 400) from None
+    except ValueError as exc:
+        # NaN/Infinity, repeated keys, integers too long to convert.
+        raise ApiError("invalid_json", f"The body is not valid JSON: {exc}.", 400) from None
+
+
+def json_body(handler):
+    """Parse an ``application/json`` body of at most 64 KiB into ``request.json``."""
+
+    @wraps(handler)
+    def wrapper(request, *args, **kwargs):
+        content_type = request.META.get("CONTENT_TYPE", "")
+        if not is_json_content_type(content_type):
+            raise ApiError(
+                "unsupported_media_type",
+                "Send the body as JSON with the header Content-Type: application/json.",
+                415,
+            )
+        request.json = parse_json(read_body(request))
+        return handler(request, *args, **kwargs)
+
+    return wrapper

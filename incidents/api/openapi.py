@@ -1,0 +1,478 @@
+"""The OpenAPI 3.1 description of the keyed API, served at /api/openapi.json.
+
+Request bodies are written from the same ``Spec``s that validate them, and
+tests/test_api_openapi.py checks every documented response against real
+ones, so this document describes the API as built.
+
+The document itself is public (no key): it describes the API and holds no data.
+"""
+
+from functools import lru_cache
+
+from incidents.api.decorators import MAX_BODY_BYTES, api_view, dispatch, json_response
+from incidents.api.paging import DEFAULT_LIMIT, MAX_LIMIT
+from incidents.api.validation import (
+    INCIDENT_CHANGE,
+    MONITOR_CHANGE,
+    NEW_INCIDENT,
+    NEW_MONITOR,
+    NO_NUL_PATTERN,
+)
+from incidents.models import Incident, Monitor
+
+UTC_TIMESTAMP = {
+    "type": "string",
+    "format": "date-time",
+    "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$",
+    "description": "RFC 3339 in UTC, Z suffix, whole seconds.",
+}
+NULLABLE_UTC_TIMESTAMP = {**UTC_TIMESTAMP, "type": ["string", "null"]}
+
+ERROR_CODES = [
+    "unauthorized",
+    "not_found",
+    "method_not_allowed",
+    "unsupported_media_type",
+    "invalid_json",
+    "validation_error",
+    "payload_too_large",
+    "conflict",
+]
+
+DESCRIPTION = f"""\
+Manage incidents, post updates to the incident timeline, schedule maintenance
+windows, and create and report on monitors.
+
+**Authentication.** Every operation except this document needs an API key in the
+`x-api-key` header (create one in the admin or with `python manage.py createapikey
+NAME`). A missing, unknown or revoked key answers `401 unauthorized` before any
+data or body is read. Unknown paths under `/api` (`404 not_found`) and methods a
+URL does not answer (`405 method_not_allowed`, with an `Allow` header listing the
+methods it does answer) need no key: they reveal nothing.
+
+**Errors** are always JSON: `{{"error": {{"code", "message", "fields"}}}}`;
+`fields` (validation errors only) maps each field or query parameter at fault
+to what is wrong with it.
+
+**Bodies** are JSON objects sent with `Content-Type: application/json`
+(`; charset=utf-8` allowed), at most {MAX_BODY_BYTES} bytes (64 KiB). Unknown
+fields, wrong types, JSON `null` where a value is required, strings with NUL
+characters, timestamps without a timezone and repeated keys are refused.
+Timestamps are RFC 3339; offsets are normalised to UTC and fractions of a
+second dropped. Responses write timestamps in UTC with a `Z` and whole seconds.
+
+**Paging.** `GET /incidents` lists newest `startedAt` first, at most `limit`
+({DEFAULT_LIMIT} by default, {MAX_LIMIT} at most). When there is more, the
+`Link` header holds the next page's URL (`rel="next"`) with an opaque `cursor`;
+paging stays correct while incidents are being added.
+"""
+
+
+def error_schema(*codes):
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string", "enum": list(codes)},
+                    "message": {"type": "string"},
+                    "fields": {
+                        "type": "object",
+                        "additionalProperties": {"type": "string"},
+                        "description": "Field or parameter name → what is wrong (validation only).",
+                    },
+                },
+            }
+        },
+    }
+
+
+def error_response(description, *codes, headers=None):
+    response = {
+        "description": description,
+        "content": {"application/json": {"schema": error_schema(*codes)}},
+    }
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def ref(kind, name):
+    return {"$ref": f"#/components/{kind}/{name}"}
+
+
+def json_content(schema):
+    return {"application/json": {"schema": schema}}
+
+
+def success(description, schema, headers=None):
+    response = {"description": description, "content": json_content(schema)}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def request_body(name):
+    return {"required": True, "content": json_content(ref("schemas", name))}
+
+
+ID_PARAMETER = {
+    "incidentId": {
+        "name": "incidentId",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "example": "inc_001",
+    },
+    "monitorId": {
+        "name": "monitorId",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "example": "mon_abc123",
+    },
+}
+
+STATUS_LIST = "(" + "|".join(Incident.STATUSES) + ")"
+
+LIST_PARAMETERS = [
+    {
+        "name": "status",
+        "in": "query",
+        "description": "Only incidents with one of these statuses (comma-separated).",
+        "schema": {"type": "string", "pattern": f"^{STATUS_LIST}(,{STATUS_LIST})*$"},
+        "example": "investigating,identified",
+    },
+    {
+        "name": "maintenance",
+        "in": "query",
+        "description": "true: only maintenance windows; false: only ordinary incidents.",
+        "schema": {"type": "string", "enum": ["true", "false"]},
+    },
+    {
+        "name": "monitorId",
+        "in": "query",
+        "description": "Only incidents affecting this (existing) monitor.",
+        "schema": {"type": "string", "minLength": 1, "pattern": NO_NUL_PATTERN},
+        "example": "mon_abc123",
+    },
+    {
+        "name": "limit",
+        "in": "query",
+        "description": "Page size.",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+    },
+    {
+        "name": "cursor",
+        "in": "query",
+        "description": "Where the page starts: copy it from the Link header of the previous page.",
+        "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]+$"},
+    },
+]
+
+RESPONSES = {
+    "Unauthorized": error_response(
+        "Missing, unknown or revoked API key.",
+        "unauthorized",
+        headers={"WWW-Authenticate": {"schema": {"type": "string"}}},
+    ),
+    "NotFound": error_response("No such resource.", "not_found"),
+    "MethodNotAllowed": error_response(
+        "The URL does not answer this method.",
+        "method_not_allowed",
+        headers={
+            "Allow": {
+                "required": True,
+                "schema": {"type": "string"},
+                "description": "The methods the URL answers.",
+            }
+        },
+    ),
+    "UnsupportedMediaType": error_response(
+        "The body is not sent as application/json.", "unsupported_media_type"
+    ),
+    "PayloadTooLarge": error_response(
+        f"The body is over {MAX_BODY_BYTES} bytes (64 KiB).", "payload_too_large"
+    ),
+    "BadRequest": error_response(
+        "Malformed JSON, or fields (or query parameters) that break the rules.",
+        "invalid_json",
+        "validation_error",
+    ),
+    "InvalidQuery": error_response("Query parameters that break the rules.", "validation_error"),
+    "Conflict": error_response("The current state of things forbids the change.", "conflict"),
+}
+
+SCHEMAS = {
+    "Update": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["id", "status", "message", "createdAt"],
+        "properties": {
+            "id": {"type": "string", "pattern": "^upd_[a-z0-9]+$"},
+            "status": {"type": "string", "enum": Incident.STATUSES},
+            "message": {"type": "string"},
+            "createdAt": UTC_TIMESTAMP,
+        },
+    },
+    "Incident": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [
+            "id",
+            "title",
+            "status",
+            "monitorIds",
+            "startedAt",
+            "resolvedAt",
+            "maintenance",
+            "scheduledStart",
+            "scheduledEnd",
+            "updates",
+        ],
+        "properties": {
+            "id": {"type": "string", "pattern": "^inc_[a-z0-9]+$"},
+            "title": {"type": "string", "minLength": 1, "maxLength": 200},
+            "status": {"type": "string", "enum": Incident.STATUSES},
+            "monitorIds": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
+            "startedAt": {
+                **UTC_TIMESTAMP,
+                "description": "Creation time; for a maintenance window, scheduledStart.",
+            },
+            "resolvedAt": {
+                **NULLABLE_UTC_TIMESTAMP,
+                "description": "Set when the status becomes resolved; cleared on reopening.",
+            },
+            "maintenance": {"type": "boolean"},
+            "scheduledStart": NULLABLE_UTC_TIMESTAMP,
+            "scheduledEnd": NULLABLE_UTC_TIMESTAMP,
+            "updates": {
+                "type": "array",
+                "items": ref("schemas", "Update"),
+                "minItems": 1,
+                "description": "The timeline, oldest first.",
+            },
+        },
+    },
+    "Monitor": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["id", "name", "status", "inMaintenance", "url"],
+        "properties": {
+            "id": {"type": "string", "pattern": "^mon_[a-z0-9]+$"},
+            "name": {"type": "string", "minLength": 1, "maxLength": 200},
+            "status": {"type": "string", "enum": Monitor.STATUSES},
+            "inMaintenance": {
+                "type": "boolean",
+                "description": "An active maintenance window covers the monitor.",
+            },
+            "url": {"type": ["string", "null"]},
+        },
+    },
+    "NewIncident": NEW_INCIDENT.schema(),
+    "IncidentChange": INCIDENT_CHANGE.schema(),
+    "NewMonitor": NEW_MONITOR.schema(),
+    "MonitorChange": MONITOR_CHANGE.schema(),
+}
+
+LINK_HEADER = {
+    "Link": {
+        "description": 'The next page, as `<URL>; rel="next"`; absent on the last page.',
+        "schema": {"type": "string"},
+    }
+}
+LOCATION_HEADER = {
+    "Location": {
+        "required": True,
+        "description": "The new resource's URL.",
+        "schema": {"type": "string", "format": "uri"},
+    }
+}
+
+
+def responses(*names):
+    codes = {
+        "BadRequest": "400",
+        "InvalidQuery": "400",
+        "Unauthorized": "401",
+        "NotFound": "404",
+        "Conflict": "409",
+        "PayloadTooLarge": "413",
+        "UnsupportedMediaType": "415",
+    }
+    return {codes[name]: ref("responses", name) for name in names}
+
+
+BODY_ERRORS = ("BadRequest", "Unauthorized", "PayloadTooLarge", "UnsupportedMediaType")
+
+PATHS = {
+    "/incidents": {
+        "get": {
+            "operationId": "listIncidents",
+            "summary": "List incidents",
+            "tags": ["Incidents"],
+            "parameters": LIST_PARAMETERS,
+            "responses": {
+                "200": success(
+                    "Incidents, newest startedAt first.",
+                    {"type": "array", "items": ref("schemas", "Incident")},
+                    headers=LINK_HEADER,
+                ),
+                **responses("InvalidQuery", "Unauthorized"),
+            },
+        },
+        "post": {
+            "operationId": "createIncident",
+            "summary": "Create an incident or a maintenance window",
+            "description": "Creates the incident with its first update.",
+            "tags": ["Incidents"],
+            "requestBody": request_body("NewIncident"),
+            "responses": {
+                "201": success("Created.", ref("schemas", "Incident"), headers=LOCATION_HEADER),
+                **responses(*BODY_ERRORS),
+            },
+        },
+    },
+    "/incidents/{incidentId}": {
+        "parameters": [ID_PARAMETER["incidentId"]],
+        "get": {
+            "operationId": "getIncident",
+            "summary": "Get an incident",
+            "tags": ["Incidents"],
+            "responses": {
+                "200": success("The incident.", ref("schemas", "Incident")),
+                **responses("Unauthorized", "NotFound"),
+            },
+        },
+        "patch": {
+            "operationId": "updateIncident",
+            "summary": "Update an incident",
+            "description": (
+                "A body with status and/or message appends exactly one update to the "
+                "timeline (a missing status keeps the current one; a missing message is "
+                "empty). title, monitorIds and a window's schedule are edited in place."
+            ),
+            "tags": ["Incidents"],
+            "requestBody": request_body("IncidentChange"),
+            "responses": {
+                "200": success("The incident as changed.", ref("schemas", "Incident")),
+                **responses(*BODY_ERRORS, "NotFound"),
+            },
+        },
+        "delete": {
+            "operationId": "deleteIncident",
+            "summary": "Delete an incident",
+            "description": "The deletion is kept in the audit trail with the key that made it.",
+            "tags": ["Incidents"],
+            "responses": {
+                "204": {"description": "Deleted."},
+                **responses("Unauthorized", "NotFound"),
+            },
+        },
+    },
+    "/monitors": {
+        "get": {
+            "operationId": "listMonitors",
+            "summary": "List monitors",
+            "tags": ["Monitors"],
+            "responses": {
+                "200": success(
+                    "Every monitor, oldest first.",
+                    {"type": "array", "items": ref("schemas", "Monitor")},
+                ),
+                **responses("Unauthorized"),
+            },
+        },
+        "post": {
+            "operationId": "createMonitor",
+            "summary": "Create a monitor",
+            "tags": ["Monitors"],
+            "requestBody": request_body("NewMonitor"),
+            "responses": {
+                "201": success("Created.", ref("schemas", "Monitor"), headers=LOCATION_HEADER),
+                **responses(*BODY_ERRORS, "Conflict"),
+            },
+        },
+    },
+    "/monitors/{monitorId}": {
+        "parameters": [ID_PARAMETER["monitorId"]],
+        "get": {
+            "operationId": "getMonitor",
+            "summary": "Get a monitor",
+            "tags": ["Monitors"],
+            "responses": {
+                "200": success("The monitor.", ref("schemas", "Monitor")),
+                **responses("Unauthorized", "NotFound"),
+            },
+        },
+        "patch": {
+            "operationId": "updateMonitor",
+            "summary": "Update a monitor or report its status",
+            "description": (
+                "A change of status is recorded as a transition; degraded and down raise "
+                "an alert unless a maintenance window covers the monitor."
+            ),
+            "tags": ["Monitors"],
+            "requestBody": request_body("MonitorChange"),
+            "responses": {
+                "200": success("The monitor as changed.", ref("schemas", "Monitor")),
+                **responses(*BODY_ERRORS, "NotFound"),
+            },
+        },
+        "delete": {
+            "operationId": "deleteMonitor",
+            "summary": "Delete a monitor",
+            "description": "Refused (409) while an unresolved incident references the monitor.",
+            "tags": ["Monitors"],
+            "responses": {
+                "204": {"description": "Deleted."},
+                **responses("Unauthorized", "NotFound", "Conflict"),
+            },
+        },
+    },
+    "/openapi.json": {
+        "get": {
+            "operationId": "getOpenApiDocument",
+            "summary": "This document",
+            "tags": ["Meta"],
+            "security": [],
+            "responses": {"200": success("OpenAPI 3.1.", {"type": "object"})},
+        }
+    },
+}
+
+
+@lru_cache(maxsize=1)
+def build_document():
+    return {
+        "openapi": "3.1.0",
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        "info": {"title": "Kamustatus API", "version": "1.0.0", "description": DESCRIPTION},
+        "servers": [{"url": "/api"}],
+        "security": [{"apiKey": []}],
+        "tags": [
+            {"name": "Incidents", "description": "Incidents, their timeline, maintenance windows."},
+            {"name": "Monitors", "description": "What the status page reports on."},
+            {"name": "Meta"},
+        ],
+        "paths": PATHS,
+        "components": {
+            "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}},
+            "schemas": SCHEMAS,
+            "responses": RESPONSES,
+        },
+    }
+
+
+def get_document(request):
+    return json_response(build_document())
+
+
+@api_view
+def document(request):
+    return dispatch(request, GET=get_document)

@@ -1,0 +1,230 @@
+"""The keyed JSON API: one router per URL, thin handlers calling the domain.
+
+Order of checks on every call: the URL and method (404/405, no key needed:
+they reveal nothing), then the key (401) before any data or body is read,
+then the body (415, 413, invalid_json), then the resource (404), then the
+fields (validation_error), then the domain's rules (validation_error, 409).
+"""
+
+from django.http import HttpResponse
+from django.urls import reverse
+from django.utils import timezone
+
+from incidents.api.caching import cached_get
+from incidents.api.decorators import (
+    api_view,
+    authorize,
+    dispatch,
+    domain_errors,
+    error,
+    json_body,
+    json_response,
+    not_found_error,
+)
+from incidents.api.paging import ID_RE, IncidentListQuery, incident_page, next_page_query
+from incidents.api.validation import INCIDENT_CHANGE, MONITOR_CHANGE, NEW_INCIDENT, NEW_MONITOR
+from incidents.models import Actor, Incident, Monitor
+
+# Body keys → the domain's keyword arguments.
+INCIDENT_ARGUMENTS = {
+    "title": "title",
+    "status": "status",
+    "message": "message",
+    "monitorIds": "monitor_ids",
+    "scheduledStart": "scheduled_start",
+    "scheduledEnd": "scheduled_end",
+}
+
+
+def _actor(request):
+    return Actor.for_api_key(request.api_key)
+
+
+def _no_content():
+    response = HttpResponse(status=204)
+    del response["Content-Type"]
+    return response
+
+
+# --- Incidents -------------------------------------------------------------
+
+
+@api_view
+def incidents(request):
+    return dispatch(request, GET=list_incidents, POST=create_incident)
+
+
+@api_view
+def incident(request, incident_id):
+    return dispatch(
+        request, incident_id, GET=get_incident, PATCH=change_incident, DELETE=delete_incident
+    )
+
+
+def _incident_or_404(incident_id, queryset=None):
+    if not ID_RE.fullmatch(incident_id):
+        raise not_found_error("incident")
+    queryset = Incident.objects.all() if queryset is None else queryset
+    found = queryset.filter(pk=incident_id).first()
+    if found is None:
+        raise not_found_error("incident")
+    return found
+
+
+@authorize
+def list_incidents(request):
+    def build():
+        query = IncidentListQuery.from_request(request)
+        page, cursor = incident_page(query)
+        headers = {}
+        if cursor is not None:
+            url = request.build_absolute_uri(f"{request.path}?{next_page_query(query, cursor)}")
+            headers["Link"] = f'<{url}>; rel="next"'
+        return json_response([item.to_dict() for item in page], headers=headers), None
+
+    return cached_get(request, build, with_query=True)
+
+
+@authorize
+@json_body
+def create_incident(request):
+    data = NEW_INCIDENT.clean(request.json)
+    maintenance = data.get("maintenance", False)
+    with domain_errors():
+        created = Incident.open_incident(
+            title=data["title"],
+            message=data["message"],
+            status=data.get("status", Incident.INVESTIGATING),
+            monitor_ids=data.get("monitorIds", []),
+            scheduled_start=data.get("scheduledStart") if maintenance else None,
+            scheduled_end=data.get("scheduledEnd") if maintenance else None,
+            actor=_actor(request),
+        )
+    location = request.build_absolute_uri(reverse("api:incident", args=[created.id]))
+    return json_response(created.to_dict(), status=201, headers={"Location": location})
+
+
+@authorize
+def get_incident(request, incident_id):
+    def build():
+        found = _incident_or_404(incident_id, Incident.objects.with_timeline())
+        return json_response(found.to_dict()), None
+
+    return cached_get(request, build)
+
+
+@authorize
+@json_body
+def change_incident(request, incident_id):
+    found = _incident_or_404(incident_id)
+    data = INCIDENT_CHANGE.clean(request.json)
+    with domain_errors():
+        found.change(
+            **{INCIDENT_ARGUMENTS[name]: value for name, value in data.items()},
+            actor=_actor(request),
+        )
+        changed = Incident.objects.with_timeline().get(pk=found.pk)
+    return json_response(changed.to_dict())
+
+
+@authorize
+def delete_incident(request, incident_id):
+    found = _incident_or_404(incident_id)
+    with domain_errors():
+        found.delete_with_audit(_actor(request))
+    return _no_content()
+
+
+# --- Monitors --------------------------------------------------------------
+
+
+@api_view
+def monitors(request):
+    return dispatch(request, GET=list_monitors, POST=create_monitor)
+
+
+@api_view
+def monitor(request, monitor_id):
+    return dispatch(
+        request, monitor_id, GET=get_monitor, PATCH=change_monitor, DELETE=delete_monitor
+    )
+
+
+def _monitor_or_404(monitor_id, queryset=None):
+    if not ID_RE.fullmatch(monitor_id):
+        raise not_found_error("monitor")
+    queryset = Monitor.objects.all() if queryset is None else queryset
+    found = queryset.filter(pk=monitor_id).first()
+    if found is None:
+        raise not_found_error("monitor")
+    return found
+
+
+def _until_next_maintenance_edge(now):
+    """``inMaintenance`` changes when a window starts or ends, without a write."""
+    return Incident.objects.next_maintenance_edge(now)
+
+
+@authorize
+def list_monitors(request):
+    def build():
+        now = timezone.now()
+        found = Monitor.objects.for_status_page(now)
+        body = [item.to_dict() for item in found]
+        return json_response(body), _until_next_maintenance_edge(now)
+
+    return cached_get(request, build)
+
+
+@authorize
+@json_body
+def create_monitor(request):
+    data = NEW_MONITOR.clean(request.json)
+    with domain_errors():
+        created = Monitor.create_monitor(
+            name=data["name"],
+            url=data.get("url"),
+            status=data.get("status", Monitor.OPERATIONAL),
+            id=data.get("id"),
+            actor=_actor(request),
+        )
+    created = Monitor.objects.with_maintenance().get(pk=created.pk)
+    location = request.build_absolute_uri(reverse("api:monitor", args=[created.id]))
+    return json_response(created.to_dict(), status=201, headers={"Location": location})
+
+
+@authorize
+def get_monitor(request, monitor_id):
+    def build():
+        now = timezone.now()
+        found = _monitor_or_404(monitor_id, Monitor.objects.with_maintenance(now))
+        return json_response(found.to_dict()), _until_next_maintenance_edge(now)
+
+    return cached_get(request, build)
+
+
+@authorize
+@json_body
+def change_monitor(request, monitor_id):
+    found = _monitor_or_404(monitor_id)
+    data = MONITOR_CHANGE.clean(request.json)
+    with domain_errors():
+        found.change(**data, actor=_actor(request))
+        changed = Monitor.objects.with_maintenance().get(pk=found.pk)
+    return json_response(changed.to_dict())
+
+
+@authorize
+def delete_monitor(request, monitor_id):
+    found = _monitor_or_404(monitor_id)
+    with domain_errors():
+        found.delete_with_audit(_actor(request))
+    return _no_content()
+
+
+# --- Anything else under /api/ ---------------------------------------------------
+
+
+@api_view
+def not_found(request, *args, **kwargs):
+    return error("not_found", "There is nothing at this URL. See /api/openapi.json.", 404)
