@@ -36,7 +36,12 @@ run: install .secret-key
 	$(RUN_ENV) $(MANAGE) createcachetable
 	$(RUN_ENV) $(MANAGE) collectstatic --noinput --verbosity 0
 	$(RUN_ENV) $(MANAGE) loaddemo --credentials
-	$(RUN_ENV) $(BIN)/gunicorn statuspage.wsgi --bind 127.0.0.1:$(PORT) --workers $(WORKERS) --access-logfile -
+	@# The background worker (alert deliveries, window ends) runs beside gunicorn
+	@# and is stopped with it: Ctrl-C, a TERM to make, or gunicorn exiting.
+	$(RUN_ENV) sh -c '$(MANAGE) worker & worker=$$!; \
+	  $(BIN)/gunicorn statuspage.wsgi --bind 127.0.0.1:$(PORT) --workers $(WORKERS) --access-logfile - & web=$$!; \
+	  trap "kill -TERM $$worker $$web 2>/dev/null; wait" EXIT; trap "exit 0" INT TERM; \
+	  wait $$web'
 
 test: install-dev
 	$(TEST_ENV) $(MANAGE) collectstatic --noinput --verbosity 0

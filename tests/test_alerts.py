@@ -1,10 +1,8 @@
 """Alerts: a monitor's failure reaches operators by email and signed webhook,
 except while a maintenance window covers it; the window's end catches up."""
 
-import json
 import threading
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import time_machine
@@ -16,6 +14,7 @@ from django.urls import reverse
 from incidents.alerts import delivery, signing
 from incidents.alerts.models import Alert, AlertAttempt, AlertChannel, WindowEnd
 from incidents.models import Monitor
+from tests.webhook_receiver import running_receiver
 
 T0 = datetime(2025, 6, 1, 2, 0, tzinfo=UTC)  # a window starts
 T1 = datetime(2025, 6, 1, 4, 0, tzinfo=UTC)  # and ends
@@ -23,45 +22,10 @@ MINUTE = timedelta(minutes=1)
 SECRET = "whsec_test-secret"
 
 
-class Receiver:
-    """A real HTTP server on loopback that records what it is sent."""
-
-    def __init__(self):
-        self.requests = []  # (headers, body)
-        self.statuses = []  # answers to give, in order; 200 once exhausted
-        self.delay = 0.0
-        self.lock = threading.Lock()
-
-    def bodies(self):
-        return [json.loads(body) for _headers, body in self.requests]
-
-
 @pytest.fixture
 def receiver():
-    received = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            with received.lock:
-                received.requests.append((self.headers, body))
-                status = received.statuses.pop(0) if received.statuses else 200
-            if received.delay:
-                threading.Event().wait(received.delay)
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    received.url = f"http://127.0.0.1:{server.server_port}/hooks/kamustatus"
-    yield received
-    server.shutdown()
-    server.server_close()
+    with running_receiver() as received:
+        yield received
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@
   maintenance windows (alerts for monitors still failing) and deliveries
   whose worker died or whose task was lost.
 
-SIGTERM or SIGINT finishes the current task and exits; a second one exits at
-once. Several workers may run side by side: deliveries and window ends are
+SIGTERM or SIGINT finishes the current task and exits; a second Ctrl-C
+(SIGINT) exits at once. Several workers may run side by side: deliveries and window ends are
 claimed, so each happens once.
 """
 
@@ -145,10 +145,12 @@ class Command(BaseCommand):
     def install_signal_handlers(self):
         def stop(signum, frame):
             if self.stopping.is_set():
-                # Asked twice: stop now, even in the middle of a delivery.
-                signal.signal(signum, signal.SIG_DFL)
-                signal.raise_signal(signum)
-                return
+                if signum == signal.SIGINT:
+                    # Ctrl-C twice: stop now, even in the middle of a delivery
+                    # (its claim goes stale and another run takes it over).
+                    signal.signal(signum, signal.SIG_DFL)
+                    signal.raise_signal(signum)
+                return  # already finishing
             self.stdout.write(f"{signal.strsignal(signum)}: finishing the current task")
             self.stopping.set()  # the task loop ends after the current task
 

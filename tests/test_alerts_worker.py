@@ -1,0 +1,139 @@
+"""``manage.py worker`` as real processes on a SQLite file: several workers
+racing over the same alerts deliver each once, and SIGTERM stops a worker
+cleanly."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from incidents.alerts import signing
+from tests.webhook_receiver import running_receiver
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "whsec_worker-test"
+
+
+@pytest.fixture
+def receiver():
+    with running_receiver() as received:
+        yield received
+
+
+@pytest.fixture
+def project(tmp_path, receiver):
+    """A migrated SQLite file and the environment for processes using it."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DATABASE_", "ALERT_", "EMAIL_", "REDIS_"))
+    }
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        SECRET_KEY="worker-test-only",
+        DEBUG="0",
+        ALERT_WEBHOOK_URL=receiver.url,
+        ALERT_WEBHOOK_SECRET=SECRET,
+        ALERT_EMAILS="",
+        ALERT_RETRY_DELAYS="0,0",
+        EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
+    )
+    manage(env, "migrate", "--noinput", "-v0")
+    return env, tmp_path / "db.sqlite3"
+
+
+def manage(env, *args, **kwargs):
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        **kwargs,
+    )
+
+
+def make_failures(env, count, tasks_per_alert=1):
+    """``count`` monitors go down; each alert's delivery is queued
+    ``tasks_per_alert`` times (as a re-queue after a lost worker would)."""
+    manage(
+        env,
+        "shell",
+        "-c",
+        "from incidents.models import Alert, Monitor\n"
+        f"for n in range({count}):\n"
+        "    monitor = Monitor.create_monitor(name=f'Service {n}', id=f'mon_svc{n:03d}')\n"
+        "    monitor.change(status='down')\n"
+        f"for _ in range({tasks_per_alert - 1}):\n"
+        "    for alert in Alert.objects.all():\n"
+        "        alert.queue_delivery()\n",
+    )
+
+
+def alert_outcomes(database):
+    with sqlite3.connect(database) as db:
+        return dict(db.execute("select id, outcome from incidents_alert"))
+
+
+def test_workers_racing_deliver_each_alert_once(project, receiver):
+    env, database = project
+    make_failures(env, 8, tasks_per_alert=3)  # 24 tasks for 8 alerts
+    assert set(alert_outcomes(database).values()) == {"pending"}
+
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "manage.py", "worker", "--once"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    for worker in workers:
+        output, _ = worker.communicate(timeout=60)
+        assert worker.returncode == 0, output
+
+    delivered = [body["id"] for body in receiver.bodies()]
+    outcomes = alert_outcomes(database)
+    assert sorted(delivered) == sorted(outcomes)  # every alert, each exactly once
+    assert set(outcomes.values()) == {"sent"}
+    for headers, body in receiver.requests:
+        assert signing.verify(SECRET, headers["Kamustatus-Signature"], body)
+
+
+def test_sigterm_finishes_and_exits(project, receiver):
+    env, database = project
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "worker", "--interval", "0.1"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert "is running" in worker.stdout.readline()
+        make_failures(env, 1)  # the running worker picks it up
+        deadline = time.monotonic() + 20
+        while set(alert_outcomes(database).values()) != {"sent"}:
+            assert time.monotonic() < deadline, "the worker did not deliver"
+            time.sleep(0.1)
+        worker.send_signal(signal.SIGTERM)
+        output, _ = worker.communicate(timeout=20)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker.returncode == 0
+    assert "worker stopped" in output
+    assert len(receiver.requests) == 1
