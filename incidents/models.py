@@ -16,7 +16,8 @@ from datetime import UTC, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
-from django.db.models import Exists, Max, OuterRef, Prefetch, Q
+from django.db.models import Case, Exists, F, Max, OuterRef, Prefetch, Q, When
+from django.db.models.functions import Coalesce, Least
 from django.dispatch import Signal
 from django.utils import timezone
 
@@ -322,6 +323,23 @@ class IncidentQuerySet(models.QuerySet):
 
     def for_monitor(self, monitor_id):
         return self.filter(monitor_links__monitor_id=monitor_id)
+
+    def finished(self, now=None):
+        """History: resolved incidents and windows that are over, annotated
+        with ``finished_at`` — when the incident was resolved, or when the
+        window ended (its scheduled end, or earlier if it was resolved early).
+        Order with ``order_by("-finished_at", "-id")``."""
+        now = now or timezone.now()
+        end = F("maintenance_window__scheduled_end")
+        return self.filter(
+            Q(status=Incident.RESOLVED) | Q(maintenance_window__scheduled_end__lte=now)
+        ).annotate(
+            finished_at=Case(
+                When(maintenance_window__isnull=True, then=F("resolved_at")),
+                default=Least(Coalesce("resolved_at", end), end),
+                output_field=models.DateTimeField(),
+            )
+        )
 
     def next_maintenance_edge(self, now=None):
         """The next moment a window starts or ends by the clock, or None."""

@@ -1,1 +1,11 @@
-urlpatterns = []
+from django.urls import path
+
+from incidents.pages import feeds, views
+
+urlpatterns = [
+    path("", views.status_page, name="status-page"),
+    path("incidents/<str:incident_id>/", views.incident_page, name="incident-page"),
+    path("history/", views.history, name="history"),
+    path("feed.rss", feeds.IncidentFeed(), name="feed-rss"),
+    path("feed.atom", feeds.IncidentAtomFeed(), name="feed-atom"),
+]

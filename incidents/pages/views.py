@@ -1,0 +1,175 @@
+"""The public status page, incident permalinks and history.
+
+Each view names its page and says how to build it; incidents/pages/rendering.py
+serves the stored bytes while nothing the page shows has changed. Builders
+render without the request, so nothing per-visitor ends up in a shared copy.
+"""
+
+import re
+from datetime import UTC, datetime, timedelta
+from itertools import groupby
+
+from django.conf import settings
+from django.http import Http404
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.http import require_safe
+
+from incidents.models import Incident, Monitor
+from incidents.overview import MONITOR_LABELS, Overview, monitor_state
+from incidents.pages.rendering import Rendered, earliest, serve
+
+# Resolved incidents and finished windows stay on the front page this long.
+RECENT_HISTORY = timedelta(days=14)
+# ... but no more than this many of them; the rest are on /history/.
+RECENT_LIMIT = 30
+HISTORY_PAGE_SIZE = 25
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+CURSOR = re.compile(r"^(\d{1,20})~(inc_[a-z0-9]{1,36})$")
+
+
+def render_page(template, context):
+    context = {
+        "page_name": settings.KAMUSTATUS_PAGE_NAME,
+        "refresh_seconds": settings.KAMUSTATUS_PAGE_REFRESH_SECONDS,
+        **context,
+    }
+    return render_to_string(template, context).encode()
+
+
+def describe(incident, monitors_by_id, now):
+    """What a page shows of one incident or window, its timeline newest first."""
+    return {
+        "incident": incident,
+        "updates": list(reversed(incident.timeline())),
+        "monitors": [monitors_by_id[i] for i in incident.monitor_ids if i in monitors_by_id],
+        "window": incident.window,
+        "maintenance_state": incident.maintenance_state(now),
+    }
+
+
+# --- / ----------------------------------------------------------------------
+
+
+def status_context(now):
+    overview = Overview.build(now)
+    monitors_by_id = {monitor.id: monitor for monitor in overview.monitors}
+    recent = list(
+        Incident.objects.finished(now)
+        .filter(finished_at__gt=now - RECENT_HISTORY)
+        .with_timeline()
+        .order_by("-finished_at", "-id")[: RECENT_LIMIT + 1]
+    )
+    more_in_history = len(recent) > RECENT_LIMIT
+    recent = recent[:RECENT_LIMIT]
+    # The page changes by the clock alone when a window starts or ends, or
+    # when the oldest recent item leaves the horizon.
+    valid_until = earliest(
+        Incident.objects.next_maintenance_edge(now),
+        recent[-1].finished_at + RECENT_HISTORY if recent else None,
+    )
+    context = {
+        "now": now,
+        "overview": overview,
+        "state": overview.state,
+        "state_label": overview.label,
+        "active_windows": [describe(w, monitors_by_id, now) for w in overview.active_windows],
+        "incidents": [describe(i, monitors_by_id, now) for i in overview.ongoing_incidents],
+        "monitors": [
+            {"monitor": monitor, "state": state, "label": MONITOR_LABELS[state]}
+            for monitor in overview.monitors
+            for state in [monitor_state(monitor)]
+        ],
+        "upcoming_windows": [describe(w, monitors_by_id, now) for w in overview.upcoming_windows],
+        "recent": [describe(i, monitors_by_id, now) for i in recent],
+        "more_in_history": more_in_history,
+        "recent_days": RECENT_HISTORY.days,
+    }
+    return context, valid_until
+
+
+@require_safe
+def status_page(request):
+    live_only = bool(request.htmx) and not request.htmx.history_restore_request
+    template = "incidents/status-page.html" + ("#live" if live_only else "")
+
+    def build(now):
+        context, valid_until = status_context(now)
+        return Rendered(render_page(template, context), valid_until=valid_until)
+
+    return serve(request, "status:live" if live_only else "status", build, vary=["HX-Request"])
+
+
+# --- /incidents/<id>/ ---------------------------------------------------------
+
+
+@require_safe
+def incident_page(request, incident_id):
+    def build(now):
+        incident = Incident.objects.with_timeline().filter(pk=incident_id).first()
+        if incident is None:
+            raise Http404("No such incident.")
+        monitors = Monitor.objects.filter(pk__in=incident.monitor_ids)
+        context = {"item": describe(incident, {m.id: m for m in monitors}, now)}
+        return Rendered(
+            render_page("incidents/incident.html", context),
+            valid_until=Incident.objects.next_maintenance_edge(now),
+        )
+
+    # Only well-formed ids get a stored copy; anything else is a 404 at once.
+    if not re.fullmatch(r"inc_[a-z0-9]{1,36}", incident_id):
+        raise Http404("No such incident.")
+    return serve(request, "incident:" + incident_id, build)
+
+
+# --- /history/ ----------------------------------------------------------------
+
+
+def encode_cursor(item):
+    micros = (item.finished_at - EPOCH) // timedelta(microseconds=1)
+    return f"{micros}~{item.id}"
+
+
+def decode_cursor(value):
+    match = CURSOR.match(value)
+    if match is None:
+        raise Http404("No such page of history.")
+    return EPOCH + timedelta(microseconds=int(match[1])), match[2]
+
+
+@require_safe
+def history(request):
+    before = request.GET.get("before", "")
+    cursor = decode_cursor(before) if before else None
+
+    def build(now):
+        finished = Incident.objects.finished(now).select_related("maintenance_window")
+        if cursor is not None:
+            finished_at, incident_id = cursor
+            finished = finished.filter(finished_at__lte=finished_at).exclude(
+                finished_at=finished_at, id__gte=incident_id
+            )
+        items = list(finished.order_by("-finished_at", "-id")[: HISTORY_PAGE_SIZE + 1])
+        older = (
+            encode_cursor(items[HISTORY_PAGE_SIZE - 1]) if len(items) > HISTORY_PAGE_SIZE else None
+        )
+        items = items[:HISTORY_PAGE_SIZE]
+        months = [
+            {"month": month_items[0].finished_at, "items": month_items}
+            for _key, group in groupby(
+                items, key=lambda i: (i.finished_at.year, i.finished_at.month)
+            )
+            for month_items in [list(group)]
+        ]
+        context = {
+            "months": months,
+            "is_first_page": cursor is None,
+            "older_url": reverse("history") + "?before=" + older if older else None,
+        }
+        return Rendered(
+            render_page("incidents/history.html", context),
+            valid_until=Incident.objects.next_maintenance_edge(now),
+        )
+
+    return serve(request, "history:" + (before or "first"), build)

@@ -1,0 +1,39 @@
+// Show every <time datetime="…Z"> in the visitor's own time zone. The server
+// writes UTC; the UTC time stays in the title attribute. Runs on load and on
+// every piece of content htmx swaps in.
+(function () {
+  "use strict";
+
+  var format = new Intl.DateTimeFormat(undefined, {
+    year: "numeric",
+    month: "short",
+    day: "numeric",
+    hour: "2-digit",
+    minute: "2-digit",
+    timeZoneName: "short",
+  });
+
+  function localize(root) {
+    var times = (root || document).querySelectorAll("time[datetime]");
+    for (var i = 0; i < times.length; i++) {
+      var element = times[i];
+      var when = new Date(element.getAttribute("datetime"));
+      if (isNaN(when.getTime())) {
+        continue;
+      }
+      element.textContent = format.format(when);
+      element.classList.add("local-time");
+    }
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", function () {
+      localize(document);
+    });
+  } else {
+    localize(document);
+  }
+  document.addEventListener("htmx:load", function (event) {
+    localize(event.target);
+  });
+})();

@@ -1,0 +1,139 @@
+"""Stored pages: reused while nothing they show changes, rebuilt the moment
+something does, and cheap to ask about again (ETag, Last-Modified)."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from incidents import generation
+from incidents.models import Incident, Monitor
+from incidents.pages.rendering import page_key
+
+T0 = datetime(2025, 6, 1, 2, 0, tzinfo=UTC)
+
+USES_DATABASE_CACHE = settings.CACHES["default"]["BACKEND"].endswith("DatabaseCache")
+# Reading the generation and the stored page is one round trip: one query with
+# the database cache, none with Redis.
+ONE_ROUND_TRIP = 1 if USES_DATABASE_CACHE else 0
+
+
+@pytest.fixture
+def api_monitor(make_monitor):
+    return make_monitor(id="mon_abc123", name="API")
+
+
+def test_a_repeated_conditional_get_is_answered_304(client, api_monitor):
+    first = client.get("/")
+    assert first.status_code == 200
+    assert first["ETag"].startswith('"')
+    assert first["Cache-Control"] == "no-cache"
+    again = client.get("/", HTTP_IF_NONE_MATCH=first["ETag"])
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again["ETag"] == first["ETag"]
+
+
+def test_a_weak_or_listed_etag_also_matches(client, api_monitor):
+    etag = client.get("/")["ETag"]
+    assert client.get("/", HTTP_IF_NONE_MATCH=f'"other", W/{etag}').status_code == 304
+
+
+def test_if_modified_since_is_answered_304_until_a_change(client, api_monitor):
+    first = client.get("/")
+    since = first["Last-Modified"]
+    assert client.get("/", HTTP_IF_MODIFIED_SINCE=since).status_code == 304
+    api_monitor.report_status(Monitor.DOWN)
+    changed = client.get("/", HTTP_IF_MODIFIED_SINCE=since)
+    assert changed.status_code == 200
+    assert b"Partial outage" in changed.content or b"Major outage" in changed.content
+
+
+def test_a_write_shows_on_the_very_next_request_with_a_new_etag(client, api_monitor):
+    first = client.get("/")
+    Incident.open_incident(title="Fresh incident", message="Just now.")
+    after = client.get("/", HTTP_IF_NONE_MATCH=first["ETag"])
+    assert after.status_code == 200
+    assert b"Fresh incident" in after.content
+    assert after["ETag"] != first["ETag"]
+
+
+def test_a_bulk_write_that_bumps_the_generation_shows_too(client, api_monitor):
+    client.get("/")
+    Monitor.objects.filter(pk="mon_abc123").update(name="Renamed API")
+    generation.bump()
+    assert b"Renamed API" in client.get("/").content
+
+
+def test_a_page_stored_under_an_older_generation_is_not_served(client, api_monitor):
+    """What another worker stored before a write is never shown after it."""
+    client.get("/")
+    stored = cache.get(page_key("status"))
+    Incident.open_incident(title="Written elsewhere", message="x")
+    cache.set(page_key("status"), stored, None)  # a slow worker stores its old copy late
+    assert b"Written elsewhere" in client.get("/").content
+
+
+def test_the_rendered_page_lives_in_the_shared_cache(client, api_monitor):
+    client.get("/")
+    client.get("/", HTTP_HX_REQUEST="true")
+    token = cache.get(generation.KEY)
+    assert cache.get(page_key("status"))[0] == token
+    assert cache.get(page_key("status:live"))[0] == token
+
+
+def test_an_unchanged_page_costs_one_round_trip_and_no_rendering(
+    client, api_monitor, django_assert_num_queries
+):
+    first = client.get("/")
+    assert first.templates, "the first request renders"
+    with django_assert_num_queries(ONE_ROUND_TRIP):
+        again = client.get("/")
+    assert again.content == first.content
+    assert again.templates == []
+    with django_assert_num_queries(ONE_ROUND_TRIP):
+        assert client.get("/", HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 304
+
+
+def test_cached_pages_carry_no_nonce(client, api_monitor):
+    response = client.get("/")
+    assert "nonce" not in response["Content-Security-Policy"]
+    assert b"nonce" not in response.content
+    assert "script-src 'self'" in response["Content-Security-Policy"]
+
+
+def make_history(count, start, title="Past incident"):
+    for n in range(count):
+        at = start - timedelta(hours=6 * n)
+        incident = Incident.open_incident(
+            title=f"{title} {n}", message="Investigating.", monitor_ids=["mon_abc123"], at=at
+        )
+        incident.post_update("identified", "Found it.", at=at + timedelta(minutes=5))
+        incident.resolve("Fixed.", at=at + timedelta(minutes=30))
+
+
+def queries_for(client, url):
+    generation.bump()  # make sure the page is built afresh
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return len(queries)
+
+
+@pytest.mark.parametrize("url", ["/", "/history/", "/feed.rss", "/feed.atom"])
+def test_building_a_page_takes_as_many_queries_with_200_incidents_as_with_1(
+    client, api_monitor, url, django_assert_num_queries
+):
+    with time_machine.travel(T0, tick=False):
+        make_history(1, T0 - timedelta(hours=1))
+        with_one = queries_for(client, url)
+        make_history(199, T0 - timedelta(hours=2), title="Older incident")
+        assert Incident.objects.count() == 200
+        generation.bump()
+        with django_assert_num_queries(with_one):
+            response = client.get(url)
+        assert b"Past incident 0" in response.content
+        assert b"Older incident 0" in response.content
