@@ -1,0 +1,188 @@
+"""Backups restore: a dump loads into an empty database with every incident, update,
+maintenance window, monitor and audit record intact (README.md "Backup and restore")."""
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.slow
+
+# What README.md tells operators to run.
+DUMP_OPTIONS = {
+    "natural_foreign": True,
+    "natural_primary": True,
+    "exclude": ["contenttypes", "auth.permission", "sessions"],
+}
+
+
+def state():
+    """Everything a restore must bring back, as plain JSON-able data."""
+    from incidents.models import ApiKey, AuditRecord, Incident, Monitor
+
+    return {
+        "incidents": [i.to_dict() for i in Incident.objects.with_timeline().order_by("id")],
+        "monitors": [m.to_dict() for m in Monitor.objects.with_maintenance().order_by("id")],
+        "audit": [
+            [r.action, r.object_type, r.object_id, r.actor, r.changes, r.snapshot]
+            for r in AuditRecord.objects.order_by("created_at", "id")
+        ],
+        "keys": [
+            list(k) for k in ApiKey.objects.order_by("prefix").values_list("prefix", "key_hash")
+        ],
+    }
+
+
+def populate(make_monitor, make_incident):
+    api = make_monitor(name="API", id="mon_api", url="https://api.example.com/health")
+    web = make_monitor(name="Website — café ☕", id="mon_web")
+    outage = make_incident(
+        title="Elevated errors",
+        message="We are <b>looking</b> into it.",
+        monitor_ids=[web.id, api.id],
+    )
+    outage.post_update(status="identified", message="Found it: a bad deploy.\nRolling back.")
+    outage.resolve(message="All good.")
+    make_incident(title="Still open", message="", monitor_ids=[api.id])
+    make_incident(
+        title="Database upgrade",
+        message="Planned.",
+        scheduled_start=datetime(2030, 1, 1, 2, tzinfo=UTC),
+        scheduled_end=datetime(2030, 1, 1, 4, tzinfo=UTC),
+        monitor_ids=[api.id],
+    )
+    make_incident(title="Posted by mistake", message="oops").delete_with_audit()
+    from incidents.models import ApiKey
+
+    ApiKey.objects.create_key("deploy bot")
+    before = state()
+    assert len(before["incidents"]) == 3
+    assert sum(len(i["updates"]) for i in before["incidents"]) == 5
+    return before
+
+
+def state_in(database_url):
+    """``state()`` read by a separate process from another database."""
+    result = manage(
+        database_url,
+        "shell",
+        "-c",
+        "import json, tests.test_backup as t; print(json.dumps(t.state()))",
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def manage(database_url, *args):
+    env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "restore-test"}
+    env.pop("REDIS_URL", None)  # the restored copy must not touch the shared cache
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def postgres_url(name):
+    params = connection.settings_dict
+    user = params["USER"] or "postgres"
+    password = f":{params['PASSWORD']}" if params["PASSWORD"] else ""
+    host = params["HOST"] or "127.0.0.1"
+    port = params["PORT"] or 5432
+    return f"postgres://{user}{password}@{host}:{port}/{name}"
+
+
+@pytest.fixture
+def empty_database(tmp_path):
+    """The URL of a new, empty database of the same kind as the test database."""
+    if connection.vendor == "sqlite":
+        yield f"sqlite:///{tmp_path / 'restored.sqlite3'}"
+        return
+    import psycopg
+
+    name = f"{connection.settings_dict['NAME']}_restore_{secrets.token_hex(4)}"
+    # CREATE/DROP DATABASE cannot run in the test's transaction: a side connection.
+    with psycopg.connect(postgres_url("postgres"), autocommit=True) as server:
+        server.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield postgres_url(name)
+    finally:
+        with psycopg.connect(postgres_url("postgres"), autocommit=True) as server:
+            server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_a_dumpdata_backup_restores_into_an_empty_database(
+    db, tmp_path, empty_database, make_monitor, make_incident
+):
+    before = populate(make_monitor, make_incident)
+    backup = tmp_path / "backup.json"
+    call_command("dumpdata", output=str(backup), verbosity=0, **DUMP_OPTIONS)
+
+    manage(empty_database, "migrate", "--noinput", "--verbosity", "0")
+    manage(empty_database, "loaddata", str(backup))
+
+    after = state_in(empty_database)
+    assert after == before
+    # Spot checks a reader would make by eye.
+    resolved = next(i for i in after["incidents"] if i["title"] == "Elevated errors")
+    assert [u["status"] for u in resolved["updates"]] == ["investigating", "identified", "resolved"]
+    assert resolved["updates"][0]["message"] == "We are <b>looking</b> into it."
+    assert resolved["monitorIds"] == ["mon_web", "mon_api"]
+    deleted = [a for a in after["audit"] if a[0] == "deleted"]
+    assert deleted[0][5]["title"] == "Posted by mistake"
+
+
+def test_a_pg_dump_backup_restores_into_an_empty_database(
+    transactional_db, tmp_path, empty_database, make_monitor, make_incident
+):
+    if connection.vendor != "postgresql":
+        pytest.skip("pg_dump is for PostgreSQL")
+    if shutil.which("pg_dump") is None or shutil.which("pg_restore") is None:
+        pytest.skip("pg_dump/pg_restore are not installed")
+    before = populate(make_monitor, make_incident)
+    backup = tmp_path / "backup.dump"
+    source = postgres_url(connection.settings_dict["NAME"])
+    subprocess.run(
+        ["pg_dump", "--format=custom", "--no-owner", f"--file={backup}", "--dbname", source],
+        check=True,
+        timeout=120,
+    )
+    subprocess.run(
+        ["pg_restore", "--no-owner", "--exit-on-error", "--dbname", empty_database, str(backup)],
+        check=True,
+        timeout=120,
+    )
+    assert state_in(empty_database) == before
+
+
+def test_a_sqlite_online_backup_is_a_complete_copy(tmp_path):
+    """``sqlite3 db.sqlite3 ".backup backup.sqlite3"`` of a live database (WAL mode)."""
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite only")
+    if shutil.which("sqlite3") is None:
+        pytest.skip("the sqlite3 shell is not installed")
+    live = f"sqlite:///{tmp_path / 'live.sqlite3'}"
+    manage(live, "migrate", "--noinput", "--verbosity", "0")
+    manage(live, "loaddemo")
+    before = state_in(live)
+    assert before["incidents"]
+    subprocess.run(
+        ["sqlite3", str(tmp_path / "live.sqlite3"), f".backup '{tmp_path / 'copy.sqlite3'}'"],
+        check=True,
+        timeout=60,
+    )
+    assert state_in(f"sqlite:///{tmp_path / 'copy.sqlite3'}") == before
