@@ -741,3 +741,41 @@ def test_a_cache_outage_costs_speed_not_answers(client, make_monitor, at_now, mo
     monkeypatch.setattr(public_cached.cache, "set", broken)
     assert get_json(client, "/api/v2/status.json")["status"]["indicator"] == "critical"
     assert client.get("/badge.svg").status_code == 200
+
+
+def test_a_resolved_incident_keeps_the_impact_it_had(client, make_monitor, make_incident):
+    """Impact of history comes from what the monitors did while the incident
+    was open, not from what they do now."""
+    make_monitor(id="mon_api001", name="API")
+    make_monitor(id="mon_db0001", name="Database")
+    make_monitor(id="mon_web001", name="Website")
+    api = Monitor.objects.get(pk="mon_api001")
+    database = Monitor.objects.get(pk="mon_db0001")
+    website = Monitor.objects.get(pk="mon_web001")
+
+    def at(hours, action):
+        with time_machine.travel(NOW + hours * HOUR, tick=False):
+            return action()
+
+    # The API was already down when its incident was opened; back before the end.
+    at(-10, lambda: api.report_status(Monitor.DOWN))
+    down_before = at(-9, lambda: make_incident(title="API down", monitor_ids=["mon_api001"]))
+    at(-8, lambda: api.report_status(Monitor.OPERATIONAL))
+    at(-7, lambda: down_before.resolve("Fixed."))
+    # The database went down and came back while its incident was open.
+    down_during = at(-6, lambda: make_incident(title="DB down", monitor_ids=["mon_db0001"]))
+    at(-5, lambda: database.report_status(Monitor.DOWN))
+    at(-4.5, lambda: database.report_status(Monitor.OPERATIONAL))
+    at(-4, lambda: down_during.resolve("Better."))
+    # The website was fine throughout its incident; it went down afterwards.
+    calm_then = at(-3, lambda: make_incident(title="Web odd", monitor_ids=["mon_web001"]))
+    at(-2, lambda: calm_then.resolve("Nothing wrong."))
+    at(-1, lambda: website.report_status(Monitor.DOWN))
+
+    with time_machine.travel(NOW, tick=False):
+        items = get_json(client, "/api/v2/incidents.json")["incidents"]
+    assert {item["name"]: item["impact"] for item in items} == {
+        "API down": "critical",
+        "DB down": "critical",
+        "Web odd": "minor",
+    }

@@ -22,10 +22,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models import Max
+from django.db.models import Max, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 
 from incidents import overview
-from incidents.models import Incident, Monitor
+from incidents.models import Incident, IncidentMonitor, Monitor, MonitorStatusChange
 
 # Our overall state -> Statuspage's page indicator. Statuspage documents
 # none/minor/major/critical and sends "maintenance" while a maintenance is in
@@ -154,6 +155,11 @@ def status_dict(view):
     return {"indicator": INDICATORS[view.state], "description": view.label}
 
 
+def worst_impact(impacts):
+    """The worst of some impacts, and at least ``minor``."""
+    return max(["minor", *impacts], key=IMPACTS.index)
+
+
 class Document:
     """One response being written: the page, the clock and every component,
     so that incidents can name the components they affect without a query."""
@@ -166,6 +172,7 @@ class Document:
             for position, monitor in enumerate(monitors, start=1)
         ]
         self._components_by_id = {component["id"]: component for component in self.components}
+        self._statuses_while_open = {}
 
     def component_dict(self, monitor, position):
         stamp = self.page.stamp
@@ -195,14 +202,57 @@ class Document:
         ]
 
     def impact(self, incident):
-        """An incident is at least a minor impact (an unresolved one makes the
-        page degraded); worse when a monitor it names is down or degraded."""
-        worst = "minor"
-        for component in self.affected_components(incident):
-            impact = COMPONENT_IMPACTS.get(component["status"], "none")
-            if IMPACTS.index(impact) > IMPACTS.index(worst):
-                worst = impact
-        return worst
+        """At least ``minor`` (an open incident makes the page degraded);
+        worse when a monitor it names is degraded or down: for an open
+        incident now, for a resolved one while it was open."""
+        if incident.resolved_at is not None:
+            statuses = self._statuses_while_open.get(incident.id, ())
+        else:
+            statuses = [c["status"] for c in self.affected_components(incident)]
+        return worst_impact(COMPONENT_IMPACTS.get(status, "none") for status in statuses)
+
+    def remember_history(self, incidents):
+        """Read, in two queries, the states the monitors of the resolved
+        ``incidents`` went through while each was open, so that their impact
+        does not change with what the monitors do afterwards: each monitor's
+        state when the incident started, and every state it moved to until
+        the incident was resolved."""
+        resolved = {i.id: i for i in incidents if i.resolved_at is not None and i.monitor_ids}
+        if not resolved:
+            return
+        later_changes = MonitorStatusChange.objects.filter(
+            monitor_id=OuterRef("monitor_id"), created_at__gte=OuterRef("incident__started_at")
+        ).order_by("created_at", "id")
+        # A monitor's state at a moment is what its next change moved it from
+        # (or, without a later change, its state now).
+        at_start = IncidentMonitor.objects.filter(incident_id__in=resolved).values_list(
+            "incident_id",
+            Coalesce(Subquery(later_changes.values("from_status")[:1]), "monitor__status"),
+        )
+        during = Q()
+        for incident in resolved.values():
+            during |= Q(
+                monitor_id__in=incident.monitor_ids,
+                created_at__gte=incident.started_at,
+                created_at__lte=incident.resolved_at,
+            )
+        changes = MonitorStatusChange.objects.filter(during).values_list(
+            "monitor_id", "to_status", "created_at"
+        )
+        statuses = {incident_id: set() for incident_id in resolved}
+        for incident_id, status in at_start:
+            statuses[incident_id].add(status)
+        for monitor_id, status, at in changes:
+            for incident in resolved.values():
+                if (
+                    monitor_id in incident.monitor_ids
+                    and incident.started_at <= at <= incident.resolved_at
+                ):
+                    statuses[incident.id].add(status)
+        self._statuses_while_open = {
+            incident_id: [COMPONENT_STATUSES[status] for status in found]
+            for incident_id, found in statuses.items()
+        }
 
     def incident_dict(self, incident):
         stamp = self.page.stamp

@@ -139,7 +139,9 @@ def components(page, now):
 
 
 def _incidents(page, now, incidents):
+    incidents = list(incidents)
     document = _document(page, now)
+    document.remember_history(incidents)
     return {
         "page": _page(page, now),
         "incidents": [document.incident_dict(incident) for incident in incidents],
