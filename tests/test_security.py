@@ -1,6 +1,7 @@
 """Hardening: the production checklist, security headers on every face, and API
 keys that never leak into logs or error bodies."""
 
+import logging
 import os
 import secrets
 import subprocess
@@ -71,7 +72,9 @@ def assert_hardened(response):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("path", ["/admin/login/", "/api/v2/status.json"])
+@pytest.mark.parametrize(
+    "path", ["/", "/history/", "/admin/login/", "/api/incidents", "/api/v2/status.json"]
+)
 def test_every_face_carries_the_security_headers(client, path):
     response = client.get(path)
     assert response.status_code in (200, 401)
@@ -100,3 +103,29 @@ def test_a_secure_proxy_gets_hsts_and_a_redirect_to_https(client, settings):
     assert secure.headers["Strict-Transport-Security"] == (
         "max-age=31536000; includeSubDomains; preload"
     )
+
+
+@pytest.mark.django_db
+def test_a_wrong_api_key_is_neither_echoed_nor_logged(client, caplog, api_key):
+    _key, raw = api_key
+    wrong = raw[:-4] + "zzzz"
+    with caplog.at_level(logging.DEBUG):
+        for sent in (wrong, raw[:12], "km_" + "x" * 300):
+            response = client.get("/api/incidents", headers={"x-api-key": sent})
+            assert response.status_code == 401
+            assert sent not in response.content.decode()
+            assert sent[3:15] not in response.content.decode()
+    assert wrong not in caplog.text
+    assert raw not in caplog.text
+
+
+@pytest.mark.django_db
+def test_a_valid_api_key_is_not_echoed_in_an_error(client, raw_key):
+    response = client.post(
+        "/api/incidents",
+        data="{nope",
+        content_type="application/json",
+        headers={"x-api-key": raw_key},
+    )
+    assert response.status_code == 400
+    assert raw_key not in response.content.decode()
