@@ -230,3 +230,10 @@ def test_badge_text_is_readable_on_every_colour():
     assert {
         c: round(contrast_with_white(c), 2) for c in colours if contrast_with_white(c) < 4.5
     } == {}
+
+
+def test_a_deleted_monitor_loses_its_badge(client, make_monitor):
+    make_monitor(id="mon_abc123", name="API")
+    assert client.get("/badge/mon_abc123.svg").status_code == 200
+    Monitor.objects.get(pk="mon_abc123").delete_with_audit()
+    assert get_badge(client, "/badge/mon_abc123.svg", status=404)[1] == ["monitor", "not found"]
