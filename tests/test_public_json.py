@@ -592,6 +592,9 @@ def test_an_unchanged_document_is_not_sent_again(client, make_monitor, at_now, p
     assert again.content == b""
     assert again["ETag"] == etag
     assert client.get(path, headers={"If-None-Match": "W/" + etag}).status_code == 304
+    assert client.get(path, headers={"If-None-Match": '"other", ' + etag}).status_code == 304
+    assert client.get(path, headers={"If-None-Match": "*"}).status_code == 304
+    assert client.get(path, headers={"If-None-Match": '"other"'}).status_code == 200
 
     Monitor.objects.get(pk="mon_api001").report_status(Monitor.DEGRADED)
     changed = client.get(path, headers={"If-None-Match": etag})

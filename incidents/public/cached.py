@@ -66,8 +66,9 @@ def cached_body(name, build):
         found = cache.get_many([generation.KEY, key])
         token = found.get(generation.KEY) or generation.current()
         entry = found.get(key)
-    except Exception:
-        logger.exception("public response cache unavailable; rendering afresh")
+    except Exception as error:
+        # No traceback per request while the cache is down: one line is enough.
+        logger.warning("public response cache unavailable, rendering afresh: %r", error)
     now = timezone.now()
     entry = Entry.from_cache(entry)
     if entry is not None and entry.is_fresh(token, now):
@@ -84,6 +85,6 @@ def cached_body(name, build):
     if token is not None:
         try:
             cache.set(key, entry.to_cache(), ENTRY_TIMEOUT)
-        except Exception:
-            logger.exception("could not keep a public response in the cache")
+        except Exception as error:
+            logger.warning("could not keep a public response in the cache: %r", error)
     return entry

@@ -64,7 +64,8 @@ def json_error(code, message, status):
 
 def send(request, entry, content_type, status=200):
     """The cached entry, or 304 when the client's copy is the same."""
-    if entry.etag in _client_etags(request) and status == 200:
+    client_etags = _client_etags(request)
+    if status == 200 and (entry.etag in client_etags or "*" in client_etags):
         response = HttpResponse(status=304)
     else:
         response = HttpResponse(entry.body, status=status, content_type=content_type)
