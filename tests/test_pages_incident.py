@@ -67,3 +67,9 @@ def test_a_deleted_incident_is_gone_at_once(client, db):
     incident.delete_with_audit()
     assert client.get(url).status_code == 404
     assert b"Mistake" not in client.get("/").content
+
+
+def test_favicon_ico_leads_to_the_icon(client, db):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    assert response["Location"].startswith("/static/incidents/favicon.")

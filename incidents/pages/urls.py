@@ -8,4 +8,5 @@ urlpatterns = [
     path("history/", views.history, name="history"),
     path("feed.rss", feeds.IncidentFeed(), name="feed-rss"),
     path("feed.atom", feeds.IncidentAtomFeed(), name="feed-atom"),
+    path("favicon.ico", views.favicon),
 ]

@@ -11,7 +11,9 @@ from itertools import groupby
 
 from django.conf import settings
 from django.http import Http404
+from django.shortcuts import redirect
 from django.template.loader import render_to_string
+from django.templatetags.static import static
 from django.urls import reverse
 from django.views.decorators.http import require_safe
 
@@ -173,3 +175,12 @@ def history(request):
         )
 
     return serve(request, "history:" + (before or "first"), build)
+
+
+# --- /favicon.ico ---------------------------------------------------------------
+
+
+@require_safe
+def favicon(request):
+    """Browsers ask for /favicon.ico whatever the page says (feeds, 404s)."""
+    return redirect(static("incidents/favicon.svg"), permanent=True)

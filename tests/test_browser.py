@@ -1,0 +1,192 @@
+"""The status page in a real browser: Debian's headless Chromium through
+Playwright. No console errors, no CSP violations, live refresh through htmx,
+times in the visitor's time zone, and no serious accessibility violations."""
+
+import re
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.test_pages_gunicorn import Site
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEZONE = "Asia/Kolkata"  # UTC+05:30 all year: a shift no one could mistake for UTC
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="Debian's Chromium is not installed (apt-get install chromium)",
+    ),
+]
+
+# Recorded in the page before any of its own scripts run.
+RECORD_CSP_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__cspViolations.push(event.violatedDirective + " " + event.blockedURI);
+});
+"""
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    site = Site(tmp_path_factory.mktemp("browser"), workers=2, PAGE_REFRESH_SECONDS="1")
+    site.prepare()
+    site.manage("loaddemo")
+    site.start()
+    yield site
+    site.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(timezone_id=TIMEZONE, locale="en-GB")
+    page = context.new_page()
+    page.problems = []
+    page.on(
+        "console",
+        lambda message: (
+            message.type in ("error", "warning")
+            and page.problems.append(f"console {message.type}: {message.text} {message.location}")
+        ),
+    )
+    page.on("pageerror", lambda error: page.problems.append(f"page error: {error}"))
+    page.add_init_script(RECORD_CSP_VIOLATIONS)
+    yield page
+    context.close()
+
+
+def csp_violations(page):
+    return page.evaluate("window.__cspViolations")
+
+
+def serious_accessibility_violations(page):
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [
+        f"{violation['id']} ({violation['impact']}): {violation['help']} "
+        + "; ".join(node["target"][0] for node in violation["nodes"][:3])
+        for violation in results.response["violations"]
+        if violation["impact"] in ("serious", "critical")
+    ]
+
+
+def test_the_page_loads_cleanly_under_its_csp(site, page):
+    response = page.goto(site.url + "/")
+    assert response.status == 200
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate("typeof htmx") == "object", "htmx loaded from this server"
+    assert page.locator("h1#overall-heading").inner_text().strip() == "Degraded performance"
+    assert page.problems == []
+    assert csp_violations(page) == []
+
+
+def test_other_pages_load_cleanly_too(site, page):
+    incident_id = re.search(r'href="/incidents/(inc_\w+)/"', site.get("/")[2])[1]
+    for path in ["/history/", f"/incidents/{incident_id}/", "/feed.rss"]:
+        page.goto(site.url + path)
+        page.wait_for_load_state("networkidle")
+    assert page.problems == [], page.problems
+    assert csp_violations(page) == []
+    # The 404 page: its own status is the only thing Chromium may complain about.
+    missing = site.url + "/incidents/inc_nothere/"
+    response = page.goto(missing)
+    page.wait_for_load_state("networkidle")
+    assert response.status == 404
+    assert page.locator("h1").inner_text() == "Page not found"
+    assert [p for p in page.problems if f"'url': '{missing}'" not in p] == []
+    assert csp_violations(page) == []
+
+
+def test_times_are_shown_in_the_visitors_time_zone_with_utc_kept(site, page):
+    page.goto(site.url + "/")
+    first = page.locator("main time[datetime]").first
+    page.wait_for_function(
+        "document.querySelector('main time[datetime]').classList.contains('local-time')"
+    )
+    utc = datetime.fromisoformat(first.get_attribute("datetime").replace("Z", "+00:00"))
+    local = utc.astimezone(ZoneInfo(TIMEZONE))
+    text = first.inner_text()
+    assert local.strftime("%H:%M") in text
+    assert "UTC" not in text
+    assert first.get_attribute("title") == utc.strftime("%-d %b %Y, %H:%M") + " UTC"
+    # The shift is real: the UTC wall-clock time is not what is shown.
+    assert (utc + timedelta(0)).strftime("%H:%M") not in text
+
+
+def test_a_new_incident_appears_without_a_reload(site, page):
+    page.goto(site.url + "/")
+    page.wait_for_load_state("networkidle")
+    page.evaluate("window.__notReloaded = true")
+    status, created = site.api(
+        "POST",
+        "/incidents",
+        {"title": "Appears by itself", "message": "Pushed while the page was open."},
+    )
+    assert status == 201
+    card = page.locator(f"#title-{created['id']}")
+    card.wait_for(timeout=15_000)
+    assert card.inner_text() == "Appears by itself"
+    assert page.evaluate("window.__notReloaded") is True
+    # Times in the swapped-in part are local as well.
+    new_time = page.locator(f"article:has(#title-{created['id']}) time").first
+    page.wait_for_function(
+        "el => el.classList.contains('local-time')", arg=new_time.element_handle()
+    )
+    assert "UTC" not in new_time.inner_text()
+    assert page.problems == []
+    assert csp_violations(page) == []
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_no_serious_accessibility_violations(site, browser, scheme):
+    context = browser.new_context(timezone_id=TIMEZONE, locale="en-GB", color_scheme=scheme)
+    page = context.new_page()
+    try:
+        for path in ["/", "/history/"]:
+            page.goto(site.url + path)
+            page.wait_for_load_state("networkidle")
+            assert serious_accessibility_violations(page) == [], path
+    finally:
+        context.close()
+
+
+def test_the_page_works_on_a_phone(site, browser):
+    context = browser.new_context(
+        viewport={"width": 360, "height": 740}, device_scale_factor=2, is_mobile=True
+    )
+    page = context.new_page()
+    try:
+        page.goto(site.url + "/")
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, "nothing sticks out sideways on a phone"
+    finally:
+        context.close()
