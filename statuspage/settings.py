@@ -231,6 +231,15 @@ CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Form bodies (the admin) are bounded; the API refuses JSON over 64 KiB itself.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
+# Failed API keys and admin sign-ins per client address before a 429 until
+# the window ends (incidents/ratelimit.py).
+AUTH_FAILURE_LIMIT = max(1, envint("AUTH_FAILURE_LIMIT", 10))
+AUTH_FAILURE_WINDOW = max(1, envint("AUTH_FAILURE_WINDOW", 300))
+# How many proxies in front append to X-Forwarded-For; only then is that
+# header believed for the client address. Behind one TLS proxy: 1.
+TRUSTED_PROXIES = envint("TRUSTED_PROXIES", 1 if envbool("SECURE_PROXY_SSL_HEADER", False) else 0)
 
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {

@@ -1,7 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from incidents.ratelimit import protect_login
+
 urlpatterns = [
+    # The admin's own login view, refusing addresses that failed too often.
+    path("admin/login/", protect_login(admin.site.login)),
     path("admin/", admin.site.urls),
     # Public, keyless, read-only: Statuspage-compatible JSON and badges.
     path("", include("incidents.public.urls")),

@@ -10,6 +10,7 @@ from django.db import IntegrityError
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from incidents import ratelimit
 from incidents.models import ApiKey, Conflict
 
 logger = logging.getLogger(__name__)
@@ -152,6 +153,19 @@ def authorize(handler):
             )
         key = ApiKey.objects.authenticate(raw)
         if key is None:
+            # Only failures are limited, so a valid key costs nothing extra
+            # and keeps working from an address someone else abuses.
+            address = ratelimit.client_address(request)
+            wait = ratelimit.api_keys.retry_after(address)
+            if wait is not None:
+                raise ApiError(
+                    "rate_limited",
+                    f"Too many failed API key attempts from your address; "
+                    f"try again in {wait} seconds.",
+                    429,
+                    headers={"Retry-After": str(wait)},
+                )
+            ratelimit.api_keys.record_failure(address)
             raise ApiError(
                 "unauthorized",
                 "The API key is unknown or has been revoked.",

@@ -1,0 +1,147 @@
+"""Brute force: failed API keys and failed admin sign-ins are limited per client
+address (429 with Retry-After); form bodies are bounded."""
+
+import json
+
+import pytest
+import time_machine
+from django.contrib.auth.models import User
+
+pytestmark = pytest.mark.django_db
+
+ATTACKER = "203.0.113.9"
+NEIGHBOUR = "198.51.100.7"
+
+
+@pytest.fixture(autouse=True)
+def small_limits(settings):
+    settings.AUTH_FAILURE_LIMIT = 3
+    settings.AUTH_FAILURE_WINDOW = 300
+    settings.TRUSTED_PROXIES = 0
+
+
+@pytest.fixture
+def traveller():
+    # A fixed start well inside a window, so the test never straddles an edge.
+    with time_machine.travel("2026-03-01T12:00:10Z", tick=False) as traveller:
+        yield traveller
+
+
+def get_incidents(client, key, address=ATTACKER, forwarded_for=None):
+    extra = {"REMOTE_ADDR": address}
+    if forwarded_for is not None:
+        extra["HTTP_X_FORWARDED_FOR"] = forwarded_for
+    return client.get("/api/incidents", headers={"x-api-key": key}, **extra)
+
+
+def wrong_key(raw):
+    return raw[:-6] + "AAAAAA"
+
+
+def test_failed_keys_are_refused_per_address_until_the_window_ends(client, raw_key, traveller):
+    for _ in range(3):
+        assert get_incidents(client, wrong_key(raw_key)).status_code == 401
+
+    blocked = get_incidents(client, wrong_key(raw_key))
+    assert blocked.status_code == 429
+    assert blocked.headers["Content-Type"] == "application/json"
+    error = json.loads(blocked.content)["error"]
+    assert error["code"] == "rate_limited"
+    assert int(blocked.headers["Retry-After"]) == 290  # the 300 s window ends 290 s from now
+    assert f"{blocked.headers['Retry-After']} seconds" in error["message"]
+
+    # Another address is not affected.
+    assert get_incidents(client, wrong_key(raw_key), address=NEIGHBOUR).status_code == 401
+
+    traveller.shift(289)
+    assert get_incidents(client, wrong_key(raw_key)).headers["Retry-After"] == "1"
+    traveller.shift(2)
+    assert get_incidents(client, wrong_key(raw_key)).status_code == 401
+
+
+def test_a_valid_key_keeps_working_from_a_blocked_address(client, raw_key, traveller):
+    for _ in range(4):
+        get_incidents(client, wrong_key(raw_key))
+    assert get_incidents(client, wrong_key(raw_key)).status_code == 429
+    assert get_incidents(client, raw_key).status_code == 200
+
+
+def test_a_missing_key_is_not_a_guess(client, traveller):
+    for _ in range(6):
+        response = client.get("/api/incidents", REMOTE_ADDR=ATTACKER)
+        assert response.status_code == 401
+
+
+def test_forwarded_for_is_ignored_without_a_trusted_proxy(client, raw_key, traveller):
+    for number in range(4):
+        response = get_incidents(client, wrong_key(raw_key), forwarded_for=f"192.0.2.{number}")
+    assert response.status_code == 429
+
+
+def test_behind_a_trusted_proxy_the_address_it_saw_counts(client, raw_key, settings, traveller):
+    settings.TRUSTED_PROXIES = 1
+    proxy = "10.0.0.2"
+    for _ in range(3):
+        # The client prepends made-up addresses; the proxy appends the real one.
+        spoofed = f"192.0.2.{_}, {ATTACKER}"
+        assert (
+            get_incidents(client, wrong_key(raw_key), proxy, forwarded_for=spoofed).status_code
+            == 401
+        )
+    assert (
+        get_incidents(
+            client, wrong_key(raw_key), proxy, forwarded_for=f"192.0.2.77, {ATTACKER}"
+        ).status_code
+        == 429
+    )
+    assert (
+        get_incidents(client, wrong_key(raw_key), proxy, forwarded_for=NEIGHBOUR).status_code == 401
+    )
+
+
+# --- The admin sign-in ------------------------------------------------------
+
+
+@pytest.fixture
+def operator(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed
+    return User.objects.create_superuser("operator", "op@example.com", "correct horse battery")
+
+
+def sign_in(client, password, address=ATTACKER):
+    return client.post(
+        "/admin/login/?next=/admin/",
+        {"username": "operator", "password": password},
+        REMOTE_ADDR=address,
+    )
+
+
+def test_admin_sign_in_is_limited_per_address(client, operator, traveller):
+    for _ in range(3):
+        response = sign_in(client, "wrong")
+        assert response.status_code == 200
+        assert b"Please enter the correct username and password" in response.content
+
+    blocked = sign_in(client, "correct horse battery")
+    assert blocked.status_code == 429
+    assert blocked.headers["Retry-After"] == "290"
+    assert b"Too many failed sign-in attempts" in blocked.content
+    assert "_auth_user_id" not in client.session
+
+    # The page itself still shows; a neighbour can still sign in.
+    assert client.get("/admin/login/", REMOTE_ADDR=ATTACKER).status_code == 200
+    assert sign_in(client, "correct horse battery", NEIGHBOUR).status_code == 302
+
+    traveller.shift(291)
+    assert sign_in(client, "correct horse battery").status_code == 302
+
+
+def test_successful_sign_ins_are_not_counted(client, operator, traveller):
+    for _ in range(5):
+        assert sign_in(client, "correct horse battery").status_code == 302
+        client.logout()
+
+
+def test_form_bodies_are_bounded(client, operator):
+    response = client.post("/admin/login/", {"username": "operator", "password": "x" * 300_000})
+    assert response.status_code == 400
