@@ -50,5 +50,10 @@ test: install-dev
 lint: install-dev
 	$(BIN)/ruff check .
 
+# Load benchmark (README "Benchmark"); `make bench ARGS=--quick` for the small size.
+bench: install-dev
+	@command -v wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python tests/bench/run.py $(ARGS)
+
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

@@ -1,0 +1,968 @@
+"""`make bench`: load Kamustatus the way an outage does and report it as ratios.
+
+What it does, in one run:
+
+1. makes a fresh database — a temporary SQLite file, or, when DATABASE_URL
+   names PostgreSQL, a new database with a unique name on that server (dropped
+   at the end) — migrates it and fills it with bulk inserts;
+2. starts gunicorn as in production (DEBUG off, 2 sync workers per core,
+   static files collected into a temporary STATIC_ROOT and served by
+   whitenoise) on a free loopback port, and creates an API key with
+   ``manage.py createapikey``;
+3. loads it with wrk from a second process, side by side: a static file (the
+   ceiling), the status page, its conditional GET (304), an incident
+   permalink, the API list and detail, create+resolve write pairs (a wrk Lua
+   script: POST, then PATCH with the returned id), and the status page during
+   a refresh storm (a Python writer PATCHes an incident every 100 ms while a
+   Python checker beside wrk asserts that every page it fetches shows the
+   latest committed write);
+4. measures the page and the list again at a small and a large size (1,000
+   and 100,000 incidents by default) — the database grows in stages, older
+   history added behind the newest, so the page itself stays the same;
+5. prints one Markdown table and writes bench-results.json.
+
+Endpoints that are missing (404) or broken are reported as such in the table
+and skipped; the run itself does not fail on them.
+
+Usage: ``python tests/bench/run.py [--quick] [--output FILE] ...`` (``make
+bench ARGS=--quick``). Only loopback (127.0.0.1) is ever a target.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+
+PROFILES = {
+    # incidents at each stage, seconds per measured row, seconds of wrk warm-up
+    # (besides a few plain requests per worker, always)
+    "full": {"small": 1_000, "main": 10_000, "large": 100_000, "duration": 10, "warmup": 2},
+    "quick": {"small": 100, "main": 300, "large": 1_000, "duration": 2, "warmup": 0},
+}
+
+STORM_INTERVAL = 0.1  # seconds between the storm writer's PATCHes
+STORM_MARK = "Storm update #"
+WRITE_TITLE = "Bench write"  # must match write.lua
+
+TARGETS = {
+    # row: minimum ratio to the static file (reported, never asserted)
+    "page": 0.8,
+    "storm": 0.5,
+    "api_list": 0.3,
+    "api_detail": 0.5,
+    "incident_page": 0.5,
+}
+SCALE_TARGET = 1.2  # small-size req/s ÷ large-size req/s, at most
+WRITES_TARGET = 300  # create+patch pairs/s, on PostgreSQL
+
+
+def log(message):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --- the machine ----------------------------------------------------------------
+
+
+def cpu_count():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def cpu_model():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def wrk_version(wrk):
+    result = subprocess.run([wrk, "--version"], capture_output=True, text=True)
+    first = (result.stdout + result.stderr).splitlines()[0]
+    return first.split("[")[0].split("Copyright")[0].strip()
+
+
+def git_commit():
+    result = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    )
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    commit = result.stdout.strip() or "unknown"
+    return commit + ("+changes" if dirty.stdout.strip() else "")
+
+
+# --- the database -----------------------------------------------------------------
+
+
+class FreshDatabase:
+    """A database of our own: a SQLite file in ``workdir`` or a new PostgreSQL
+    database beside the one DATABASE_URL names, dropped on exit."""
+
+    def __init__(self, configured_url, workdir):
+        self.configured_url = configured_url or ""
+        self.workdir = workdir
+        self.url = None
+        self.pg_name = None
+
+    @property
+    def is_postgres(self):
+        return self.configured_url.startswith(("postgres://", "postgresql://", "pgsql://"))
+
+    def __enter__(self):
+        if self.is_postgres:
+            import psycopg
+
+            self.pg_name = "kamu_bench_" + secrets.token_hex(6)
+            with psycopg.connect(self._url_for("postgres"), autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{self.pg_name}"')
+            self.url = self._url_for(self.pg_name)
+        elif not self.configured_url or self.configured_url.startswith("sqlite"):
+            self.url = f"sqlite:///{self.workdir / 'bench.sqlite3'}"
+        else:
+            raise SystemExit(f"bench: unsupported DATABASE_URL scheme: {self.configured_url}")
+        return self
+
+    def _url_for(self, name):
+        parts = urllib.parse.urlsplit(self.configured_url)
+        scheme = "postgresql" if parts.scheme in ("postgres", "pgsql") else parts.scheme
+        return parts._replace(scheme=scheme, path="/" + name).geturl()
+
+    def __exit__(self, *exc):
+        if self.pg_name:
+            import psycopg
+
+            try:
+                with psycopg.connect(self._url_for("postgres"), autocommit=True) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
+            except Exception as error:
+                log(f"could not drop database {self.pg_name}: {error}")
+        return False
+
+    def describe(self):
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute("SHOW server_version")
+                return f"PostgreSQL {cursor.fetchone()[0].split()[0]}"
+            cursor.execute("select sqlite_version()")
+            return f"SQLite {cursor.fetchone()[0]} (WAL)"
+
+
+# --- filling it -------------------------------------------------------------------
+
+SERVICES = ["API", "Website", "Database", "CDN", "Email delivery", "Search", "Payments",
+            "Webhooks", "Dashboard", "Authentication"]  # fmt: skip
+REGIONS = ["eu-west", "eu-central", "us-east", "us-west", "ap-south"]
+TROUBLES = ["Elevated error rates", "Increased latency", "Partial outage",
+            "Degraded performance", "Intermittent timeouts"]  # fmt: skip
+SPACING = timedelta(hours=1)  # between consecutive incidents, going back in time
+ONGOING = 2  # the newest incidents stay unresolved
+
+
+class Filler:
+    """Bulk inserts consistent with the domain rules: an incident's status is
+    its last update's, resolvedAt is set exactly when resolved, sequences run
+    1..n, maintenance windows are incidents with a schedule."""
+
+    def __init__(self, updates_per_incident, monitor_count, window_count, batch_size=2000):
+        from incidents.models import now_seconds
+
+        self.updates = max(1, updates_per_incident)
+        self.monitor_count = monitor_count
+        self.window_count = window_count
+        self.batch_size = batch_size
+        self.now = now_seconds()
+        self.filled = 0
+        self.monitor_ids = []
+        self.newest_incident_id = None
+
+    def fill_to(self, total):
+        """Add incidents (older than those already there) up to ``total``."""
+        from django.db import connection, transaction
+
+        from incidents import generation
+
+        started = time.monotonic()
+        added = total - self.filled
+        with transaction.atomic():  # one transaction: fast on SQLite
+            if not self.monitor_ids:
+                self._monitors_and_windows()
+            chunk = 10_000
+            while self.filled < total:
+                stop = min(total, self.filled + chunk)
+                self._incidents(self.filled, stop)
+                self.filled = stop
+        generation.bump()  # bulk_create sends no signals
+        connection.close()  # hold no lock or snapshot while the server runs
+        if added > 0:
+            log(f"filled to {total:,} incidents (+{added:,}) in {time.monotonic() - started:.1f}s")
+
+    def _monitors_and_windows(self):
+        from incidents.models import (
+            Incident,
+            IncidentMonitor,
+            IncidentUpdate,
+            MaintenanceWindow,
+            Monitor,
+            make_id,
+        )
+
+        monitors = []
+        for k in range(self.monitor_count):
+            name = f"{SERVICES[k % len(SERVICES)]} ({REGIONS[k // len(SERVICES) % len(REGIONS)]})"
+            status = Monitor.DEGRADED if k == 3 else Monitor.OPERATIONAL
+            created = self.now - timedelta(days=400) + timedelta(seconds=k)
+            monitors.append(
+                Monitor(id=make_id("mon"), name=name, status=status, url=None, created_at=created)
+            )
+        Monitor.objects.bulk_create(monitors, batch_size=self.batch_size)
+        self.monitor_ids = [m.id for m in monitors]
+
+        incidents, windows, links, updates = [], [], [], []
+        for k in range(self.window_count):
+            kind = ("past", "active", "upcoming")[k % 3] if k < 3 else ("past", "upcoming")[k % 2]
+            if kind == "past":
+                start = self.now - timedelta(days=k + 1, hours=2)
+            elif kind == "active":
+                start = self.now - timedelta(minutes=30)
+            else:
+                start = self.now + timedelta(days=k + 1)
+            end = start + timedelta(hours=2)
+            created = min(start, self.now) - timedelta(days=7)
+            status = Incident.RESOLVED if kind == "past" else Incident.MONITORING
+            incident = Incident(
+                id=make_id("inc"),
+                title=f"Planned maintenance {k + 1}",
+                status=status,
+                started_at=start,
+                resolved_at=end if kind == "past" else None,
+                created_at=created,
+            )
+            incidents.append(incident)
+            windows.append(
+                MaintenanceWindow(incident=incident, scheduled_start=start, scheduled_end=end)
+            )
+            for position in range(2):
+                monitor_id = self.monitor_ids[(k * 2 + position) % len(self.monitor_ids)]
+                links.append(
+                    IncidentMonitor(incident=incident, monitor_id=monitor_id, position=position)
+                )
+            steps = [(Incident.MONITORING, "Scheduled maintenance window.", created)]
+            if kind == "past":
+                steps.append((Incident.RESOLVED, "Maintenance completed.", end))
+            for sequence, (step_status, message, at) in enumerate(steps, start=1):
+                updates.append(
+                    IncidentUpdate(
+                        id=make_id("upd"),
+                        incident=incident,
+                        sequence=sequence,
+                        status=step_status,
+                        message=message,
+                        created_at=at,
+                    )
+                )
+        self._insert(incidents, windows, links, updates)
+
+    def _incidents(self, start, stop):
+        from incidents.models import Incident, IncidentMonitor, IncidentUpdate, make_id
+
+        progress = [Incident.INVESTIGATING, Incident.IDENTIFIED, Incident.MONITORING]
+        incidents, links, updates = [], [], []
+        monitor_count = len(self.monitor_ids)
+        for i in range(start, stop):
+            began = self.now - (i + 1) * SPACING
+            statuses = [progress[min(n, 2)] for n in range(self.updates - 1)]
+            statuses.append(Incident.MONITORING if i < ONGOING else Incident.RESOLVED)
+            if self.updates == 1:
+                statuses = [Incident.INVESTIGATING if i < ONGOING else Incident.RESOLVED]
+            times = [began + timedelta(minutes=20 * n) for n in range(len(statuses))]
+            first_monitor = (i * 7) % monitor_count
+            incident = Incident(
+                id=make_id("inc"),
+                title=f"{TROUBLES[i % len(TROUBLES)]} on {SERVICES[first_monitor % len(SERVICES)]}",
+                status=statuses[-1],
+                started_at=began,
+                resolved_at=times[-1] if statuses[-1] == Incident.RESOLVED else None,
+                created_at=began,
+            )
+            incidents.append(incident)
+            linked = [first_monitor] + ([(first_monitor + 1) % monitor_count] if i % 3 == 0 else [])
+            for position, index in enumerate(linked):
+                links.append(
+                    IncidentMonitor(
+                        incident=incident, monitor_id=self.monitor_ids[index], position=position
+                    )
+                )
+            for sequence, (status, at) in enumerate(zip(statuses, times, strict=True), start=1):
+                updates.append(
+                    IncidentUpdate(
+                        id=make_id("upd"),
+                        incident=incident,
+                        sequence=sequence,
+                        status=status,
+                        message=f"{status.capitalize()}: update {sequence} on incident {i} — "
+                        "we will post again as we learn more.",
+                        created_at=at,
+                    )
+                )
+        if start == 0:
+            self.newest_incident_id = incidents[0].id
+        self._insert(incidents, [], links, updates)
+
+    def _insert(self, incidents, windows, links, updates):
+        from incidents.models import Incident, IncidentMonitor, IncidentUpdate, MaintenanceWindow
+
+        Incident.objects.bulk_create(incidents, batch_size=self.batch_size)
+        MaintenanceWindow.objects.bulk_create(windows, batch_size=self.batch_size)
+        IncidentMonitor.objects.bulk_create(links, batch_size=self.batch_size)
+        IncidentUpdate.objects.bulk_create(updates, batch_size=self.batch_size)
+
+
+# --- the server -------------------------------------------------------------------
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """gunicorn as in production, on a free loopback port, logging to a file."""
+
+    def __init__(self, env, workers, logfile):
+        self.env = env
+        self.workers = workers
+        self.logfile = logfile
+        self.port = None
+        self.process = None
+
+    def start(self, ready_path):
+        self.port = free_port()
+        command = [sys.executable, "-m", "gunicorn", "statuspage.wsgi"]
+        command += ["--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers)]
+        with open(self.logfile, "ab") as out:
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"bench: gunicorn exited; see its log:\n{self.log_tail()}")
+            try:
+                if fetch(self.port, "GET", ready_path)[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise SystemExit(f"bench: gunicorn did not answer within 60 s:\n{self.log_tail()}")
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log_text(self):
+        try:
+            return Path(self.logfile).read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, lines=30):
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+
+def fetch(port, method, path, headers=None, body=None, timeout=30):
+    """One request; returns (status, headers as a lowercase dict, body bytes)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        payload = json.dumps(body).encode() if body is not None else None
+        headers = dict(headers or {})
+        if payload is not None:
+            headers["Content-Type"] = "application/json"
+        connection.request(method, path, body=payload, headers=headers)
+        response = connection.getresponse()
+        data = response.read()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+    finally:
+        connection.close()
+
+
+# --- wrk --------------------------------------------------------------------------
+
+
+class Wrk:
+    def __init__(self, binary, port, threads, connections):
+        self.binary = binary
+        self.port = port
+        self.threads = threads
+        self.connections = connections
+
+    def run(self, path, seconds, script="read.lua", env=None):
+        command = [
+            self.binary,
+            f"-t{self.threads}",
+            f"-c{self.connections}",
+            f"-d{seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(HERE / script),
+            f"http://127.0.0.1:{self.port}{path}",
+        ]
+        result = subprocess.run(
+            command,
+            env={**os.environ, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+        )
+        for line in result.stdout.splitlines():
+            if line.startswith("BENCH_JSON "):
+                return json.loads(line.removeprefix("BENCH_JSON "))
+        raise RuntimeError(f"wrk gave no result (exit {result.returncode}): {result.stderr}")
+
+
+def summarise(raw):
+    seconds = raw["duration_us"] / 1e6
+    errors = raw["errors"]
+    return {
+        "requests": raw["requests"],
+        "seconds": round(seconds, 2),
+        "rps": round(raw["requests"] / seconds, 1) if seconds else 0.0,
+        "p50_ms": round(raw["latency_us"]["p50"] / 1000, 2),
+        "p99_ms": round(raw["latency_us"]["p99"] / 1000, 2),
+        "bytes_per_response": round(raw["bytes"] / raw["requests"]) if raw["requests"] else 0,
+        "errors": errors,
+        "non_2xx_3xx": errors["status"],
+        "socket_errors": errors["connect"] + errors["read"] + errors["write"] + errors["timeout"],
+    }
+
+
+# --- the run ----------------------------------------------------------------------
+
+
+class Bench:
+    def __init__(self, args, wrk_binary, workdir):
+        self.args = args
+        self.profile = PROFILES["quick" if args.quick else "full"]
+        self.duration = args.duration or self.profile["duration"]
+        self.warmup = self.profile["warmup"]
+        self.wrk_binary = wrk_binary
+        self.workdir = workdir
+        self.rows = []
+        self.api_key = None
+        self.server = None
+        self.wrk = None
+
+    # rows -------------------------------------------------------------------
+
+    def row(self, key, label, incidents, **fields):
+        row = {"key": key, "label": label, "incidents": incidents, **fields}
+        self.rows.append(row)
+        return row
+
+    def probe(self, path, expect, headers=None, api=False):
+        """One request before loading: None when it answers as expected, else
+        why the row cannot be measured."""
+        headers = dict(headers or {})
+        if api:
+            headers["x-api-key"] = self.api_key
+        try:
+            status, _headers, _body = fetch(self.server.port, "GET", path, headers)
+        except OSError as error:
+            return f"request failed: {error}"
+        if status == expect:
+            return None
+        if status == 404:
+            return f"missing: GET {path.split('?')[0]} answers 404 (not built yet?)"
+        return f"error: GET {path.split('?')[0]} answers {status}, expected {expect}"
+
+    def warm_up(self, path, headers=None, api=False):
+        """Every worker serves the URL a few times (its first request renders
+        or loads what later ones reuse), then wrk runs briefly if configured."""
+        headers = dict(headers or {})
+        env = {}
+        if api:
+            headers["x-api-key"] = env["BENCH_API_KEY"] = self.api_key
+        if "If-None-Match" in headers:
+            env["BENCH_IF_NONE_MATCH"] = headers["If-None-Match"]
+        for _ in range(2 * self.args.workers):
+            fetch(self.server.port, "GET", path, headers)
+        if self.warmup:
+            self.wrk.run(path, self.warmup, env=env)
+
+    def measure(self, key, label, path, incidents, expect=200, headers=None, api=False):
+        problem = self.probe(path, expect, headers, api)
+        if problem:
+            log(f"{key}: {problem}")
+            return self.row(key, label, incidents, path=path, status="skipped", note=problem)
+        env = {}
+        if api:
+            env["BENCH_API_KEY"] = self.api_key
+        if headers and "If-None-Match" in headers:
+            env["BENCH_IF_NONE_MATCH"] = headers["If-None-Match"]
+        self.warm_up(path, headers, api)
+        result = summarise(self.wrk.run(path, self.duration, env=env))
+        log(f"{key}: {result['rps']:.0f} req/s, p99 {result['p99_ms']} ms")
+        return self.row(key, label, incidents, path=path, status="ok", note="", **result)
+
+    # the stages -------------------------------------------------------------
+
+    def run(self):
+        from django.core.management import call_command
+
+        filler = Filler(self.args.updates, self.args.monitors, self.args.windows)
+        sizes = {
+            "small": self.args.small or self.profile["small"],
+            "main": self.args.incidents or self.profile["main"],
+            "large": self.args.large if self.args.large is not None else self.profile["large"],
+        }
+        filler.fill_to(sizes["small"])
+
+        from io import StringIO
+
+        out = StringIO()
+        call_command("createapikey", "bench", stdout=out)
+        self.api_key = out.getvalue().strip().splitlines()[-1]
+        from django.db import connection
+
+        connection.close()
+
+        static_path = self.static_path()
+        self.server = Server(self.server_env(), self.args.workers, self.workdir / "gunicorn.log")
+        log(f"starting gunicorn with {self.args.workers} workers")
+        self.server.start(static_path)
+        self.wrk = Wrk(self.wrk_binary, self.server.port, self.args.threads, self.args.connections)
+        try:
+            self.stage_small(sizes["small"])
+            filler.fill_to(sizes["main"])
+            self.stage_main(sizes["main"], static_path, filler)
+            if sizes["large"]:
+                filler.fill_to(sizes["large"])
+                self.stage_large(sizes["large"])
+        finally:
+            self.server.stop()
+        return sizes
+
+    def stage_small(self, size):
+        self.measure("page_small", "/ (scale: small)", "/", size)
+        self.measure("list_small", "GET /api/incidents?limit=50 (scale: small)",
+                     "/api/incidents?limit=50", size, api=True)  # fmt: skip
+
+    def stage_main(self, size, static_path, filler):
+        self.measure("static", "static file (whitenoise)", static_path, size)
+        page = self.measure("page", "/ status page", "/", size)
+        etag = self.etag("/")
+        if etag:
+            self.measure("page_304", "/ conditional GET → 304", "/", size, expect=304,
+                         headers={"If-None-Match": etag})  # fmt: skip
+        else:
+            note = "skipped: / sends no ETag" if page["status"] == "ok" else page["note"]
+            self.row("page_304", "/ conditional GET → 304", size, path="/", status="skipped",
+                     note=note)  # fmt: skip
+        incident = filler.newest_incident_id
+        self.measure("incident_page", "/incidents/<id>/", f"/incidents/{incident}/", size)
+        self.measure("api_list", "GET /api/incidents?limit=50", "/api/incidents?limit=50", size,
+                     api=True)  # fmt: skip
+        self.measure("api_detail", "GET /api/incidents/:id", f"/api/incidents/{incident}", size,
+                     api=True)  # fmt: skip
+        self.storm(size, filler.monitor_ids[0])
+        self.writes(size, filler.monitor_ids[0])
+
+    def stage_large(self, size):
+        self.measure("page_large", "/ (scale: large)", "/", size)
+        self.measure("list_large", "GET /api/incidents?limit=50 (scale: large)",
+                     "/api/incidents?limit=50", size, api=True)  # fmt: skip
+
+    def etag(self, path):
+        try:
+            status, headers, _body = fetch(self.server.port, "GET", path)
+        except OSError:
+            return None
+        return headers.get("etag") if status == 200 else None
+
+    # the refresh storm ------------------------------------------------------
+
+    def api(self, method, path, body=None):
+        return fetch(self.server.port, method, path, {"x-api-key": self.api_key}, body)
+
+    def storm(self, size, monitor_id):
+        key, label = "storm", "/ during a refresh storm (PATCH every 100 ms)"
+        page_problem = self.probe("/", 200)
+        if page_problem:
+            return self.row(key, label, size, path="/", status="skipped", note=page_problem)
+        status, _h, body = self.api("POST", "/api/incidents", {
+            "title": "Checkout failing in every region",
+            "status": "identified",
+            "message": f"{STORM_MARK}0",
+            "monitorIds": [monitor_id],
+        })  # fmt: skip
+        if status != 201:
+            note = f"POST /api/incidents answers {status}"
+            note = ("missing: " if status == 404 else "error: ") + note
+            log(f"storm: {note}")
+            return self.row(key, label, size, path="/", status="skipped", note=note)
+        incident_id = json.loads(body)["id"]
+
+        state = {"committed": 0, "writes": 0, "write_errors": 0, "samples": 0, "stale": 0,
+                 "worst_lag": 0, "check_errors": 0, "write_ms": []}  # fmt: skip
+        lock = threading.Lock()
+        stop = threading.Event()
+        pattern = re.compile(re.escape(STORM_MARK) + r"(\d+)")
+
+        def writer():
+            n = 0
+            next_at = time.monotonic()
+            while not stop.is_set():
+                n += 1
+                began = time.monotonic()
+                try:
+                    status, _h, _b = self.api("PATCH", f"/api/incidents/{incident_id}",
+                                              {"message": f"{STORM_MARK}{n}"})  # fmt: skip
+                except OSError:
+                    status = None
+                with lock:
+                    state["write_ms"].append((time.monotonic() - began) * 1000)
+                    if status == 200:
+                        state["committed"] = n
+                        state["writes"] += 1
+                    else:
+                        state["write_errors"] += 1
+                next_at += STORM_INTERVAL
+                stop.wait(max(0.0, next_at - time.monotonic()))
+
+        def checker():
+            while not stop.is_set():
+                with lock:
+                    expected = state["committed"]
+                try:
+                    status, _h, body = fetch(self.server.port, "GET", "/")
+                except OSError:
+                    status, body = None, b""
+                with lock:
+                    if status != 200:
+                        state["check_errors"] += 1
+                        continue
+                    shown = max((int(n) for n in pattern.findall(body.decode())), default=-1)
+                    state["samples"] += 1
+                    if shown < expected:
+                        state["stale"] += 1
+                        state["worst_lag"] = max(state["worst_lag"], expected - shown)
+
+        threads = [threading.Thread(target=writer), threading.Thread(target=checker)]
+        self.warm_up("/")
+        for thread in threads:
+            thread.start()
+        try:
+            result = summarise(self.wrk.run("/", self.duration))
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+        deleted = self.api("DELETE", f"/api/incidents/{incident_id}")[0]
+        write_ms = sorted(state.pop("write_ms"))
+        storm = {
+            **state,
+            "write_p50_ms": round(write_ms[len(write_ms) // 2], 1) if write_ms else None,
+            "writes_per_s": round(state["writes"] / result["seconds"], 1),
+            "fresh": state["samples"] > 0 and state["stale"] == 0 and state["check_errors"] == 0,
+            "cleanup_delete_status": deleted,
+        }
+        note = (
+            f"{state['writes']} writes; {state['samples'] - state['stale']}/{state['samples']} "
+            "checked responses fresh"
+        )
+        if state["stale"]:
+            note += f" (worst {state['worst_lag']} writes behind)"
+        if state["write_errors"] or state["check_errors"]:
+            note += (
+                f"; {state['write_errors']} failed writes, {state['check_errors']} failed checks"
+            )
+        log(f"storm: {result['rps']:.0f} req/s; {note}")
+        return self.row(key, label, size, path="/", status="ok", note=note, storm=storm, **result)
+
+    # writes -----------------------------------------------------------------
+
+    def writes(self, size, monitor_id):
+        key, label = "writes", "POST + PATCH /api/incidents (wrk Lua)"
+        status, _h, body = self.api("POST", "/api/incidents", {
+            "title": WRITE_TITLE, "message": "Probe.", "monitorIds": [monitor_id],
+        })  # fmt: skip
+        if status == 201:
+            status = self.api("PATCH", f"/api/incidents/{json.loads(body)['id']}",
+                              {"status": "resolved", "message": "Probe done."})[0]  # fmt: skip
+            expected = 200
+        else:
+            expected = 201
+        if status != expected:
+            note = f"{'missing' if status == 404 else 'error'}: write probe answers {status}"
+            log(f"writes: {note}")
+            return self.row(key, label, size, path="/api/incidents", status="skipped", note=note)
+        env = {"BENCH_API_KEY": self.api_key, "BENCH_MONITOR_ID": monitor_id}
+        raw = self.wrk.run("/api/incidents", self.duration, script="write.lua", env=env)
+        result = summarise(raw)
+        unexpected = sum(n for s, n in raw["statuses"].items() if s not in ("200", "201"))
+        pairs = round(raw["patched"] / result["seconds"], 1)
+        left_open = self.resolve_leftovers()
+        note = f"{pairs} pairs/s ({raw['created']} created, {raw['patched']} resolved)"
+        log(f"writes: {result['rps']:.0f} req/s, {note}")
+        return self.row(key, label, size, path="/api/incidents", status="ok", note=note,
+                        pairs_per_s=pairs, created=raw["created"], patched=raw["patched"],
+                        statuses=raw["statuses"], unexpected_statuses=unexpected,
+                        left_open_resolved=left_open, **result)  # fmt: skip
+
+    def resolve_leftovers(self):
+        """wrk stops between a POST and its PATCH on each connection: resolve
+        those incidents through the domain so later pages stay the same."""
+        from django.db import connection
+
+        from incidents.models import Incident
+
+        count = 0
+        for incident in Incident.objects.filter(title=WRITE_TITLE).unresolved():
+            incident.resolve(message="Resolved by make bench.")
+            count += 1
+        connection.close()
+        return count
+
+    # environment ------------------------------------------------------------
+
+    def server_env(self):
+        env = dict(os.environ)
+        for name in ("PORT", "WEB_CONCURRENCY", "GUNICORN_CMD_ARGS"):
+            env.pop(name, None)  # gunicorn reads these; the bench decides
+        return env
+
+    def static_path(self):
+        manifest = json.loads((Path(os.environ["STATIC_ROOT"]) / "staticfiles.json").read_text())
+        paths = manifest["paths"]
+        name = "incidents/status.css" if "incidents/status.css" in paths else sorted(paths)[0]
+        return "/static/" + paths[name]
+
+
+# --- the report -------------------------------------------------------------------
+
+
+def add_ratios(rows):
+    by_key = {row["key"]: row for row in rows}
+    static = by_key.get("static")
+    static_rps = static.get("rps") if static and static["status"] == "ok" else None
+    for row in rows:
+        if row["status"] == "ok" and static_rps:
+            row["ratio"] = round(row["rps"] / static_rps, 3)
+        else:
+            row["ratio"] = None
+    return by_key
+
+
+def targets(by_key, is_postgres):
+    checks = []
+
+    def ratio_of(key):
+        row = by_key.get(key)
+        return row.get("ratio") if row else None
+
+    for key, minimum in TARGETS.items():
+        value = ratio_of(key)
+        met = value is not None and value >= minimum
+        what = f"{by_key[key]['label'] if key in by_key else key} ≥ {minimum}× static"
+        if key == "storm" and key in by_key and by_key[key].get("storm"):
+            met = met and by_key[key]["storm"]["fresh"]
+            what += ", every checked response fresh"
+        checks.append({"target": what, "value": value, "met": met})
+    for kind in ("page", "list"):
+        small, large = by_key.get(f"{kind}_small"), by_key.get(f"{kind}_large")
+        value = None
+        if small and large and small.get("rps") and large.get("rps"):
+            value = round(small["rps"] / large["rps"], 3)
+        checks.append({
+            "target": f"{kind}: req/s at {small['incidents'] if small else '?'} ÷ at "
+                      f"{large['incidents'] if large else '?'} incidents ≤ {SCALE_TARGET}",
+            "value": value,
+            "met": value is not None and value <= SCALE_TARGET,
+        })  # fmt: skip
+    writes = by_key.get("writes")
+    pairs = writes.get("pairs_per_s") if writes else None
+    checks.append({
+        "target": f"writes ≥ {WRITES_TARGET} pairs/s on PostgreSQL"
+                  + ("" if is_postgres else " (this run: SQLite, for reference)"),
+        "value": pairs,
+        "met": (pairs is not None and pairs >= WRITES_TARGET) if is_postgres else None,
+    })  # fmt: skip
+    return checks
+
+
+def markdown(result):
+    lines = [
+        "| what | incidents | req/s | × static | p50 ms | p99 ms | errors | note |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for row in result["rows"]:
+        if row["status"] != "ok":
+            lines.append(f"| {row['label']} | {row['incidents']:,} | – | – | – | – | – | "
+                         f"{row['note']} |")  # fmt: skip
+            continue
+        errors = row["non_2xx_3xx"] + row["socket_errors"] + row.get("unexpected_statuses", 0)
+        lines.append(
+            f"| {row['label']} | {row['incidents']:,} | {row['rps']:,.0f} | "
+            f"{row['ratio'] if row['ratio'] is not None else '–'} | {row['p50_ms']} | "
+            f"{row['p99_ms']} | {errors} | {row['note']} |"
+        )
+    lines.append("")
+    lines.append("| target | value | met |")
+    lines.append("|---|---:|---|")
+    for check in result["targets"]:
+        met = {True: "yes", False: "**no**", None: "n/a"}[check["met"]]
+        value = "–" if check["value"] is None else check["value"]
+        lines.append(f"| {check['target']} | {value} | {met} |")
+    machine = result["machine"]
+    lines.append("")
+    lines.append(
+        f"Machine: {machine['nproc']} CPU ({machine['cpu']}), Python {machine['python']}, "
+        f"Django {machine['django']}, {machine['database']}, cache: {machine['cache']}; "
+        f"gunicorn {machine['gunicorn_workers']} sync workers; {machine['wrk']} "
+        f"-t{machine['wrk_threads']} -c{machine['wrk_connections']}, "
+        f"{result['config']['duration_s']} s per row; {result['finished_at']}, "
+        f"commit {machine['commit']}; database is locked: {result['database_is_locked']}."
+    )
+    return "\n".join(lines)
+
+
+# --- main -------------------------------------------------------------------------
+
+
+def parse_args(argv):
+    nproc = cpu_count()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes and 2 s per row: under a minute")  # fmt: skip
+    parser.add_argument("--incidents", type=int, help="incidents for the main rows (10,000)")
+    parser.add_argument("--small", type=int, help="incidents for the small scale rows (1,000)")
+    parser.add_argument("--large", type=int,
+                        help="incidents for the large scale rows (100,000; 0 skips)")  # fmt: skip
+    parser.add_argument("--updates", type=int, default=3, help="updates per incident (3)")
+    parser.add_argument("--monitors", type=int, default=50)
+    parser.add_argument("--windows", type=int, default=20, help="maintenance windows (20)")
+    parser.add_argument("--duration", type=int, help="seconds per measured row (10; quick 2)")
+    parser.add_argument("--workers", type=int, default=2 * nproc,
+                        help="gunicorn workers (2 per core)")  # fmt: skip
+    parser.add_argument("--threads", type=int, default=min(2, nproc), help="wrk threads")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
+    parser.add_argument("--output", default=str(ROOT / "bench-results.json"))
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    wrk_binary = shutil.which("wrk")
+    if not wrk_binary:
+        raise SystemExit("bench: wrk is not installed (Debian: apt-get install -y wrk)")
+    started = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="kamustatus-bench-"))
+    configured_url = os.environ.get("DATABASE_URL", "")
+    try:
+        with FreshDatabase(configured_url, workdir) as database:
+            os.environ.update({
+                "DJANGO_SETTINGS_MODULE": "statuspage.settings",
+                "DATABASE_URL": database.url,
+                "SECRET_KEY": secrets.token_urlsafe(50),
+                "DEBUG": "0",
+                "ALLOWED_HOSTS": "127.0.0.1",
+                "STATIC_ROOT": str(workdir / "static"),
+            })  # fmt: skip
+            if os.environ.get("REDIS_URL"):
+                # A shared Redis must not mix this run's pages with anyone else's.
+                os.environ["CACHE_KEY_PREFIX"] = "kamustatus-bench-" + secrets.token_hex(6)
+            sys.path.insert(0, str(ROOT))
+            import django
+
+            django.setup()
+            from django.conf import settings
+            from django.core.management import call_command
+
+            log(f"database {database.url.split('@')[-1]}; migrating")
+            call_command("migrate", verbosity=0, interactive=False)
+            call_command("collectstatic", verbosity=0, interactive=False)
+            machine = {
+                "nproc": cpu_count(),
+                "cpu": cpu_model(),
+                "python": platform.python_version(),
+                "django": django.get_version(),
+                "database": database.describe(),
+                "cache": "Redis" if os.environ.get("REDIS_URL") else "database cache",
+                "gunicorn_workers": args.workers,
+                "wrk": wrk_version(wrk_binary),
+                "wrk_threads": args.threads,
+                "wrk_connections": args.connections,
+                "commit": git_commit(),
+            }
+            assert not settings.DEBUG
+            bench = Bench(args, wrk_binary, workdir)
+            sizes = bench.run()
+            server_log = bench.server.log_text() if bench.server else ""
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            log(f"kept {workdir}")
+
+    by_key = add_ratios(bench.rows)
+    result = {
+        "finished_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "total_seconds": round(time.monotonic() - started, 1),
+        "config": {
+            "profile": "quick" if args.quick else "full",
+            "sizes": sizes,
+            "updates_per_incident": args.updates,
+            "monitors": args.monitors,
+            "maintenance_windows": args.windows,
+            "duration_s": bench.duration,
+            "writes_client": "wrk Lua script (tests/bench/write.lua): POST, then PATCH its id",
+            "storm_client": "Python writer (PATCH every 100 ms) and checker beside wrk",
+        },
+        "machine": machine,
+        "database_is_locked": server_log.count("database is locked"),
+        "server_errors_logged": server_log.count("Traceback"),
+        "rows": bench.rows,
+    }
+    result["targets"] = targets(by_key, database.is_postgres)
+    Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
+    print(markdown(result))
+    log(f"wrote {args.output} in {result['total_seconds']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

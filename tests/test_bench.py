@@ -1,0 +1,95 @@
+"""`make bench --quick` end to end, so the benchmark cannot rot.
+
+Asserts that every row was measured and answered correctly — never how fast:
+speed is reported by `make bench` as ratios, not asserted.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+MEASURED_ROWS = [
+    "page_small",
+    "list_small",
+    "static",
+    "page",
+    "page_304",
+    "incident_page",
+    "api_list",
+    "api_detail",
+    "storm",
+    "writes",
+    "page_large",
+    "list_large",
+]
+
+
+@pytest.fixture(scope="module")
+def quick_results(tmp_path_factory):
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed (apt-get install -y wrk)")
+    output = tmp_path_factory.mktemp("bench") / "bench-results.json"
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "tests/bench/run.py"), "--quick", "--output", str(output)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return json.loads(output.read_text()), completed.stdout
+
+
+@pytest.mark.slow
+def test_every_row_is_measured_without_errors(quick_results):
+    results, _table = quick_results
+    rows = {row["key"]: row for row in results["rows"]}
+    assert list(rows) == MEASURED_ROWS
+    for key, row in rows.items():
+        assert row["status"] == "ok", f"{key}: {row['note']}"
+        assert row["requests"] > 0 and row["rps"] > 0, key
+        assert row["non_2xx_3xx"] == 0, f"{key}: {row['errors']}"
+        assert row["errors"]["timeout"] == 0, key
+        assert row["ratio"] is not None, key
+    assert rows["static"]["ratio"] == 1.0
+
+
+@pytest.mark.slow
+def test_writes_are_create_then_resolve_pairs_and_never_locked(quick_results):
+    results, _table = quick_results
+    writes = next(row for row in results["rows"] if row["key"] == "writes")
+    assert writes["patched"] > 0
+    assert set(writes["statuses"]) <= {"200", "201"}, writes["statuses"]
+    # Every PATCH resolved an incident its own POST created.
+    assert writes["created"] >= writes["patched"]
+    assert results["database_is_locked"] == 0
+    assert results["server_errors_logged"] == 0
+
+
+@pytest.mark.slow
+def test_refresh_storm_never_shows_a_stale_page(quick_results):
+    results, _table = quick_results
+    storm = next(row for row in results["rows"] if row["key"] == "storm")["storm"]
+    assert storm["writes"] > 0 and storm["samples"] > 0
+    assert storm["write_errors"] == 0 and storm["check_errors"] == 0
+    assert storm["stale"] == 0, f"{storm['stale']} of {storm['samples']} checked pages were stale"
+    assert storm["cleanup_delete_status"] == 204
+
+
+@pytest.mark.slow
+def test_the_table_and_targets_are_reported(quick_results):
+    results, table = quick_results
+    assert results["config"]["profile"] == "quick"
+    assert "| static file (whitenoise) |" in table
+    assert results["machine"]["nproc"] >= 1
+    assert {check["target"].split(" ")[0] for check in results["targets"]} >= {"page:", "list:"}
+    assert all(check["value"] is not None for check in results["targets"])
