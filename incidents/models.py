@@ -15,6 +15,7 @@ from datetime import UTC, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import models, transaction
 from django.db.models import Case, Exists, F, Max, OuterRef, Prefetch, Q, When
 from django.db.models.functions import Coalesce, Least
@@ -29,6 +30,7 @@ MONITOR_ID_PATTERN = r"^mon_[a-z0-9]{3,32}$"
 TITLE_MAX_LENGTH = 200
 NAME_MAX_LENGTH = 200
 URL_MAX_LENGTH = 2000
+HTTP_URL = URLValidator(schemes=["http", "https"])
 
 
 def make_id(prefix):
@@ -159,7 +161,9 @@ class Monitor(models.Model):
                 errors["name"] = f"must be at most {NAME_MAX_LENGTH} characters"
         if url is not UNSET and url is not None:
             try:
-                cls._meta.get_field("url").run_validators(url)
+                # The field's own validator also lets ftp:// through; "" means none.
+                if url != "":
+                    HTTP_URL(url)
             except (ValidationError, TypeError):
                 errors["url"] = "must be an http or https URL"
             else:

@@ -55,3 +55,12 @@ def api(client, raw_key):
         return client.generic(method, path, data, content_type=content_type, headers=headers)
 
     return call
+
+
+@pytest.fixture
+def fresh_cache(db):
+    """An empty shared cache. The database cache is rolled back with each test,
+    Redis is not: without this, one test's cached answers leak into the next."""
+    from django.core.cache import cache
+
+    cache.clear()

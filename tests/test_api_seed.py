@@ -89,7 +89,7 @@ def seed_monitors(api):
         assert response.status_code == 201, response.content
 
 
-@pytest.mark.usefixtures("seed_monitors")
+@pytest.mark.usefixtures("fresh_cache", "seed_monitors")
 @time_machine.travel(NOW, tick=False)
 def test_the_documentation_replays_verbatim(api, api_key):
     key, _raw = api_key
