@@ -25,7 +25,7 @@ STRING, BOOLEAN, TIMESTAMP, STRING_LIST = "string", "boolean", "timestamp", "str
 # PostgreSQL refuses NUL in text, and no database stores a lone surrogate.
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 NO_NUL_PATTERN = "^[^\\u0000]*$"
-NOT_BLANK_PATTERN = "^[^\\u0000]*\\S[^\\u0000]*$"
+NOT_BLANK_PATTERN = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
 
 TIMESTAMP_RE = re.compile(
     r"(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})[Tt]"

@@ -1,0 +1,200 @@
+"""Writers at the same time: nothing lost, nothing out of order.
+
+On PostgreSQL, parallel PATCHes to one incident are applied one after the
+other (the row is locked), so the timeline has every entry and the status is
+the last entry's. On SQLite, parallel creates through two gunicorn worker
+processes all succeed (WAL, a busy timeout and IMMEDIATE transactions make
+writers queue instead of failing with "database is locked").
+"""
+
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connections
+from django.test import Client
+
+from incidents.models import Incident
+
+ENGINE = settings.DATABASES["default"]["ENGINE"]
+BASE_DIR = Path(settings.BASE_DIR)
+
+
+@pytest.mark.skipif("postgresql" not in ENGINE, reason="row locks under real concurrency: PG")
+@pytest.mark.django_db(transaction=True)
+def test_40_parallel_patches_leave_41_entries_and_the_last_status(make_incident, raw_key):
+    incident = make_incident(title="Busy", message="Opened.")
+    statuses = ["identified", "monitoring", "investigating", "resolved"]
+    start = threading.Barrier(40)
+    results = []
+
+    def patch(number):
+        try:
+            start.wait(timeout=30)
+            response = Client().patch(
+                f"/api/incidents/{incident.id}",
+                json.dumps({"status": statuses[number % 4], "message": f"Update {number}"}),
+                content_type="application/json",
+                headers={"x-api-key": raw_key},
+            )
+            results.append(response.status_code)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=patch, args=(number,)) for number in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert results == [200] * 40
+    body = Client().get(f"/api/incidents/{incident.id}", headers={"x-api-key": raw_key}).json()
+    updates = body["updates"]
+    assert len(updates) == 41
+    assert body["status"] == updates[-1]["status"]
+    assert sorted(u["message"] for u in updates[1:]) == sorted(f"Update {n}" for n in range(40))
+    stored = Incident.objects.get(pk=incident.pk)
+    assert [u.sequence for u in stored.timeline()] == list(range(1, 42))
+    assert (stored.resolved_at is not None) == (stored.status == "resolved")
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def manage(env, *args):
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=True,
+    )
+    return result.stdout
+
+
+def call(url, method="GET", body=None, key=None):
+    request = urllib.request.Request(url, method=method)
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        request.add_header("Content-Type", "application/json")
+    if key:
+        request.add_header("x-api-key", key)
+    try:
+        with urllib.request.urlopen(request, data=data, timeout=60) as response:  # noqa: S310
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+@pytest.fixture
+def gunicorn(tmp_path):
+    """Two gunicorn workers serving a fresh SQLite file; yields (base URL, key, file)."""
+    database = tmp_path / "api.sqlite3"
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")
+    }
+    env.update(
+        DATABASE_URL=f"sqlite:///{database}",
+        SECRET_KEY="concurrency-test-only",  # noqa: S106
+        DEBUG="0",
+        ALLOWED_HOSTS="127.0.0.1",
+    )
+    manage(env, "migrate", "--noinput")
+    key = manage(env, "createapikey", "concurrency").strip().splitlines()[-1]
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "statuspage.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--timeout",
+            "60",
+            "--log-level",
+            "warning",
+        ],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}/api"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if call(f"{base}/openapi.json")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("gunicorn did not start: " + server.stderr.read().decode())
+            time.sleep(0.2)
+        yield base, key, database
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif("sqlite3" not in ENGINE, reason="SQLite writers queue across processes")
+def test_200_parallel_creates_through_two_gunicorn_workers_all_succeed(gunicorn):
+    base, key, database = gunicorn
+    status, _ = call(f"{base}/monitors", "POST", {"id": "mon_abc123", "name": "API"}, key)
+    assert status == 201
+
+    def create(number):
+        return call(
+            f"{base}/incidents",
+            "POST",
+            {
+                "title": f"Incident {number}",
+                "message": "We are investigating.",
+                "monitorIds": ["mon_abc123"],
+            },
+            key,
+        )
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(create, range(200)))
+
+    assert [status for status, _ in results] == [201] * 200
+    created = {body["id"] for _, body in results}
+    assert len(created) == 200
+    with sqlite3.connect(database) as db:
+        assert db.execute("SELECT COUNT(*) FROM incidents_incident").fetchone() == (200,)
+        assert db.execute("SELECT COUNT(*) FROM incidents_incidentupdate").fetchone() == (200,)
+        assert db.execute("SELECT COUNT(*) FROM incidents_incidentmonitor").fetchone() == (200,)
+    # And the list agrees, page after page.
+    seen, url = [], f"{base}/incidents?limit=100"
+    while url:
+        request = urllib.request.Request(url, headers={"x-api-key": key})
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+            seen += [item["id"] for item in json.loads(response.read())]
+            link = response.headers.get("Link")
+        url = link[1 : link.index(">")] if link else None
+    assert set(seen) == created
+    assert len(seen) == 200
