@@ -3,6 +3,13 @@ import pytest
 from incidents.models import ApiKey, Incident, Monitor
 
 
+@pytest.fixture(autouse=True)
+def last_good_dir(settings, tmp_path):
+    """Each test keeps the status page's last good copy in its own directory."""
+    settings.KAMUSTATUS_LAST_GOOD_DIR = tmp_path / "last-good"
+    return settings.KAMUSTATUS_LAST_GOOD_DIR
+
+
 @pytest.fixture
 def make_monitor(db):
     counter = iter(range(1, 10_000))

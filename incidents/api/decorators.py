@@ -6,9 +6,10 @@ import logging
 from functools import wraps
 
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
-from django.db import IntegrityError
+from django.db import IntegrityError, InterfaceError, OperationalError
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
+from redis.exceptions import RedisError
 
 from incidents import ratelimit
 from incidents.models import ApiKey, Conflict
@@ -114,6 +115,17 @@ def api_view(view):
             return view(request, *args, **kwargs)
         except ApiError as exc:
             return exc.response()
+        except (OperationalError, InterfaceError, RedisError) as exc:
+            # The database (or the shared cache) is unreachable: say so, so
+            # clients retry; nothing was written. Connections recover by
+            # themselves (health-checked) once it is back.
+            logger.warning("API unavailable: %s %s: %r", request.method, request.path, exc)
+            return error(
+                "unavailable",
+                "The service is temporarily unavailable; try again shortly.",
+                503,
+                headers={"Retry-After": "5"},
+            )
         except Exception:
             logger.exception("API request failed: %s %s", request.method, request.path)
             return error("internal_error", "Something went wrong on our side.", 500)

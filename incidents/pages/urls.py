@@ -1,9 +1,10 @@
 from django.urls import path
 
-from incidents.pages import feeds, views
+from incidents.pages import fallback, feeds, views
 
 urlpatterns = [
-    path("", views.status_page, name="status-page"),
+    # Serves the last good copy while the database is unreachable.
+    path("", fallback.survives_outages(views.status_page), name="status-page"),
     path("incidents/<str:incident_id>/", views.incident_page, name="incident-page"),
     path("history/", views.history, name="history"),
     path("feed.rss", feeds.IncidentFeed(), name="feed-rss"),

@@ -1,0 +1,148 @@
+"""The status page outlives the database.
+
+Every good rendering of ``/`` (the whole page, and the live part htmx
+re-fetches) is also kept as a file on local disk, written atomically when it
+changes. If the database — or the cache holding the rendered page, which with
+the database cache is the same thing — cannot be reached, visitors get that
+last good copy with a visible note saying when it was last known to be
+current, instead of an error. Nothing is held open: once the database answers
+again the next request renders live data, and the note is gone (an open page
+swaps it out on its next htmx refresh).
+
+The file's modification time is "as of": it is touched, at most once a minute
+per process, whenever the page is served live. The copy is per host, so each
+host serving the page has its own; with ``REDIS_URL`` a host without one falls
+back to the page stored in Redis.
+"""
+
+import logging
+import os
+import re
+import tempfile
+import time
+from datetime import UTC, datetime
+from functools import wraps
+from pathlib import Path
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import DatabaseError
+from django.http import HttpResponse
+from django.utils.html import format_html
+from redis.exceptions import RedisError
+
+from incidents.pages.rendering import StoredPage, page_key
+
+logger = logging.getLogger(__name__)
+
+# How stale the "as of" time may get while the page is being served live.
+TOUCH_INTERVAL = 60
+# What fails when the database (or the cache in front of it) is away.
+OUTAGES = (DatabaseError, RedisError, OSError)
+LIVE_REGION = re.compile(rb'<div id="live"[^>]*>')
+
+# Per process: variant -> (ETag of the copy on disk, when it was last touched).
+_saved = {}
+
+
+def copy_path(variant):
+    return Path(settings.KAMUSTATUS_LAST_GOOD_DIR) / f"status-{variant}.html"
+
+
+def keep(variant, response):
+    """Remember a good rendering on disk (only when it changed)."""
+    etag = response.headers.get("ETag")
+    path = copy_path(variant)
+    now = time.monotonic()
+    saved_etag, touched = _saved.get(variant, (None, 0.0))
+    try:
+        if etag != saved_etag or not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".status-", delete=False) as f:
+                f.write(response.content)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(f.name, path)
+        elif now - touched >= TOUCH_INTERVAL:
+            os.utime(path)
+        else:
+            return
+        _saved[variant] = (etag, now)
+    except OSError:
+        logger.warning("could not keep the last good status page in %s", path, exc_info=True)
+
+
+def last_good(variant):
+    """(content, as-of datetime) of the last good rendering, or None."""
+    path = copy_path(variant)
+    try:
+        return path.read_bytes(), datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    except OSError:
+        pass
+    try:
+        name = "status:live" if variant == "live" else "status"
+        stored = StoredPage.load(cache.get(page_key(name)))
+    except Exception:
+        stored = None
+    if stored is not None:
+        return stored.content, datetime.fromtimestamp(stored.last_modified, UTC)
+    return None
+
+
+def stale_note(as_of):
+    shown = f"{as_of.day} {as_of:%b %Y, %H:%M}"
+    return format_html(
+        '<p class="stale-notice" role="status">Showing the status as of '
+        '<time datetime="{}" title="{} UTC">{} UTC</time> — live data is temporarily '
+        "unavailable.</p>",
+        as_of.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        shown,
+        shown,
+    ).encode()
+
+
+def with_note(content, as_of):
+    """The copy with the note at the top of its live region (or of the body)."""
+    note = stale_note(as_of)
+    match = LIVE_REGION.search(content) or re.search(rb"<body[^>]*>", content)
+    if match is None:
+        return note + content
+    return content[: match.end()] + note + content[match.end() :]
+
+
+def survives_outages(view):
+    """Serve the status page view, or its last good copy when data is away."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        variant = "live" if request.htmx and not request.htmx.history_restore_request else "page"
+        try:
+            response = view(request, *args, **kwargs)
+        except OUTAGES as exc:
+            logger.warning(
+                "status page: live data unavailable (%r); serving the last good copy", exc
+            )
+            return fallback_response(variant)
+        if response.status_code == 200 and request.method == "GET":
+            keep(variant, response)
+        return response
+
+    return wrapper
+
+
+def fallback_response(variant):
+    found = last_good(variant)
+    if found is None:
+        response = HttpResponse(
+            "The status page is temporarily unavailable. Please try again shortly.\n",
+            status=503,
+            content_type="text/plain; charset=utf-8",
+        )
+        response.headers["Retry-After"] = "30"
+    else:
+        content, as_of = found
+        response = HttpResponse(with_note(content, as_of), content_type="text/html; charset=utf-8")
+    # Never let a browser or proxy keep the stale copy.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Vary"] = "HX-Request"
+    return response

@@ -1,0 +1,338 @@
+"""The page survives the database.
+
+In process: the status page keeps its last good rendering on disk and serves it,
+with a note, when live data cannot be had; the API answers 503 ``unavailable``.
+
+For real (PostgreSQL only): gunicorn talks to PostgreSQL through a TCP proxy
+that the test cuts — listener closed, every connection killed — and restores,
+without restarting gunicorn.
+"""
+
+import contextlib
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from django.db import OperationalError, connection
+from django.test import RequestFactory
+
+from incidents.api.decorators import api_view
+from incidents.pages.fallback import survives_outages
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTE = "Showing the status as of"
+
+
+def unreachable(request):
+    raise OperationalError('connection to server at "127.0.0.1", port 5432 failed')
+
+
+# --- In process -----------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_good_rendering_is_kept_on_disk(client, make_incident, last_good_dir):
+    make_incident(title="Login failures")
+    page = client.get("/")
+    assert page.status_code == 200
+    assert (last_good_dir / "status-page.html").read_bytes() == page.content
+    live = client.get("/", headers={"HX-Request": "true"})
+    assert (last_good_dir / "status-live.html").read_bytes() == live.content
+    assert b"<html" not in live.content
+
+
+@pytest.mark.django_db
+def test_without_live_data_the_last_good_page_is_served_with_a_note(
+    client, make_incident, last_good_dir
+):
+    make_incident(title="Login failures")
+    client.get("/")
+    client.get("/", headers={"HX-Request": "true"})
+    as_of = time.strftime(
+        "%H:%M", time.gmtime((last_good_dir / "status-page.html").stat().st_mtime)
+    )
+
+    view = survives_outages(unreachable)
+    factory = RequestFactory()
+    for headers, variant in (({}, "page"), ({"HX-Request": "true"}, "live")):
+        request = factory.get("/", headers=headers)
+        from django_htmx.middleware import HtmxDetails
+
+        request.htmx = HtmxDetails(request)
+        response = view(request)
+        assert response.status_code == 200
+        text = response.content.decode()
+        assert "Login failures" in text
+        assert NOTE in text and f"{as_of} UTC" in text
+        assert "live data is temporarily unavailable" in text
+        assert response.headers["Cache-Control"] == "no-store"
+        # The note sits inside the region htmx refreshes, so it goes away by itself.
+        assert text.index('id="live"') < text.index(NOTE)
+        # The copy on disk stays clean.
+        assert NOTE.encode() not in (last_good_dir / f"status-{variant}.html").read_bytes()
+
+
+def test_without_any_copy_the_page_says_it_is_unavailable(rf):
+    from django_htmx.middleware import HtmxDetails
+
+    request = rf.get("/")
+    request.htmx = HtmxDetails(request)
+    response = survives_outages(unreachable)(request)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "30"
+    assert b"temporarily unavailable" in response.content
+
+
+def test_the_api_answers_503_unavailable(rf):
+    response = api_view(unreachable)(rf.get("/api/incidents"))
+    assert response.status_code == 503
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.headers["Retry-After"] == "5"
+    assert json.loads(response.content)["error"]["code"] == "unavailable"
+
+
+# --- For real: gunicorn, PostgreSQL and a proxy the test cuts ---------------------
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class CuttableProxy:
+    """Forwards 127.0.0.1:<port> to PostgreSQL until ``cut()``; ``restore()``
+    listens on the same port again."""
+
+    def __init__(self, target):
+        self.target = target
+        self.port = free_port()
+        self.lock = threading.Lock()
+        self.sockets = set()
+        self.listener = None
+
+    def start(self):
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self.listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    restore = start
+
+    def _accept(self, listener):
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # cut
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.sockets |= {client, upstream}
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source, sink):
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            self._close(source)
+            self._close(sink)
+
+    def _close(self, sock):
+        with self.lock:
+            self.sockets.discard(sock)
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+
+    def cut(self):
+        # shutdown() first: a bare close() leaves a thread blocked in accept()
+        # holding the socket open, still listening.
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+        with self.lock:
+            live = list(self.sockets)
+        for sock in live:
+            self._close(sock)
+
+
+def http(base, method, path, body=None, key=None, timeout=30):
+    request = urllib.request.Request(base + path, method=method)
+    if key:
+        request.add_header("x-api-key", key)
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, data=data, timeout=timeout) as response:
+            return response.status, dict(response.headers), response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read().decode()
+
+
+@pytest.fixture
+def outage_database():
+    """A database of its own on the test server, dropped afterwards."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL at 127.0.0.1:5432")
+    import psycopg
+
+    params = connection.settings_dict
+    user, host = params["USER"] or "postgres", params["HOST"] or "127.0.0.1"
+    port = int(params["PORT"] or 5432)
+    if host not in ("127.0.0.1", "localhost"):
+        pytest.skip("the proxy only forwards to a PostgreSQL on loopback")
+    password = f":{params['PASSWORD']}" if params["PASSWORD"] else ""
+    server = f"postgres://{user}{password}@127.0.0.1:{port}"
+    name = f"kamu_outage_{secrets.token_hex(4)}"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield {"server": server, "name": name, "port": port, "userinfo": f"{user}{password}"}
+    finally:
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.mark.slow
+def test_the_page_outlives_a_cut_database_and_everything_recovers(outage_database, tmp_path):
+    db = outage_database
+    proxy = CuttableProxy(("127.0.0.1", db["port"]))
+    proxy.start()
+    env = {
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "STATIC_ROOT": str(tmp_path / "static"),
+        "LAST_GOOD_DIR": str(tmp_path / "last-good"),
+        "DATABASE_CONNECT_TIMEOUT": "2",
+    }
+    env.pop("REDIS_URL", None)  # the database cache: it goes down with the database
+
+    def manage(*args):
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            env={**env, "DATABASE_URL": f"{db['server']}/{db['name']}"},
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    manage("migrate", "--noinput", "--verbosity", "0")
+    manage("collectstatic", "--noinput", "--verbosity", "0")
+    key = manage("createapikey", "outage test").strip().splitlines()[-1]
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = open(tmp_path / "gunicorn.log", "w")  # noqa: SIM115
+    gunicorn = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "statuspage.wsgi", "--bind", f"127.0.0.1:{port}"]
+        + ["--workers", "2", "--timeout", "60", "--access-logfile", "-"],
+        cwd=ROOT,
+        env={
+            **env,
+            "DATABASE_URL": f"postgres://{db['userinfo']}@127.0.0.1:{proxy.port}/{db['name']}",
+        },
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if http(base, "GET", "/", timeout=5)[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "gunicorn.log").read_text()
+            time.sleep(0.2)
+
+        status, _, body = http(
+            base,
+            "POST",
+            "/api/incidents",
+            {"title": "Payments delayed", "message": "Looking."},
+            key,
+        )
+        assert status == 201, body
+        for _ in range(6):  # both workers render and keep the page
+            status, _, page = http(base, "GET", "/")
+            assert status == 200 and "Payments delayed" in page and NOTE not in page
+
+        # --- The database goes away: listener closed, live connections killed.
+        proxy.cut()
+        outage_pages = []
+        for _ in range(6):
+            status, headers, page = http(base, "GET", "/")
+            assert status == 200, page
+            assert "Payments delayed" in page
+            assert NOTE in page
+            outage_pages.append(page)
+            status, headers, body = http(base, "GET", "/api/incidents", key=key)
+            assert status == 503, body
+            assert headers["Content-Type"] == "application/json"
+            assert json.loads(body)["error"]["code"] == "unavailable"
+        status, _, body = http(
+            base, "POST", "/api/incidents", {"title": "Lost?", "message": "No."}, key
+        )
+        assert (status, json.loads(body)["error"]["code"]) == (503, "unavailable")
+        live = http(base, "GET", "/", timeout=10)
+        assert live[0] == 200 and NOTE in live[2]
+
+        # --- The database returns; gunicorn was never restarted.
+        proxy.restore()
+        deadline = time.monotonic() + 30
+        while True:
+            status, _, body = http(
+                base, "POST", "/api/incidents", {"title": "Recovered", "message": "Back."}, key
+            )
+            if status == 201:
+                break
+            assert status == 503, body
+            assert time.monotonic() < deadline, "no recovery within 30 s"
+            time.sleep(0.5)
+        for _ in range(6):
+            status, _, page = http(base, "GET", "/")
+            assert status == 200
+            assert "Recovered" in page and "Payments delayed" in page
+            assert NOTE not in page
+            status, _, body = http(base, "GET", "/api/incidents", key=key)
+            assert status == 200
+            assert [i["title"] for i in json.loads(body)] == ["Recovered", "Payments delayed"]
+        print(
+            f"\noutage: {len(outage_pages)} page loads served the last good copy "
+            f"({outage_pages[0][outage_pages[0].index(NOTE) :].split('</p>')[0]})"
+        )
+        assert gunicorn.poll() is None
+    finally:
+        gunicorn.terminate()
+        try:
+            gunicorn.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            gunicorn.kill()
+        log.close()
+        proxy.cut()
