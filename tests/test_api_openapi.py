@@ -135,6 +135,11 @@ CASES = {
     ("/openapi.json", "get", "200"): send("GET", "/api/openapi.json", key=None),
 }
 
+# Every keyed operation answers 429 to a wrong key once the address has sent too many.
+for (path, method, status), (verb, url, body, options) in list(CASES.items()):
+    if status == "401":
+        CASES[(path, method, "429")] = send(verb, url, body, **{**options, "key": "km_wrong"})
+
 # Operations other areas add to the document (alerts), with their cases.
 if any(getattr(pattern, "name", None) == "alerts" for pattern in api_urls.urlpatterns):
     CASES.update(
@@ -142,6 +147,7 @@ if any(getattr(pattern, "name", None) == "alerts" for pattern in api_urls.urlpat
             ("/alerts", "get", "200"): send("GET", "/api/alerts?limit=2"),
             ("/alerts", "get", "400"): send("GET", "/api/alerts?limit=0"),
             ("/alerts", "get", "401"): send("GET", "/api/alerts", key=None),
+            ("/alerts", "get", "429"): send("GET", "/api/alerts", key="km_wrong"),
         }
     )
 
@@ -162,8 +168,11 @@ def test_every_documented_response_has_a_case_and_every_case_is_documented(docum
 
 
 @pytest.mark.parametrize("case", sorted(CASES), ids=lambda case: " ".join(case))
-def test_the_real_response_matches_the_document(api, world, document, case):
+def test_the_real_response_matches_the_document(api, world, document, case, settings):
     path, method, status = case
+    if status == "429":
+        settings.AUTH_FAILURE_LIMIT = 1
+        assert api("GET", "/api/monitors", key="km_wrong").status_code == 401
     operation = document["paths"][path][method]
     documented = deref(document, operation["responses"][status])
     method_name, url, body, options = CASES[case]

@@ -28,17 +28,6 @@ UTC_TIMESTAMP = {
 }
 NULLABLE_UTC_TIMESTAMP = {**UTC_TIMESTAMP, "type": ["string", "null"]}
 
-ERROR_CODES = [
-    "unauthorized",
-    "not_found",
-    "method_not_allowed",
-    "unsupported_media_type",
-    "invalid_json",
-    "validation_error",
-    "payload_too_large",
-    "conflict",
-]
-
 DESCRIPTION = f"""\
 Manage incidents, post updates to the incident timeline, schedule maintenance
 windows, and create and report on monitors.
@@ -46,9 +35,11 @@ windows, and create and report on monitors.
 **Authentication.** Every operation except this document needs an API key in the
 `x-api-key` header (create one in the admin or with `python manage.py createapikey
 NAME`). A missing, unknown or revoked key answers `401 unauthorized` before any
-data or body is read. Unknown paths under `/api` (`404 not_found`) and methods a
-URL does not answer (`405 method_not_allowed`, with an `Allow` header listing the
-methods it does answer) need no key: they reveal nothing.
+data or body is read; after repeated wrong keys from one address, further
+wrong keys get `429 rate_limited` (with `Retry-After`) for a while. Unknown paths
+under `/api` (`404 not_found`) and methods a URL does not answer
+(`405 method_not_allowed`, with an `Allow` header listing the methods it does
+answer) need no key: they reveal nothing.
 
 **Errors** are always JSON: `{{"error": {{"code", "message", "fields"}}}}`;
 `fields` (validation errors only) maps each field or query parameter at fault
@@ -181,6 +172,17 @@ RESPONSES = {
         "unauthorized",
         headers={"WWW-Authenticate": {"schema": {"type": "string"}}},
     ),
+    "TooManyRequests": error_response(
+        "Too many wrong API keys from this address; retry after Retry-After seconds.",
+        "rate_limited",
+        headers={
+            "Retry-After": {
+                "required": True,
+                "schema": {"type": "string", "pattern": "^[0-9]+$"},
+                "description": "Seconds until wrong keys are answered with 401 again.",
+            }
+        },
+    ),
     "NotFound": error_response("No such resource.", "not_found"),
     "MethodNotAllowed": error_response(
         "The URL does not answer this method.",
@@ -300,11 +302,15 @@ def responses(*names):
         "BadRequest": "400",
         "InvalidQuery": "400",
         "Unauthorized": "401",
+        "TooManyRequests": "429",
         "NotFound": "404",
         "Conflict": "409",
         "PayloadTooLarge": "413",
         "UnsupportedMediaType": "415",
     }
+    if "Unauthorized" in names:
+        # The key check refuses wrong keys with 429 once an address has sent too many.
+        names = (*names, "TooManyRequests")
     return {codes[name]: ref("responses", name) for name in names}
 
 
