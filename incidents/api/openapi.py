@@ -9,6 +9,7 @@ The document itself is public (no key): it describes the API and holds no data.
 
 from functools import lru_cache
 
+from incidents.alerts.models import Alert
 from incidents.api.decorators import MAX_BODY_BYTES, api_view, dispatch, json_response
 from incidents.api.paging import DEFAULT_LIMIT, MAX_LIMIT
 from incidents.api.validation import (
@@ -276,6 +277,66 @@ SCHEMAS = {
             "url": {"type": ["string", "null"]},
         },
     },
+    "Alert": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [
+            "id",
+            "monitorId",
+            "monitorName",
+            "kind",
+            "reason",
+            "fromStatus",
+            "toStatus",
+            "channel",
+            "outcome",
+            "windowId",
+            "attempts",
+            "error",
+            "occurredAt",
+            "createdAt",
+            "finishedAt",
+        ],
+        "properties": {
+            "id": {"type": "string", "pattern": "^alr_[a-z0-9]+$"},
+            "monitorId": {"type": "string", "description": "Kept when the monitor is deleted."},
+            "monitorName": {"type": "string"},
+            "kind": {"type": "string", "enum": [kind for kind, _ in Alert.KIND_CHOICES]},
+            "reason": {
+                "type": "string",
+                "enum": [reason for reason, _ in Alert.REASON_CHOICES],
+                "description": "transition: the monitor changed state; window_end: it was "
+                "still failing when a maintenance window over it ended.",
+            },
+            "fromStatus": {"type": ["string", "null"], "enum": [*Monitor.STATUSES, None]},
+            "toStatus": {"type": "string", "enum": Monitor.STATUSES},
+            "channel": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["kind", "name"],
+                "properties": {
+                    "kind": {"type": "string", "enum": ["email", "webhook"]},
+                    "name": {"type": "string"},
+                },
+            },
+            "outcome": {
+                "type": "string",
+                "enum": Alert.OUTCOMES,
+                "description": "sent, failed and suppressed are final; pending and delivering "
+                "are on their way.",
+            },
+            "windowId": {
+                "type": ["string", "null"],
+                "description": "The maintenance window that suppressed the alert (or whose "
+                "end sent it).",
+            },
+            "attempts": {"type": "integer", "minimum": 0},
+            "error": {"type": ["string", "null"], "description": "The last attempt's error."},
+            "occurredAt": UTC_TIMESTAMP,
+            "createdAt": UTC_TIMESTAMP,
+            "finishedAt": NULLABLE_UTC_TIMESTAMP,
+        },
+    },
     "NewIncident": NEW_INCIDENT.schema(),
     "IncidentChange": INCIDENT_CHANGE.schema(),
     "NewMonitor": NEW_MONITOR.schema(),
@@ -441,6 +502,45 @@ PATHS = {
             },
         },
     },
+    "/alerts": {
+        "get": {
+            "operationId": "listAlerts",
+            "summary": "List alerts",
+            "description": (
+                "Every alert decided, one per channel: sent, failed, suppressed by a "
+                "maintenance window, or still on its way. Newest first."
+            ),
+            "tags": ["Alerts"],
+            "parameters": [
+                {
+                    "name": "monitorId",
+                    "in": "query",
+                    "description": "Only this monitor's alerts (also once it is deleted).",
+                    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_]{1,40}$"},
+                    "example": "mon_abc123",
+                },
+                {
+                    "name": "outcome",
+                    "in": "query",
+                    "description": "Only alerts with one of these outcomes (comma-separated).",
+                    "schema": {
+                        "type": "string",
+                        "pattern": "^({0})(,({0}))*$".format("|".join(Alert.OUTCOMES)),
+                    },
+                    "example": "suppressed",
+                },
+                *[p for p in LIST_PARAMETERS if p["name"] in ("limit", "cursor")],
+            ],
+            "responses": {
+                "200": success(
+                    "Alerts, newest first.",
+                    {"type": "array", "items": ref("schemas", "Alert")},
+                    headers=LINK_HEADER,
+                ),
+                **responses("InvalidQuery", "Unauthorized"),
+            },
+        }
+    },
     "/openapi.json": {
         "get": {
             "operationId": "getOpenApiDocument",
@@ -464,6 +564,7 @@ def build_document():
         "tags": [
             {"name": "Incidents", "description": "Incidents, their timeline, maintenance windows."},
             {"name": "Monitors", "description": "What the status page reports on."},
+            {"name": "Alerts", "description": "What was sent, failed or suppressed."},
             {"name": "Meta"},
         ],
         "paths": PATHS,
