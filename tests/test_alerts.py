@@ -3,6 +3,7 @@ except while a maintenance window covers it; the window's end catches up."""
 
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import time_machine
@@ -347,6 +348,19 @@ class TestSignature:
     def test_anything_else_fails_verification(self, secret, body, now):
         header = signing.signature_header(SECRET, b'{"id":"alr_x"}', timestamp=1_750_000_000)
         assert not signing.verify(secret, header, body, now=now)
+
+    def test_the_readme_snippet_verifies_a_real_signature(self):
+        readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+        webhooks = readme[readme.index("### Webhooks") :]
+        start = webhooks.index("```python") + len("```python")
+        snippet = webhooks[start : webhooks.index("```", start)]
+        namespace = {}
+        exec(snippet, namespace)  # noqa: S102 (our own README)
+        body = b'{"id":"alr_x","type":"monitor.down"}'
+        header = signing.signature_header(SECRET, body)
+        assert namespace["verify"](SECRET, header, body)
+        assert not namespace["verify"]("whsec_other", header, body)
+        assert not namespace["verify"](SECRET, header, body + b" ")
 
     @pytest.mark.parametrize("header", ["", "t=abc,v1=00", "v1=00", "nonsense"])
     def test_malformed_headers_fail_verification(self, header):
