@@ -518,6 +518,7 @@ class Incident(models.Model):
         if not isinstance(message, str):
             raise ValidationError({"message": "must be a string"})
         with transaction.atomic():
+            cls._hold_monitors(monitors)
             now = (at or now_seconds()).replace(microsecond=0)
             incident = cls.objects.create(
                 title=title.strip(),
@@ -591,6 +592,8 @@ class Incident(models.Model):
                     locked.started_at = start
                     changes["scheduledStart"] = isostring(start)
                     changes["scheduledEnd"] = isostring(end)
+            if monitors is not None:
+                self._hold_monitors(monitors)
             if monitors is not None and [m.id for m in monitors] != locked.monitor_ids:
                 locked._set_monitors(monitors)
                 changes["monitorIds"] = [m.id for m in monitors]
@@ -639,6 +642,27 @@ class Incident(models.Model):
             self.resolved_at = None
         self.save()
         return update
+
+    @staticmethod
+    def _hold_monitors(monitors):
+        """Keep the monitors from being deleted until this write commits, and
+        refuse any deleted since they were checked. Without the lock, a
+        monitor deleted at the same moment deadlocks with the new links on
+        PostgreSQL; with it, one write waits for the other: the delete then
+        sees the incident (409), or the incident sees the monitor gone (400)."""
+        ids = sorted(monitor.id for monitor in monitors or ())
+        if not ids:
+            return
+        held = {
+            monitor.pk
+            for monitor in Monitor.objects.select_for_update(no_key=True)
+            .filter(pk__in=ids)
+            .order_by("pk")
+            .only("pk")
+        }
+        gone = [monitor_id for monitor_id in ids if monitor_id not in held]
+        if gone:
+            raise ValidationError({"monitor_ids": "unknown monitor ids: " + ", ".join(gone)})
 
     def _set_monitors(self, monitors):
         self.monitor_links.all().delete()

@@ -1,0 +1,162 @@
+"""Writes are never lost, on PostgreSQL under real concurrency: parallel creates,
+deletes racing PATCHes, two deletes, and a monitor deleted while an incident is
+created on it. Every write either lands whole or gets a clear error (404, 409),
+never a 500 — and every write that was acknowledged is there afterwards.
+
+(40 parallel PATCHes on one incident, and parallel creates through gunicorn on
+SQLite, are in tests/test_api_concurrency.py.)
+"""
+
+import json
+import threading
+
+import pytest
+from django.conf import settings
+from django.db import connections
+from django.test import Client
+
+from incidents.models import AuditRecord, Incident, IncidentMonitor, Monitor
+
+pytestmark = [
+    pytest.mark.skipif(
+        "postgresql" not in settings.DATABASES["default"]["ENGINE"],
+        reason="real concurrency needs PostgreSQL (threads share SQLite's in-memory test db)",
+    ),
+    pytest.mark.django_db(transaction=True),
+]
+
+
+def race(*calls, timeout=60):
+    """Run the calls at the same moment, each in its own thread and database
+    connection; return their (status, JSON body) in call order."""
+    start = threading.Barrier(len(calls))
+    results = [None] * len(calls)
+
+    def run(index, call):
+        try:
+            start.wait(timeout=timeout)
+            response = call(Client())
+            body = json.loads(response.content) if response.content else None
+            results[index] = (response.status_code, body)
+        except Exception as exc:  # surfaced by the assertion below
+            results[index] = ("crashed", repr(exc))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout * 2)
+    assert all(result is not None and result[0] != "crashed" for result in results), results
+    assert all(result[0] < 500 for result in results), results
+    return results
+
+
+def api(method, path, body=None, key=None):
+    def call(client):
+        return client.generic(
+            method,
+            path,
+            json.dumps(body) if body is not None else "",
+            content_type="application/json",
+            headers={"x-api-key": key},
+        )
+
+    return call
+
+
+def test_parallel_creates_all_land_whole(raw_key, make_monitor):
+    make_monitor(id="mon_abc123")
+    make_monitor(id="mon_def456")
+    results = race(
+        *[
+            api(
+                "POST",
+                "/api/incidents",
+                {
+                    "title": f"Incident {n}",
+                    "message": f"First words of {n}",
+                    "monitorIds": ["mon_def456", "mon_abc123"] if n % 2 else ["mon_abc123"],
+                },
+                raw_key,
+            )
+            for n in range(30)
+        ]
+    )
+    assert [status for status, _ in results] == [201] * 30
+    ids = {body["id"] for _, body in results}
+    assert len(ids) == 30
+    for n, (_, body) in enumerate(results):
+        stored = Incident.objects.with_timeline().get(pk=body["id"]).to_dict()
+        assert stored == body
+        assert stored["title"] == f"Incident {n}"
+        assert [u["message"] for u in stored["updates"]] == [f"First words of {n}"]
+    assert AuditRecord.objects.filter(action="created", object_type="incident").count() == 30
+
+
+def test_a_delete_racing_patches_loses_no_acknowledged_update(raw_key, make_incident):
+    for _round in range(3):
+        incident = make_incident(title="Racing", message="Opened.")
+        path = f"/api/incidents/{incident.id}"
+        patches = [
+            api("PATCH", path, {"status": "identified", "message": f"Patch {n}"}, raw_key)
+            for n in range(12)
+        ]
+        results = race(*patches[:6], api("DELETE", path, key=raw_key), *patches[6:])
+        deleted = results.pop(6)
+        assert deleted[0] == 204
+        assert {status for status, _ in results} <= {200, 404}
+        for status, body in results:
+            if status == 404:
+                assert body["error"]["code"] == "not_found"
+        acknowledged = sorted(
+            f"Patch {n}" for n, (status, _) in enumerate(results) if status == 200
+        )
+        for n, (status, body) in enumerate(results):
+            if status == 200:
+                assert f"Patch {n}" in [u["message"] for u in body["updates"]]
+        # The deletion's snapshot holds exactly the updates that were answered 200.
+        assert not Incident.objects.filter(pk=incident.id).exists()
+        record = AuditRecord.objects.get(action="deleted", object_id=incident.id)
+        kept = [u["message"] for u in record.snapshot["updates"]]
+        assert kept[0] == "Opened."
+        assert sorted(kept[1:]) == acknowledged
+
+
+def test_two_deletes_one_wins(raw_key, make_incident):
+    incident = make_incident(title="Twice")
+    path = f"/api/incidents/{incident.id}"
+    results = race(api("DELETE", path, key=raw_key), api("DELETE", path, key=raw_key))
+    assert sorted(status for status, _ in results) == [204, 404]
+    assert AuditRecord.objects.filter(action="deleted", object_id=incident.id).count() == 1
+
+
+def test_a_monitor_deleted_while_an_incident_is_opened_on_it_leaves_no_dangling_link(
+    raw_key, make_monitor
+):
+    outcomes = set()
+    for n in range(8):
+        monitor = make_monitor(id=f"mon_race{n:03d}")
+        create, delete = race(
+            api(
+                "POST",
+                "/api/incidents",
+                {"title": "On it", "message": "x", "monitorIds": [monitor.id]},
+                raw_key,
+            ),
+            api("DELETE", f"/api/monitors/{monitor.id}", key=raw_key),
+        )
+        outcomes.add((create[0], delete[0]))
+        if create[0] == 201:
+            # The incident exists with its monitor; the delete was refused.
+            assert delete[0] == 409, (create, delete)
+            assert Monitor.objects.filter(pk=monitor.id).exists()
+            assert create[1]["monitorIds"] == [monitor.id]
+        else:
+            # The monitor is gone; creating on it was refused and wrote nothing.
+            assert delete[0] == 204, (create, delete)
+            assert create[0] in (400, 409), create
+            assert not Incident.objects.filter(title="On it", monitor_links=None).exists()
+        assert not IncidentMonitor.objects.exclude(monitor__in=Monitor.objects.all()).exists()
+    print(f"\ncreate/delete outcomes: {sorted(outcomes)}")
