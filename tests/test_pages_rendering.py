@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from incidents import generation
 from incidents.models import Incident, Monitor
-from incidents.pages.rendering import page_key
+from incidents.pages.rendering import page_key, summary_key
 
 T0 = datetime(2025, 6, 1, 2, 0, tzinfo=UTC)
 
@@ -72,9 +72,9 @@ def test_a_bulk_write_that_bumps_the_generation_shows_too(client, api_monitor):
 def test_a_page_stored_under_an_older_generation_is_not_served(client, api_monitor):
     """What another worker stored before a write is never shown after it."""
     client.get("/")
-    stored = cache.get(page_key("status"))
+    stored = cache.get_many([page_key("status"), summary_key("status")])
     Incident.open_incident(title="Written elsewhere", message="x")
-    cache.set(page_key("status"), stored, None)  # a slow worker stores its old copy late
+    cache.set_many(stored, None)  # a slow worker stores its old copy late
     assert b"Written elsewhere" in client.get("/").content
 
 
@@ -137,3 +137,71 @@ def test_building_a_page_takes_as_many_queries_with_200_incidents_as_with_1(
             response = client.get(url)
         assert b"Past incident 0" in response.content
         assert b"Older incident 0" in response.content
+
+
+# --- The stored status page, answered before the rest of the stack ---------------
+
+
+def test_a_stored_page_answered_early_has_the_same_headers_as_a_rendered_one(client, api_monitor):
+    rendered = client.get("/")
+    assert rendered.templates, "the first request goes to the view"
+    early = client.get("/")
+    assert early.templates == []
+    assert early.content == rendered.content
+    for header in (
+        "Content-Type",
+        "Content-Length",
+        "ETag",
+        "Last-Modified",
+        "Cache-Control",
+        "Vary",
+        "Content-Security-Policy",
+        "X-Frame-Options",
+        "X-Content-Type-Options",
+        "Referrer-Policy",
+    ):
+        assert early[header] == rendered[header], header
+    assert not early.cookies
+
+
+def test_a_host_that_is_not_allowed_is_refused_even_for_a_stored_page(client, api_monitor):
+    assert client.get("/").status_code == 200
+    assert client.get("/", HTTP_HOST="evil.example").status_code == 400
+
+
+def test_when_the_cache_fails_the_page_still_goes_through_the_view(
+    client, api_monitor, monkeypatch
+):
+    from incidents.pages import middleware
+
+    client.get("/")
+
+    def broken(*args, **kwargs):
+        raise ConnectionError("cache unreachable")
+
+    monkeypatch.setattr(middleware, "stored_response", broken)
+    response = client.get("/")
+    assert response.status_code == 200
+    assert b"All systems operational" in response.content
+
+
+def test_bytes_kept_by_a_process_are_never_served_once_the_page_changed(client, api_monitor):
+    first = client.get("/")
+    api_monitor.report_status(Monitor.DEGRADED)
+    changed = client.get("/")
+    assert changed["ETag"] != first["ETag"]
+    assert b"Degraded performance" in changed.content
+    # Back to the first state: the same bytes, hence the same ETag, are fine.
+    api_monitor.report_status(Monitor.OPERATIONAL)
+    assert client.get("/").content == first.content
+
+
+def test_bytes_come_from_the_shared_cache_when_this_process_has_none(client, api_monitor):
+    from incidents.pages import rendering
+
+    first = client.get("/")
+    rendering._kept.pages.clear()  # as in another worker
+    again = client.get("/", HTTP_IF_NONE_MATCH='"something-else"')
+    assert again.status_code == 200
+    assert again.content == first.content
+    assert again.templates == []

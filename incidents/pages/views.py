@@ -91,16 +91,33 @@ def status_context(now):
     return context, valid_until
 
 
+# The full page and its changing part alone (for htmx) are told apart by a header.
+STATUS_PAGE_VARY = ("HX-Request",)
+
+
+def wants_live_part(request):
+    """An htmx refresh asks for the changing part only; a history restore
+    (back button with htmx) needs the whole page."""
+    headers = request.headers
+    return (
+        headers.get("HX-Request") == "true" and headers.get("HX-History-Restore-Request") != "true"
+    )
+
+
+def status_page_name(request):
+    return "status:live" if wants_live_part(request) else "status"
+
+
 @require_safe
 def status_page(request):
-    live_only = bool(request.htmx) and not request.htmx.history_restore_request
+    live_only = wants_live_part(request)
     template = "incidents/status-page.html" + ("#live" if live_only else "")
 
     def build(now):
         context, valid_until = status_context(now)
         return Rendered(render_page(template, context), valid_until=valid_until)
 
-    return serve(request, "status:live" if live_only else "status", build, vary=["HX-Request"])
+    return serve(request, status_page_name(request), build, vary=STATUS_PAGE_VARY)
 
 
 # --- /incidents/<id>/ ---------------------------------------------------------
