@@ -596,3 +596,22 @@ class TestFaces:
         )
         assert response.status_code == 302
         assert AlertChannel.objects.get().target == "https://hooks.example.com/x"
+
+    def test_the_admin_delivers_failed_alerts_again(
+        self, channels, api_monitor, admin_client, receiver
+    ):
+        receiver.statuses = [500, 500, 500]
+        api_monitor.change(status="down")
+        run_worker()
+        failed = Alert.objects.get(outcome="failed")
+        sent = Alert.objects.get(outcome="sent")
+        response = admin_client.post(
+            reverse("admin:incidents_alert_changelist"),
+            {"action": "deliver_again", "_selected_action": [failed.pk, sent.pk]},
+            follow=True,
+        )
+        messages = [str(m) for m in response.context["messages"]]
+        assert "1 alert(s) queued for delivery." in messages
+        run_worker()
+        assert set(Alert.objects.values_list("outcome", flat=True)) == {"sent"}
+        assert len(receiver.requests) == 4

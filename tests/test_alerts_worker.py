@@ -137,3 +137,38 @@ def test_sigterm_finishes_and_exits(project, receiver):
     assert worker.returncode == 0
     assert "worker stopped" in output
     assert len(receiver.requests) == 1
+
+
+def settings_check(**env):
+    base = {
+        key: value for key, value in os.environ.items() if not key.startswith(("ALERT_", "EMAIL_"))
+    }
+    base.update(SECRET_KEY="x", **env)
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=base, capture_output=True, text=True
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"ALERT_WEBHOOK_URL": "https://hooks.example.com/x"}, "needs ALERT_WEBHOOK_SECRET"),
+        ({"ALERT_RETRY_DELAYS": "5,soon"}, "ALERT_RETRY_DELAYS must be"),
+        ({"EMAIL_USE_TLS": "1", "EMAIL_USE_SSL": "1"}, "not both"),
+    ],
+)
+def test_alert_settings_are_refused_when_they_cannot_work(env, message):
+    result = settings_check(**env)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_alert_settings_from_the_environment_start():
+    result = settings_check(
+        ALERT_EMAILS="ops@example.com, oncall@example.com",
+        ALERT_WEBHOOK_URL="https://hooks.example.com/x",
+        ALERT_WEBHOOK_SECRET="whsec_x",
+        ALERT_RETRY_DELAYS="1,4",
+        EMAIL_HOST="smtp.example.com",
+    )
+    assert result.returncode == 0, result.stderr
