@@ -157,7 +157,10 @@ def documented_responses(document):
         for method, operation in item.items():
             if method in METHODS:
                 for status in operation["responses"]:
-                    yield path, method, status
+                    # 503 needs the database gone: produced for real, and checked
+                    # against this document, in tests/test_outage.py.
+                    if status != "503":
+                        yield path, method, status
 
 
 def test_every_documented_response_has_a_case_and_every_case_is_documented(document):

@@ -24,11 +24,18 @@ from pathlib import Path
 import pytest
 from django.db import OperationalError, connection
 from django.test import RequestFactory
+from jsonschema import Draft202012Validator
 
 from incidents.api.decorators import api_view
+from incidents.api.openapi import build_document
 from incidents.pages.fallback import survives_outages
 
 ROOT = Path(__file__).resolve().parent.parent
+UNAVAILABLE_SCHEMA = Draft202012Validator(
+    build_document()["components"]["responses"]["Unavailable"]["content"]["application/json"][
+        "schema"
+    ]
+)
 NOTE = "Showing the status as of"
 
 
@@ -98,6 +105,7 @@ def test_the_api_answers_503_unavailable(rf):
     assert response.headers["Content-Type"] == "application/json"
     assert response.headers["Retry-After"] == "5"
     assert json.loads(response.content)["error"]["code"] == "unavailable"
+    assert not list(UNAVAILABLE_SCHEMA.iter_errors(json.loads(response.content)))
 
 
 # --- For real: gunicorn, PostgreSQL and a proxy the test cuts ---------------------
@@ -296,6 +304,9 @@ def test_the_page_outlives_a_cut_database_and_everything_recovers(outage_databas
             assert status == 503, body
             assert headers["Content-Type"] == "application/json"
             assert json.loads(body)["error"]["code"] == "unavailable"
+            # As /api/openapi.json documents it.
+            assert not list(UNAVAILABLE_SCHEMA.iter_errors(json.loads(body)))
+            assert headers["Retry-After"].isdigit()
         status, _, body = http(
             base, "POST", "/api/incidents", {"title": "Lost?", "message": "No."}, key
         )

@@ -37,7 +37,9 @@ windows, and create and report on monitors.
 `x-api-key` header (create one in the admin or with `python manage.py createapikey
 NAME`). A missing, unknown or revoked key answers `401 unauthorized` before any
 data or body is read; after repeated wrong keys from one address, further
-wrong keys get `429 rate_limited` (with `Retry-After`) for a while. Unknown paths
+wrong keys get `429 rate_limited` (with `Retry-After`) for a while. While the
+database is unreachable, keyed operations answer `503 unavailable` (with
+`Retry-After`); nothing is written, and retrying later is safe. Unknown paths
 under `/api` (`404 not_found`) and methods a URL does not answer
 (`405 method_not_allowed`, with an `Allow` header listing the methods it does
 answer) need no key: they reveal nothing.
@@ -181,6 +183,17 @@ RESPONSES = {
                 "required": True,
                 "schema": {"type": "string", "pattern": "^[0-9]+$"},
                 "description": "Seconds until wrong keys are answered with 401 again.",
+            }
+        },
+    ),
+    "Unavailable": error_response(
+        "The database is unreachable for now; nothing was changed. Retry later.",
+        "unavailable",
+        headers={
+            "Retry-After": {
+                "required": True,
+                "schema": {"type": "string", "pattern": "^[0-9]+$"},
+                "description": "Seconds to wait before retrying.",
             }
         },
     ),
@@ -368,10 +381,12 @@ def responses(*names):
         "Conflict": "409",
         "PayloadTooLarge": "413",
         "UnsupportedMediaType": "415",
+        "Unavailable": "503",
     }
     if "Unauthorized" in names:
-        # The key check refuses wrong keys with 429 once an address has sent too many.
-        names = (*names, "TooManyRequests")
+        # The key check refuses wrong keys with 429 once an address has sent too many;
+        # it reads the database, so every keyed operation may answer 503.
+        names = (*names, "TooManyRequests", "Unavailable")
     return {codes[name]: ref("responses", name) for name in names}
 
 
