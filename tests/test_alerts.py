@@ -11,9 +11,12 @@ from django.core import mail
 from django.core.management import call_command
 from django.db import connection
 from django.urls import reverse
+from django_tasks_db.models import DBTaskResult
 
 from incidents.alerts import delivery, signing
 from incidents.alerts.models import Alert, AlertAttempt, AlertChannel, WindowEnd
+from incidents.alerts.tasks import process_window_ends
+from incidents.management.commands.worker import Command
 from incidents.models import Monitor
 from tests.webhook_receiver import running_receiver
 
@@ -269,6 +272,29 @@ class TestMaintenance:
             "[Kamustatus] API is still degraded after maintenance"
         ]
         assert WindowEnd.objects.get().ended_at == T0 + 10 * MINUTE
+
+    def test_resolving_a_window_queues_the_end_check_at_once(self, channels, api_monitor, window):
+        with time_machine.travel(T0 + MINUTE, tick=False):
+            api_monitor.change(status="down")
+        with time_machine.travel(T0 + 10 * MINUTE, tick=False):
+            window.resolve("Done early.")
+            [queued] = DBTaskResult.objects.filter(task_path=process_window_ends.module_path)
+            assert process_window_ends.call() == 2  # one alert per channel
+            assert process_window_ends.call() == 0  # and only once
+
+    def test_ordinary_incidents_and_cancelled_windows_queue_no_check(
+        self, channels, make_incident, make_monitor
+    ):
+        make_incident().resolve("Fixed.")
+        with time_machine.travel(T0 - timedelta(days=1), tick=False):
+            make_incident(scheduled_start=T0, scheduled_end=T1).resolve("Cancelled.")
+        assert not DBTaskResult.objects.filter(task_path=process_window_ends.module_path)
+
+    def test_the_worker_wakes_up_when_a_window_ends(self, window):
+        with time_machine.travel(T1 - 10 * timedelta(seconds=1), tick=False):
+            assert Command().seconds_to_next_check(60) == pytest.approx(10, abs=0.1)
+        with time_machine.travel(T1, tick=False):
+            assert Command().seconds_to_next_check(60) == 60
 
     def test_a_failure_after_the_end_is_not_announced_twice(self, channels, api_monitor, window):
         with time_machine.travel(T1 + 10 * timedelta(seconds=1), tick=False):

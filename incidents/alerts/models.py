@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.db.models import Q
+from django.db.models.signals import post_save
 from django.utils import timezone
 
 from incidents.models import (
@@ -34,6 +35,20 @@ STALE_CLAIM_AFTER = timedelta(minutes=5)
 # Window ends older than this are not processed: a worker started after a long
 # pause does not alert about windows that closed long ago.
 WINDOW_END_LOOKBACK = timedelta(days=1)
+
+
+def queue_task(task, *args, run_after=None):
+    """Queue a task. With the database task backend the task row is written
+    in the caller's transaction, so it exists exactly when what it works on
+    does; any other backend gets it once the transaction commits."""
+    from django_tasks_db import DatabaseBackend
+
+    if run_after is not None:
+        task = task.using(run_after=run_after)
+    if isinstance(task.get_backend(), DatabaseBackend):
+        task.enqueue(*args)
+    else:
+        transaction.on_commit(lambda: task.enqueue(*args), robust=True)
 
 
 def new_alert_id():
@@ -390,18 +405,10 @@ class Alert(models.Model):
         return None
 
     def queue_delivery(self, run_after=None):
-        """Queue the delivery task. With the database task backend the task row
-        is written in the caller's transaction: it exists exactly when the
-        alert does."""
-        from django_tasks_db import DatabaseBackend
-
+        """Queue the delivery task, in the caller's transaction."""
         from incidents.alerts.tasks import deliver_alert  # tasks import this module
 
-        task = deliver_alert if run_after is None else deliver_alert.using(run_after=run_after)
-        if isinstance(task.get_backend(), DatabaseBackend):
-            task.enqueue(self.pk)
-        else:
-            transaction.on_commit(lambda: task.enqueue(self.pk), robust=True)
+        queue_task(deliver_alert, self.pk, run_after=run_after)
 
     def record_attempt(self, *, started_at, duration_ms, status_code=None, error="", final=False):
         """Record one delivery attempt and move the alert on: sent, failed
@@ -564,3 +571,23 @@ class WindowEnd(models.Model):
 
     def __str__(self):
         return f"{self.window_id} ended {isostring(self.ended_at)}"
+
+
+def _check_ends_when_a_window_is_resolved(sender, instance, **kwargs):
+    """A window resolved early ends now, not at the worker's next periodic
+    check: queue that check (it is idempotent, so a spare one costs nothing)."""
+    if instance.status != Incident.RESOLVED:
+        return
+    window = instance.window
+    if window is None or window.scheduled_start > timezone.now():
+        return  # an ordinary incident, or a window cancelled before it began
+    from incidents.alerts.tasks import process_window_ends  # tasks import this module
+
+    queue_task(process_window_ends)
+
+
+post_save.connect(
+    _check_ends_when_a_window_is_resolved,
+    sender=Incident,
+    dispatch_uid="alerts-window-resolved",
+)

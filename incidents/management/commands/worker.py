@@ -2,9 +2,10 @@
 
 - queued tasks (django-tasks, database backend: alert deliveries and their
   retries), run through django-tasks-db's worker;
-- every ``--edge-interval`` seconds (a minute by default): the ends of
-  maintenance windows (alerts for monitors still failing) and deliveries
-  whose worker died or whose task was lost.
+- every ``--edge-interval`` seconds (a minute by default), and at the moment
+  a maintenance window ends by the clock: the ends of maintenance windows
+  (alerts for monitors still failing) and deliveries whose worker died or
+  whose task was lost. A window resolved early queues its own check.
 
 SIGTERM or SIGINT finishes the current task and exits; a second Ctrl-C
 (SIGINT) exits at once. Several workers may run side by side: deliveries and window ends are
@@ -27,6 +28,7 @@ from django_tasks_db.utils import exclusive_transaction, is_locked_database_exce
 
 from incidents.alerts.models import Alert, WindowEnd
 from incidents.alerts.tasks import deliver_alert
+from incidents.models import Incident
 
 logger = logging.getLogger("incidents.worker")
 
@@ -86,7 +88,7 @@ class Command(BaseCommand):
         while not self.stopping.is_set():
             if time.monotonic() >= next_edge_check:
                 self.check_edges()
-                next_edge_check = time.monotonic() + edge_interval
+                next_edge_check = time.monotonic() + self.seconds_to_next_check(edge_interval)
             self.run_due_tasks()
             if once:
                 break
@@ -113,6 +115,19 @@ class Command(BaseCommand):
             if task_result is None:
                 return
             self.tasks.run_task(task_result)
+
+    def seconds_to_next_check(self, edge_interval):
+        """At most ``edge_interval``, sooner when a window ends by the clock
+        before that (an early resolution queues its own check)."""
+        try:
+            now = timezone.now()
+            edge = Incident.objects.next_maintenance_edge(now)
+        except Exception:
+            logger.exception("could not read the next maintenance edge")
+            return edge_interval
+        if edge is None:
+            return edge_interval
+        return min(edge_interval, max(0.0, (edge - now).total_seconds()) + 0.01)
 
     def check_edges(self):
         """Window ends, and deliveries to queue again. A failure is logged and
