@@ -378,3 +378,47 @@ def test_a_revoked_key_is_refused_on_writes_too(api, api_key):
     ApiKey.objects.filter(pk=key.pk).update(revoked_at="2025-01-01T00:00:00Z")
     assert_error(api("POST", "/api/incidents", VALID_BODY), 401, "unauthorized")
     assert Incident.objects.count() == 0
+
+
+# --- Failures nobody foresaw ---------------------------------------------------------
+
+
+def test_an_unforeseen_failure_is_a_json_500_logged_without_the_key(
+    api, raw_key, existing, monkeypatch, caplog
+):
+    def broken(self):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(Incident, "to_dict", broken)
+    with caplog.at_level("ERROR"):
+        response = api("GET", f"/api/incidents/{existing['incident']}")
+    assert_error(response, 500, "internal_error")
+    assert "a bug" not in response.content.decode()
+    assert "API request failed: GET /api/incidents/" in caplog.text
+    assert raw_key not in caplog.text
+
+
+def test_a_write_that_loses_a_race_is_a_conflict_and_writes_nothing(api, monkeypatch):
+    from django.db import IntegrityError
+
+    from incidents.models import Monitor
+
+    def raced(cls, **fields):
+        raise IntegrityError("UNIQUE constraint failed: incidents_monitor.id")
+
+    monkeypatch.setattr(Monitor, "create_monitor", classmethod(raced))
+    response = api("POST", "/api/monitors", {"name": "API", "id": "mon_abc123"})
+    assert_error(response, 409, "conflict")
+    assert "UNIQUE" not in response.content.decode()
+
+
+def test_an_incident_deleted_during_a_patch_is_a_404(api, existing, monkeypatch):
+    real_change = Incident.change
+
+    def deleted_meanwhile(self, **kwargs):
+        Incident.objects.filter(pk=self.pk).delete()
+        return real_change(self, **kwargs)
+
+    monkeypatch.setattr(Incident, "change", deleted_meanwhile)
+    response = api("PATCH", f"/api/incidents/{existing['incident']}", {"status": "resolved"})
+    assert_error(response, 404, "not_found")

@@ -3,6 +3,7 @@ router that answers 405, the ``x-api-key`` check and JSON body parsing."""
 
 import json
 import logging
+from contextlib import contextmanager
 from functools import wraps
 
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
@@ -78,30 +79,24 @@ def contract_fields(exc):
     return {}
 
 
-class domain_errors:
-    """Translate what the domain raises into API errors (a context manager)."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            return False
-        if issubclass(exc_type, ValidationError):
-            fields = contract_fields(exc)
-            message = None if fields else " ".join(exc.messages)
-            raise invalid(fields, message) from exc
-        if issubclass(exc_type, Conflict):
-            raise ApiError("conflict", str(exc), 409) from exc
-        if issubclass(exc_type, ObjectDoesNotExist):
-            raise not_found_error() from exc
-        if issubclass(exc_type, IntegrityError):
-            # Two writers raced (the same chosen id, a monitor deleted
-            # meanwhile): nothing was written; the client may retry.
-            raise ApiError(
-                "conflict", "The change conflicts with a concurrent one; nothing was changed.", 409
-            ) from exc
-        return False
+@contextmanager
+def domain_errors():
+    """Translate what the domain raises into API errors."""
+    try:
+        yield
+    except ValidationError as exc:
+        fields = contract_fields(exc)
+        raise invalid(fields, None if fields else " ".join(exc.messages)) from exc
+    except Conflict as exc:
+        raise ApiError("conflict", str(exc), 409) from exc
+    except ObjectDoesNotExist as exc:
+        raise not_found_error() from exc
+    except IntegrityError as exc:
+        # Two writers raced (the same chosen id, a monitor deleted meanwhile):
+        # nothing was written; the client may retry.
+        raise ApiError(
+            "conflict", "The change conflicts with a concurrent one; nothing was changed.", 409
+        ) from exc
 
 
 def api_view(view):
