@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from django.conf import settings
@@ -105,7 +106,7 @@ def call(url, method="GET", body=None, key=None):
 
 @pytest.fixture
 def gunicorn(tmp_path):
-    """Two gunicorn workers serving a fresh SQLite file; yields (base URL, key, file)."""
+    """Two gunicorn workers serving a fresh SQLite file (DEBUG off, as in production)."""
     database = tmp_path / "api.sqlite3"
     env = {
         key: value
@@ -153,7 +154,7 @@ def gunicorn(tmp_path):
             if server.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("gunicorn did not start: " + server.stderr.read().decode())
             time.sleep(0.2)
-        yield base, key, database
+        yield SimpleNamespace(base=base, key=key, database=database, env=env)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -162,7 +163,7 @@ def gunicorn(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif("sqlite3" not in ENGINE, reason="SQLite writers queue across processes")
 def test_200_parallel_creates_through_two_gunicorn_workers_all_succeed(gunicorn):
-    base, key, database = gunicorn
+    base, key, database = gunicorn.base, gunicorn.key, gunicorn.database
     status, _ = call(f"{base}/monitors", "POST", {"id": "mon_abc123", "name": "API"}, key)
     assert status == 201
 
