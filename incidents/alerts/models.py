@@ -235,9 +235,8 @@ class AlertQuerySet(models.QuerySet):
             )
             for channel in channels
         ]
-        # Separate inserts keep created_at/id ordering simple on every database.
+        Alert.objects.bulk_create(alerts)  # ids are made here, not by the database
         for alert in alerts:
-            alert.save(force_insert=True)
             if alert.outcome == Alert.PENDING:
                 alert.queue_delivery()
         return alerts

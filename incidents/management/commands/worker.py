@@ -32,6 +32,8 @@ from incidents.models import Incident
 
 logger = logging.getLogger("incidents.worker")
 
+RETRY_AFTER_ERROR = 5.0  # seconds
+
 
 def positive_seconds(value):
     seconds = float(value)
@@ -64,10 +66,7 @@ class Command(BaseCommand):
             help="Seconds between checks for ended maintenance windows (default 60).",
         )
 
-    def handle(self, *, once, interval, edge_interval, verbosity, **options):
-        if verbosity < 2:
-            # The database worker reports every empty poll at INFO.
-            logging.getLogger("django_tasks_db").setLevel(logging.WARNING)
+    def handle(self, *, once, interval, edge_interval, **options):
         self.stopping = threading.Event()
         # django-tasks-db's worker runs each task (and records its result);
         # the loop around it is ours, so that one process does all the work.
@@ -89,9 +88,16 @@ class Command(BaseCommand):
             if time.monotonic() >= next_edge_check:
                 self.check_edges()
                 next_edge_check = time.monotonic() + self.seconds_to_next_check(edge_interval)
-            self.run_due_tasks()
             if once:
+                self.run_due_tasks()
                 break
+            try:
+                self.run_due_tasks()
+            except Exception:
+                # The database went away, most likely: keep the process (and
+                # its window checks) alive and try again.
+                logger.exception("running queued tasks failed; trying again shortly")
+                self.stopping.wait(RETRY_AFTER_ERROR)
             close_old_connections()  # as a request would: drop broken or old connections
             self.stopping.wait(interval)
         if not once:
