@@ -641,3 +641,25 @@ class TestFaces:
         run_worker()
         assert set(Alert.objects.values_list("outcome", flat=True)) == {"sent"}
         assert len(receiver.requests) == 4
+
+
+class TestWorkerLoop:
+    def test_a_database_error_does_not_stop_the_worker(self, db, monkeypatch):
+        from django.db import OperationalError
+
+        from incidents.management.commands import worker as worker_module
+
+        command = Command()
+        calls = []
+
+        def run_due_tasks():
+            calls.append(1)
+            if len(calls) == 1:
+                raise OperationalError("server closed the connection unexpectedly")
+            command.stopping.set()  # the second round worked: stop here
+
+        monkeypatch.setattr(worker_module, "RETRY_AFTER_ERROR", 0)
+        monkeypatch.setattr(command, "install_signal_handlers", lambda: None)
+        monkeypatch.setattr(command, "run_due_tasks", run_due_tasks)
+        command.handle(once=False, interval=0.01, edge_interval=60)
+        assert len(calls) == 2
