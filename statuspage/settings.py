@@ -74,6 +74,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Keeps the status page's last good copy on disk (incidents/pages/fallback.py).
+    "incidents.pages.fallback.LastGoodCopyMiddleware",
     # The status page from the shared cache, before sessions & co (see the module).
     "incidents.pages.middleware.StoredPageMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

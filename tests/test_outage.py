@@ -28,6 +28,7 @@ from jsonschema import Draft202012Validator
 
 from incidents.api.decorators import api_view
 from incidents.api.openapi import build_document
+from incidents.pages import fallback
 from incidents.pages.fallback import survives_outages
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,7 +52,11 @@ def test_a_good_rendering_is_kept_on_disk(client, make_incident, last_good_dir):
     make_incident(title="Login failures")
     page = client.get("/")
     assert page.status_code == 200
-    assert (last_good_dir / "status-page.html").read_bytes() == page.content
+    assert (last_good_dir / "status.html").read_bytes() == page.content
+    # A copy served from the shared cache (as on a host that never rendered it) is kept too.
+    (last_good_dir / "status.html").unlink()
+    assert client.get("/").content == page.content
+    assert (last_good_dir / "status.html").read_bytes() == page.content
     live = client.get("/", headers={"HX-Request": "true"})
     assert (last_good_dir / "status-live.html").read_bytes() == live.content
     assert b"<html" not in live.content
@@ -64,18 +69,12 @@ def test_without_live_data_the_last_good_page_is_served_with_a_note(
     make_incident(title="Login failures")
     client.get("/")
     client.get("/", headers={"HX-Request": "true"})
-    as_of = time.strftime(
-        "%H:%M", time.gmtime((last_good_dir / "status-page.html").stat().st_mtime)
-    )
+    as_of = time.strftime("%H:%M", time.gmtime((last_good_dir / "status.html").stat().st_mtime))
 
     view = survives_outages(unreachable)
     factory = RequestFactory()
-    for headers, variant in (({}, "page"), ({"HX-Request": "true"}, "live")):
-        request = factory.get("/", headers=headers)
-        from django_htmx.middleware import HtmxDetails
-
-        request.htmx = HtmxDetails(request)
-        response = view(request)
+    for headers, name in (({}, "status"), ({"HX-Request": "true"}, "status-live")):
+        response = view(factory.get("/", headers=headers))
         assert response.status_code == 200
         text = response.content.decode()
         assert "Login failures" in text
@@ -85,15 +84,27 @@ def test_without_live_data_the_last_good_page_is_served_with_a_note(
         # The note sits inside the region htmx refreshes, so it goes away by itself.
         assert text.index('id="live"') < text.index(NOTE)
         # The copy on disk stays clean.
-        assert NOTE.encode() not in (last_good_dir / f"status-{variant}.html").read_bytes()
+        assert NOTE.encode() not in (last_good_dir / f"{name}.html").read_bytes()
+
+
+@pytest.mark.django_db
+def test_a_revalidated_page_moves_its_as_of_time_forward(
+    client, make_incident, last_good_dir, monkeypatch
+):
+    monkeypatch.setattr(fallback, "TOUCH_INTERVAL", 0)
+    make_incident(title="Login failures")
+    page = client.get("/")
+    copy = last_good_dir / "status.html"
+    long_ago = time.time() - 86400
+    os.utime(copy, (long_ago, long_ago))
+    # Browsers revalidate with the ETag; a 304 proves the copy is still current.
+    assert client.get("/", headers={"If-None-Match": page["ETag"]}).status_code == 304
+    assert copy.stat().st_mtime > long_ago + 86000
+    assert copy.read_bytes() == page.content
 
 
 def test_without_any_copy_the_page_says_it_is_unavailable(rf):
-    from django_htmx.middleware import HtmxDetails
-
-    request = rf.get("/")
-    request.htmx = HtmxDetails(request)
-    response = survives_outages(unreachable)(request)
+    response = survives_outages(unreachable)(rf.get("/"))
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "30"
     assert b"temporarily unavailable" in response.content

@@ -1,6 +1,6 @@
 """The status page outlives the database.
 
-Every good rendering of ``/`` (the whole page, and the live part htmx
+Every good answer for ``/`` (the whole page, and the live part htmx
 re-fetches) is also kept as a file on local disk, written atomically when it
 changes. If the database — or the cache holding the rendered page, which with
 the database cache is the same thing — cannot be reached, visitors get that
@@ -9,10 +9,15 @@ current, instead of an error. Nothing is held open: once the database answers
 again the next request renders live data, and the note is gone (an open page
 swaps it out on its next htmx refresh).
 
+Two pieces: ``LastGoodCopyMiddleware`` sits before StoredPageMiddleware, so it
+sees every answer for ``/`` — stored copies served early and fresh renderings
+alike — and keeps the copy; ``survives_outages`` wraps the view and serves the
+copy when the view cannot get its data.
+
 The file's modification time is "as of": it is touched, at most once a minute
-per process, whenever the page is served live. The copy is per host, so each
-host serving the page has its own; with ``REDIS_URL`` a host without one falls
-back to the page stored in Redis.
+per process, whenever the page is answered live (a 200, or a 304 for the same
+bytes). The copy is per host, so each host serving the page has its own; with
+``REDIS_URL`` a host without one falls back to the page stored in Redis.
 """
 
 import logging
@@ -28,10 +33,12 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError
 from django.http import HttpResponse
+from django.urls import reverse
 from django.utils.html import format_html
 from redis.exceptions import RedisError
 
 from incidents.pages.rendering import StoredPage, page_key
+from incidents.pages.views import STATUS_PAGE_VARY, status_page_name
 
 logger = logging.getLogger(__name__)
 
@@ -41,46 +48,47 @@ TOUCH_INTERVAL = 60
 OUTAGES = (DatabaseError, RedisError, OSError)
 LIVE_REGION = re.compile(rb'<div id="live"[^>]*>')
 
-# Per process: variant -> (ETag of the copy on disk, when it was last touched).
+# Per process: page name -> (ETag of the copy on disk, when it was last touched).
 _saved = {}
 
 
-def copy_path(variant):
-    return Path(settings.KAMUSTATUS_LAST_GOOD_DIR) / f"status-{variant}.html"
+def copy_path(name):
+    """``status`` -> status.html, ``status:live`` -> status-live.html."""
+    return Path(settings.KAMUSTATUS_LAST_GOOD_DIR) / (name.replace(":", "-") + ".html")
 
 
-def keep(variant, response):
-    """Remember a good rendering on disk (only when it changed)."""
+def keep(name, response):
+    """Remember a good rendering on disk (only when it changed); a 200 or a
+    304 for the copy on disk also proves it still current."""
     etag = response.headers.get("ETag")
-    path = copy_path(variant)
+    path = copy_path(name)
     now = time.monotonic()
-    saved_etag, touched = _saved.get(variant, (None, 0.0))
+    saved_etag, touched = _saved.get(name, (None, 0.0))
     try:
-        if etag != saved_etag or not path.exists():
+        if response.status_code == 200 and (etag != saved_etag or not path.exists()):
             path.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".status-", delete=False) as f:
                 f.write(response.content)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(f.name, path)
-        elif now - touched >= TOUCH_INTERVAL:
+        elif etag == saved_etag and now - touched >= TOUCH_INTERVAL:
             os.utime(path)
         else:
             return
-        _saved[variant] = (etag, now)
+        _saved[name] = (etag, now)
     except OSError:
         logger.warning("could not keep the last good status page in %s", path, exc_info=True)
 
 
-def last_good(variant):
+def last_good(name):
     """(content, as-of datetime) of the last good rendering, or None."""
-    path = copy_path(variant)
+    path = copy_path(name)
     try:
         return path.read_bytes(), datetime.fromtimestamp(path.stat().st_mtime, UTC)
     except OSError:
         pass
     try:
-        name = "status:live" if variant == "live" else "status"
         stored = StoredPage.load(cache.get(page_key(name)))
     except Exception:
         stored = None
@@ -110,28 +118,47 @@ def with_note(content, as_of):
     return content[: match.end()] + note + content[match.end() :]
 
 
+class LastGoodCopyMiddleware:
+    """Keep the last good copy of every live answer for the status page."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self._path = None
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            request.method == "GET"
+            and request.path_info == self.path
+            and response.status_code in (200, 304)
+            and not getattr(response, "is_last_good_copy", False)
+        ):
+            keep(status_page_name(request), response)
+        return response
+
+    @property
+    def path(self):
+        if self._path is None:
+            self._path = reverse("status-page")
+        return self._path
+
+
 def survives_outages(view):
     """Serve the status page view, or its last good copy when data is away."""
 
     @wraps(view)
     def wrapper(request, *args, **kwargs):
-        variant = "live" if request.htmx and not request.htmx.history_restore_request else "page"
         try:
-            response = view(request, *args, **kwargs)
+            return view(request, *args, **kwargs)
         except OUTAGES as exc:
-            logger.warning(
-                "status page: live data unavailable (%r); serving the last good copy", exc
-            )
-            return fallback_response(variant)
-        if response.status_code == 200 and request.method == "GET":
-            keep(variant, response)
-        return response
+            logger.warning("status page: live data unavailable (%r); serving the last copy", exc)
+            return fallback_response(status_page_name(request))
 
     return wrapper
 
 
-def fallback_response(variant):
-    found = last_good(variant)
+def fallback_response(name):
+    found = last_good(name)
     if found is None:
         response = HttpResponse(
             "The status page is temporarily unavailable. Please try again shortly.\n",
@@ -142,7 +169,8 @@ def fallback_response(variant):
     else:
         content, as_of = found
         response = HttpResponse(with_note(content, as_of), content_type="text/html; charset=utf-8")
+    response.is_last_good_copy = True  # never kept as a good copy itself
     # Never let a browser or proxy keep the stale copy.
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Vary"] = "HX-Request"
+    response.headers["Vary"] = ", ".join(STATUS_PAGE_VARY)
     return response
