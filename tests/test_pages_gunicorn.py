@@ -173,3 +173,18 @@ def test_the_partial_and_conditional_gets_are_fresh_too(site):
         assert status == 200
         assert "Seen by htmx" in html
         assert "<html" not in html
+
+
+def test_head_gets_headers_and_no_body(site):
+    """gunicorn sends whatever body the app returns, even for HEAD."""
+    length = len(site.get("/")[2].encode())
+    for _ in range(3):  # rendered by one worker or another, then stored
+        with socket.create_connection(("127.0.0.1", site.port), timeout=10) as sock:
+            sock.sendall(b"HEAD / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            received = b""
+            while chunk := sock.recv(65536):
+                received += chunk
+        head, _, body = received.partition(b"\r\n\r\n")
+        assert head.split(b" ")[1] == b"200"
+        assert f"Content-Length: {length}".encode() in head
+        assert body == b""

@@ -227,7 +227,9 @@ def _respond(request, stored, vary, not_modified=False, content=None):
     if not_modified:
         response = HttpResponseNotModified()
     else:
-        response = HttpResponse(content, content_type=stored.content_type)
+        # gunicorn sends whatever body it is given, so HEAD gets none here.
+        body = b"" if request.method == "HEAD" else content
+        response = HttpResponse(body, content_type=stored.content_type)
         response.headers["Content-Length"] = str(len(content))
     response.headers["ETag"] = stored.etag
     response.headers["Last-Modified"] = http_date(stored.last_modified)
