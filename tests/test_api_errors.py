@@ -207,7 +207,13 @@ def test_it_refuses_bodies_that_are_not_json(api, content_type):
 
 @pytest.mark.parametrize(
     "content_type",
-    ["application/json", "application/json; charset=utf-8", "Application/JSON;charset=UTF-8"],
+    [
+        "application/json",
+        "application/json; charset=utf-8",
+        "Application/JSON;charset=UTF-8",
+        'application/json; charset="utf-8"',
+        "application/json;",
+    ],
 )
 def test_it_accepts_json_with_or_without_a_utf8_charset(api, content_type):
     response = api("POST", "/api/incidents", VALID_BODY, content_type=content_type)

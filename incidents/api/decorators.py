@@ -191,7 +191,7 @@ def is_json_content_type(value):
     media_type, *params = (part.strip().lower() for part in value.split(";"))
     if media_type != JSON_CONTENT_TYPE:
         return False
-    for param in params:
+    for param in filter(None, params):
         name, _, param_value = param.partition("=")
         if name.strip() != "charset" or param_value.strip().strip('"') != "utf-8":
             return False
