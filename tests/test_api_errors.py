@@ -428,3 +428,24 @@ def test_an_incident_deleted_during_a_patch_is_a_404(api, existing, monkeypatch)
     monkeypatch.setattr(Incident, "change", deleted_meanwhile)
     response = api("PATCH", f"/api/incidents/{existing['incident']}", {"status": "resolved"})
     assert_error(response, 404, "not_found")
+
+
+BODY_CALLS = [
+    ("POST", "/api/incidents"),
+    ("PATCH", "/api/incidents/{incident}"),
+    ("POST", "/api/monitors"),
+    ("PATCH", "/api/monitors/{monitor}"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), BODY_CALLS)
+def test_every_write_refuses_bad_bodies_the_same_way(api, existing, method, path):
+    path = path.format(**existing)
+    before = api("GET", path).content  # the resource, or the whole list
+    assert_error(api(method, path, '{"name": '), 400, "invalid_json")
+    assert_error(api(method, path, "[]"), 400, "validation_error", fields={})
+    assert_error(api(method, path, {"nope": 1}), 400, "validation_error")
+    assert_error(api(method, path, "x" * 70_000), 413, "payload_too_large")
+    assert_error(api(method, path, "{}", content_type="text/plain"), 415, "unsupported_media_type")
+    assert_error(api(method, path, "{}", key=None), 401, "unauthorized")
+    assert api("GET", path).content == before
