@@ -572,3 +572,36 @@ def test_a_cached_list_keeps_its_link_and_is_rebuilt_after_a_write(api, history,
     assert again["Link"] == first["Link"]
     newer = make_incident(title="Newer")
     assert ids(api("GET", "/api/incidents?limit=2"))[0] == newer.id
+
+
+# --- Revalidation ------------------------------------------------------------------------
+
+
+def test_a_client_holding_the_current_version_gets_304(api, make_incident):
+    incident = make_incident()
+    path = f"/api/incidents/{incident.id}"
+    first = api("GET", path)
+    etag = first["ETag"]
+    assert first["Cache-Control"] == "private, no-cache"
+    for sent in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+        again = api("GET", path, **{"If-None-Match": sent})
+        assert again.status_code == 304, sent
+        assert again.content == b""
+        assert again["ETag"] == etag
+    assert api("GET", path, **{"If-None-Match": '"other"'}).status_code == 200
+    incident.post_update("identified", "Found it.")
+    changed = api("GET", path, **{"If-None-Match": etag})
+    assert changed.status_code == 200
+    assert changed["ETag"] != etag
+
+
+def test_lists_revalidate_too_and_errors_are_never_cached(api, make_incident):
+    make_incident()
+    first = api("GET", "/api/incidents")
+    assert api("GET", "/api/incidents", **{"If-None-Match": first["ETag"]}).status_code == 304
+    monitors = api("GET", "/api/monitors")
+    assert api("GET", "/api/monitors", **{"If-None-Match": monitors["ETag"]}).status_code == 304
+    refused = api("GET", "/api/incidents?limit=0", **{"If-None-Match": "*"})
+    assert refused.status_code == 400
+    assert refused["Cache-Control"] == "private, no-cache"
+    assert api("GET", "/api/incidents", key=None, **{"If-None-Match": "*"}).status_code == 401

@@ -6,6 +6,10 @@ while the token is unchanged (and, for answers that depend on the clock, until
 their ``valid_until``). Any write to what the API shows changes the token
 (incidents/generation.py), so nothing stale is ever served. Authentication is
 not cached: it runs on every request before this.
+
+Each answer carries an ``ETag``; a client that sends it back in
+``If-None-Match`` gets ``304 Not Modified`` without the body while it is
+current, which is what polling scripts want.
 """
 
 import hashlib
@@ -13,7 +17,8 @@ import logging
 import time
 
 from django.core.cache import cache
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseNotModified
+from django.utils.http import parse_etags
 
 from incidents import generation
 
@@ -30,6 +35,21 @@ def _cache_key(request, with_query):
     return "kamustatus:api:" + hashlib.sha256(where.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def _etag(body):
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def _answer(request, response, etag):
+    """The response, or 304 if the client already holds this version."""
+    response["ETag"] = etag
+    sent = request.META.get("HTTP_IF_NONE_MATCH")
+    if sent:
+        tags = parse_etags(sent)
+        if "*" in tags or etag in tags or f"W/{etag}" in tags:
+            return HttpResponseNotModified(headers={"ETag": etag})
+    return response
+
+
 def cached_get(request, build, *, with_query=False):
     """Serve ``build()``'s 200 response from the cache while it is current.
 
@@ -43,18 +63,23 @@ def cached_get(request, build, *, with_query=False):
     except Exception:
         # Without the cache, answer from the database rather than fail.
         logger.exception("API response cache unavailable")
-        return build()[0]
+        response = build()[0]
+        if response.status_code == 200:
+            return _answer(request, response, _etag(response.content))
+        return response
     entry = found.get(key)
     if (
         entry is not None
         and entry["token"] == token
         and (entry["until"] is None or time.time() < entry["until"])
     ):
-        return HttpResponse(
+        response = HttpResponse(
             entry["body"], content_type=entry["content_type"], headers=entry["headers"]
         )
+        return _answer(request, response, entry["etag"])
     response, valid_until = build()
     if response.status_code == 200:
+        etag = _etag(response.content)
         _store(
             key,
             {
@@ -63,8 +88,10 @@ def cached_get(request, build, *, with_query=False):
                 "body": response.content,
                 "content_type": response["Content-Type"],
                 "headers": {name: response[name] for name in KEPT_HEADERS if name in response},
+                "etag": etag,
             },
         )
+        return _answer(request, response, etag)
     return response
 
 

@@ -106,26 +106,36 @@ def api_view(view):
     @csrf_exempt
     @wraps(view)
     def wrapper(request, *args, **kwargs):
-        try:
-            return view(request, *args, **kwargs)
-        except ApiError as exc:
-            return exc.response()
-        except (OperationalError, InterfaceError, RedisError) as exc:
-            # The database (or the shared cache) is unreachable: say so, so
-            # clients retry; nothing was written. Connections recover by
-            # themselves (health-checked) once it is back.
-            logger.warning("API unavailable: %s %s: %r", request.method, request.path, exc)
-            return error(
-                "unavailable",
-                "The service is temporarily unavailable; try again shortly.",
-                503,
-                headers={"Retry-After": "5"},
-            )
-        except Exception:
-            logger.exception("API request failed: %s %s", request.method, request.path)
-            return error("internal_error", "Something went wrong on our side.", 500)
+        response = _respond(view, request, *args, **kwargs)
+        # Answers depend on the key (and on time): no shared cache may keep
+        # them, and a client revalidates (ETag) before reusing one.
+        if "Cache-Control" not in response:
+            response["Cache-Control"] = "private, no-cache"
+        return response
 
     return wrapper
+
+
+def _respond(view, request, *args, **kwargs):
+    """The view's answer, with every failure turned into a JSON error."""
+    try:
+        return view(request, *args, **kwargs)
+    except ApiError as exc:
+        return exc.response()
+    except (OperationalError, InterfaceError, RedisError) as exc:
+        # The database (or the shared cache) is unreachable: say so, so
+        # clients retry; nothing was written. Connections recover by
+        # themselves (health-checked) once it is back.
+        logger.warning("API unavailable: %s %s: %r", request.method, request.path, exc)
+        return error(
+            "unavailable",
+            "The service is temporarily unavailable; try again shortly.",
+            503,
+            headers={"Retry-After": "5"},
+        )
+    except Exception:
+        logger.exception("API request failed: %s %s", request.method, request.path)
+        return error("internal_error", "Something went wrong on our side.", 500)
 
 
 def dispatch(request, *args, **handlers):

@@ -59,6 +59,11 @@ second dropped. Responses write timestamps in UTC with a `Z` and whole seconds.
 ({DEFAULT_LIMIT} by default, {MAX_LIMIT} at most). When there is more, the
 `Link` header holds the next page's URL (`rel="next"`) with an opaque `cursor`;
 paging stays correct while incidents are being added.
+
+**Polling.** GET answers about incidents and monitors carry an `ETag`; send it
+back in `If-None-Match` and get `304 Not Modified` without a body while nothing
+has changed. Answers are `Cache-Control: private, no-cache`: no shared cache
+keeps them.
 """
 
 
@@ -362,6 +367,33 @@ LINK_HEADER = {
         "schema": {"type": "string"},
     }
 }
+ETAG_HEADER = {
+    "ETag": {
+        "required": True,
+        "description": "This version of the answer; send it back in If-None-Match.",
+        "schema": {"type": "string"},
+    }
+}
+IF_NONE_MATCH = {
+    "name": "If-None-Match",
+    "in": "header",
+    "description": "The ETag of a copy you hold: 304 without a body while it is current.",
+    "schema": {"type": "string"},
+}
+NOT_MODIFIED = {
+    "description": "Not modified: the copy named by If-None-Match is current.",
+    "headers": ETAG_HEADER,
+}
+
+
+def revalidated(description, schema, headers=None):
+    """A GET answer with an ETag, and the 304 that revalidating it may give."""
+    return {
+        "200": success(description, schema, headers={**ETAG_HEADER, **(headers or {})}),
+        "304": NOT_MODIFIED,
+    }
+
+
 LOCATION_HEADER = {
     "Location": {
         "required": True,
@@ -398,9 +430,9 @@ PATHS = {
             "operationId": "listIncidents",
             "summary": "List incidents",
             "tags": ["Incidents"],
-            "parameters": LIST_PARAMETERS,
+            "parameters": [*LIST_PARAMETERS, IF_NONE_MATCH],
             "responses": {
-                "200": success(
+                **revalidated(
                     "Incidents, newest startedAt first.",
                     {"type": "array", "items": ref("schemas", "Incident")},
                     headers=LINK_HEADER,
@@ -426,8 +458,9 @@ PATHS = {
             "operationId": "getIncident",
             "summary": "Get an incident",
             "tags": ["Incidents"],
+            "parameters": [IF_NONE_MATCH],
             "responses": {
-                "200": success("The incident.", ref("schemas", "Incident")),
+                **revalidated("The incident.", ref("schemas", "Incident")),
                 **responses("Unauthorized", "NotFound"),
             },
         },
@@ -462,8 +495,9 @@ PATHS = {
             "operationId": "listMonitors",
             "summary": "List monitors",
             "tags": ["Monitors"],
+            "parameters": [IF_NONE_MATCH],
             "responses": {
-                "200": success(
+                **revalidated(
                     "Every monitor, oldest first.",
                     {"type": "array", "items": ref("schemas", "Monitor")},
                 ),
@@ -487,8 +521,9 @@ PATHS = {
             "operationId": "getMonitor",
             "summary": "Get a monitor",
             "tags": ["Monitors"],
+            "parameters": [IF_NONE_MATCH],
             "responses": {
-                "200": success("The monitor.", ref("schemas", "Monitor")),
+                **revalidated("The monitor.", ref("schemas", "Monitor")),
                 **responses("Unauthorized", "NotFound"),
             },
         },
