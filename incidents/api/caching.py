@@ -32,7 +32,8 @@ def _cache_key(request, with_query):
     where = f"{request.scheme}://{request.get_host()}{request.path}"
     if with_query:
         where += "?" + request.META.get("QUERY_STRING", "")
-    return "kamustatus:api:" + hashlib.sha256(where.encode("utf-8", "surrogatepass")).hexdigest()
+    # v2: entries carry their ETag (older entries are never read back).
+    return "kamustatus:api:v2:" + hashlib.sha256(where.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _etag(body):
