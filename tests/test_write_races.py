@@ -1,14 +1,25 @@
-"""Writes are never lost, on PostgreSQL under real concurrency: parallel creates,
+"""Writes are never lost. On PostgreSQL under real concurrency: parallel creates,
 deletes racing PATCHes, two deletes, and a monitor deleted while an incident is
 created on it. Every write either lands whole or gets a clear error (404, 409),
-never a 500 — and every write that was acknowledged is there afterwards.
+never a 500 — and every write that was acknowledged is there afterwards. On
+SQLite, the delete-against-PATCHes race runs across gunicorn worker processes.
 
 (40 parallel PATCHes on one incident, and parallel creates through gunicorn on
 SQLite, are in tests/test_api_concurrency.py.)
 """
 
 import json
+import os
+import secrets
+import socket
+import sqlite3
+import subprocess
+import sys
 import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -17,13 +28,13 @@ from django.test import Client
 
 from incidents.models import AuditRecord, Incident, IncidentMonitor, Monitor
 
-pytestmark = [
-    pytest.mark.skipif(
-        "postgresql" not in settings.DATABASES["default"]["ENGINE"],
-        reason="real concurrency needs PostgreSQL (threads share SQLite's in-memory test db)",
-    ),
-    pytest.mark.django_db(transaction=True),
-]
+ON_POSTGRESQL = "postgresql" in settings.DATABASES["default"]["ENGINE"]
+postgresql_only = pytest.mark.skipif(
+    not ON_POSTGRESQL,
+    reason="threads in one process share SQLite's in-memory test database",
+)
+sqlite_only = pytest.mark.skipif(ON_POSTGRESQL, reason="the SQLite file case")
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def race(*calls, timeout=60):
@@ -66,6 +77,8 @@ def api(method, path, body=None, key=None):
     return call
 
 
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
 def test_parallel_creates_all_land_whole(raw_key, make_monitor):
     make_monitor(id="mon_abc123")
     make_monitor(id="mon_def456")
@@ -95,6 +108,8 @@ def test_parallel_creates_all_land_whole(raw_key, make_monitor):
     assert AuditRecord.objects.filter(action="created", object_type="incident").count() == 30
 
 
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
 def test_a_delete_racing_patches_loses_no_acknowledged_update(raw_key, make_incident):
     for _round in range(3):
         incident = make_incident(title="Racing", message="Opened.")
@@ -115,7 +130,8 @@ def test_a_delete_racing_patches_loses_no_acknowledged_update(raw_key, make_inci
         )
         for n, (status, body) in enumerate(results):
             if status == 200:
-                assert f"Patch {n}" in [u["message"] for u in body["updates"]]
+                # The answer is the incident as this PATCH left it.
+                assert body["updates"][-1]["message"] == f"Patch {n}"
         # The deletion's snapshot holds exactly the updates that were answered 200.
         assert not Incident.objects.filter(pk=incident.id).exists()
         record = AuditRecord.objects.get(action="deleted", object_id=incident.id)
@@ -124,6 +140,8 @@ def test_a_delete_racing_patches_loses_no_acknowledged_update(raw_key, make_inci
         assert sorted(kept[1:]) == acknowledged
 
 
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
 def test_two_deletes_one_wins(raw_key, make_incident):
     incident = make_incident(title="Twice")
     path = f"/api/incidents/{incident.id}"
@@ -132,6 +150,8 @@ def test_two_deletes_one_wins(raw_key, make_incident):
     assert AuditRecord.objects.filter(action="deleted", object_id=incident.id).count() == 1
 
 
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
 def test_a_monitor_deleted_while_an_incident_is_opened_on_it_leaves_no_dangling_link(
     raw_key, make_monitor
 ):
@@ -160,3 +180,129 @@ def test_a_monitor_deleted_while_an_incident_is_opened_on_it_leaves_no_dangling_
             assert not Incident.objects.filter(title="On it", monitor_links=None).exists()
         assert not IncidentMonitor.objects.exclude(monitor__in=Monitor.objects.all()).exists()
     print(f"\ncreate/delete outcomes: {sorted(outcomes)}")
+
+
+# --- SQLite: the same race across gunicorn worker processes -----------------------
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http(base, method, path, body=None, key=None):
+    request = urllib.request.Request(base + path, method=method)
+    request.add_header("x-api-key", key)
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, data=data, timeout=60) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+@pytest.fixture
+def sqlite_site(tmp_path):
+    """Three gunicorn workers writing one SQLite file; yields (base URL, key, file)."""
+    database = tmp_path / "db.sqlite3"
+    env = {
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "DATABASE_URL": f"sqlite:///{database}",
+        "STATIC_ROOT": str(tmp_path / "static"),
+        "LAST_GOOD_DIR": str(tmp_path / "last-good"),
+    }
+    env.pop("REDIS_URL", None)
+
+    def manage(*args):
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    manage("migrate", "--noinput", "--verbosity", "0")
+    key = manage("createapikey", "races").strip().splitlines()[-1]
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = open(tmp_path / "gunicorn.log", "w")  # noqa: SIM115
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "statuspage.wsgi", "--bind", f"127.0.0.1:{port}"]
+        + ["--workers", "3", "--timeout", "60"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if http(base, "GET", "/api/monitors", key=key)[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "gunicorn.log").read_text()
+            time.sleep(0.2)
+        yield base, key, database
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+@pytest.mark.slow
+@sqlite_only
+def test_on_sqlite_a_delete_racing_patches_across_workers_loses_nothing(sqlite_site):
+    base, key, database = sqlite_site
+    for _round in range(3):
+        status, body = http(
+            base, "POST", "/api/incidents", {"title": "Racing", "message": "Opened."}, key
+        )
+        assert status == 201, body
+        path = f"/api/incidents/{json.loads(body)['id']}"
+        calls = [("PATCH", {"status": "identified", "message": f"Patch {n}"}) for n in range(12)]
+        calls.insert(6, ("DELETE", None))
+        start = threading.Barrier(len(calls))
+        results = [None] * len(calls)
+
+        def run(index, method, payload):
+            start.wait(timeout=30)
+            results[index] = http(base, method, path, payload, key)
+
+        threads = [
+            threading.Thread(target=run, args=(i, method, payload))
+            for i, (method, payload) in enumerate(calls)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert results.pop(6)[0] == 204
+        assert {status for status, _ in results} <= {200, 404}, results
+        acknowledged = sorted(
+            f"Patch {n}" for n, (status, _) in enumerate(results) if status == 200
+        )
+        with sqlite3.connect(database) as db:
+            (snapshot,) = db.execute(
+                "SELECT snapshot FROM incidents_auditrecord WHERE action = 'deleted' "
+                "AND object_id = ?",
+                (path.rsplit("/", 1)[1],),
+            ).fetchone()
+        kept = [u["message"] for u in json.loads(snapshot)["updates"]]
+        assert kept[0] == "Opened."
+        assert sorted(kept[1:]) == acknowledged

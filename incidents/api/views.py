@@ -6,6 +6,7 @@ then the body (415, 413, invalid_json), then the resource (404), then the
 fields (validation_error), then the domain's rules (validation_error, 409).
 """
 
+from django.db import transaction
 from django.http import HttpResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -118,7 +119,9 @@ def get_incident(request, incident_id):
 def change_incident(request, incident_id):
     found = _incident_or_404(incident_id)
     data = INCIDENT_CHANGE.clean(request.json)
-    with domain_errors():
+    # One transaction: the answer is the incident as this PATCH left it — a
+    # DELETE racing it waits, instead of turning an applied change into a 404.
+    with domain_errors(), transaction.atomic():
         found.change(
             **{INCIDENT_ARGUMENTS[name]: value for name, value in data.items()},
             actor=_actor(request),
