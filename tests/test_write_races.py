@@ -142,6 +142,25 @@ def test_a_delete_racing_patches_loses_no_acknowledged_update(raw_key, make_inci
 
 @postgresql_only
 @pytest.mark.django_db(transaction=True)
+def test_a_monitor_delete_racing_patches_answers_each_one_truly(raw_key, make_monitor):
+    monitor = make_monitor(id="mon_racing", name="Original")
+    path = f"/api/monitors/{monitor.id}"
+    patches = [
+        api("PATCH", path, {"name": f"Name {n}", "status": "down"}, raw_key) for n in range(8)
+    ]
+    results = race(*patches[:4], api("DELETE", path, key=raw_key), *patches[4:])
+    assert results.pop(4)[0] == 204
+    assert {status for status, _ in results} <= {200, 404}
+    applied = [f"Name {n}" for n, (status, body) in enumerate(results) if status == 200]
+    for n, (status, body) in enumerate(results):
+        if status == 200:
+            assert body["name"] == f"Name {n}"
+    record = AuditRecord.objects.get(action="deleted", object_id=monitor.id)
+    assert record.snapshot["name"] in (applied or ["Original"])
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
 def test_two_deletes_one_wins(raw_key, make_incident):
     incident = make_incident(title="Twice")
     path = f"/api/incidents/{incident.id}"

@@ -211,7 +211,7 @@ def get_monitor(request, monitor_id):
 def change_monitor(request, monitor_id):
     found = _monitor_or_404(monitor_id)
     data = MONITOR_CHANGE.clean(request.json)
-    with domain_errors():
+    with domain_errors(), transaction.atomic():  # as in change_incident
         found.change(**data, actor=_actor(request))
         changed = Monitor.objects.with_maintenance().get(pk=found.pk)
     return json_response(changed.to_dict())
