@@ -3,6 +3,7 @@ Playwright. No console errors, no CSP violations, live refresh through htmx,
 times in the visitor's time zone, and no serious accessibility violations."""
 
 import re
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -80,6 +81,17 @@ def page(browser):
     context.close()
 
 
+def wait_until(page, condition, timeout=15):
+    """Poll from here: Playwright's wait_for_function evaluates strings with
+    eval(), which the page's CSP rightly refuses."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition() if callable(condition) else page.evaluate(condition):
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"timed out waiting for {condition}")
+
+
 def csp_violations(page):
     return page.evaluate("window.__cspViolations")
 
@@ -127,8 +139,8 @@ def test_other_pages_load_cleanly_too(site, page):
 def test_times_are_shown_in_the_visitors_time_zone_with_utc_kept(site, page):
     page.goto(site.url + "/")
     first = page.locator("main time[datetime]").first
-    page.wait_for_function(
-        "document.querySelector('main time[datetime]').classList.contains('local-time')"
+    wait_until(
+        page, "document.querySelector('main time[datetime]').classList.contains('local-time')"
     )
     utc = datetime.fromisoformat(first.get_attribute("datetime").replace("Z", "+00:00"))
     local = utc.astimezone(ZoneInfo(TIMEZONE))
@@ -156,12 +168,29 @@ def test_a_new_incident_appears_without_a_reload(site, page):
     assert page.evaluate("window.__notReloaded") is True
     # Times in the swapped-in part are local as well.
     new_time = page.locator(f"article:has(#title-{created['id']}) time").first
-    page.wait_for_function(
-        "el => el.classList.contains('local-time')", arg=new_time.element_handle()
-    )
+    wait_until(page, lambda: "local-time" in (new_time.get_attribute("class") or ""))
     assert "UTC" not in new_time.inner_text()
     assert page.problems == []
     assert csp_violations(page) == []
+
+
+def test_a_refresh_that_changes_nothing_leaves_the_page_and_focus_alone(site, page):
+    page.goto(site.url + "/")
+    page.wait_for_load_state("networkidle")
+    page.evaluate(
+        """() => {
+        window.__polls = 0;
+        window.__swaps = 0;
+        document.addEventListener("htmx:afterRequest", () => window.__polls++);
+        document.addEventListener("htmx:afterSwap", () => window.__swaps++);
+    }"""
+    )
+    link = page.locator("#live a").first
+    link.focus()
+    wait_until(page, "window.__polls >= 3")
+    assert page.evaluate("window.__swaps") == 0
+    assert page.evaluate("document.activeElement.textContent") == link.inner_text()
+    assert page.problems == []
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

@@ -26,6 +26,9 @@
     }
   }
 
+  // live-refresh.js compares fresh content after localizing it the same way.
+  window.kamustatusLocalTimes = localize;
+
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", function () {
       localize(document);
