@@ -40,6 +40,13 @@ UNAVAILABLE_SCHEMA = Draft202012Validator(
 NOTE = "Showing the status as of"
 
 
+@pytest.fixture(autouse=True)
+def forget_failures():
+    """A failure seen in one test must not make the next one serve the copy."""
+    yield
+    fallback._live_data_failed_at = None
+
+
 def unreachable(request):
     raise OperationalError('connection to server at "127.0.0.1", port 5432 failed')
 
@@ -103,6 +110,24 @@ def test_a_revalidated_page_moves_its_as_of_time_forward(
     assert copy.read_bytes() == page.content
 
 
+@pytest.mark.django_db
+def test_after_a_failure_the_copy_is_served_at_once_then_live_data_is_tried_again(
+    client, rf, make_incident
+):
+    make_incident(title="Login failures")
+    client.get("/")
+    survives_outages(unreachable)(rf.get("/"))  # live data just failed in this process
+
+    quick = client.get("/")
+    assert quick.status_code == 200
+    assert NOTE in quick.content.decode() and "Login failures" in quick.content.decode()
+    assert "default-src 'self'" in quick.headers["Content-Security-Policy"]
+    assert quick.headers["X-Frame-Options"] == "DENY"
+
+    fallback._live_data_failed_at -= fallback.RETRY_LIVE_AFTER
+    assert NOTE not in client.get("/").content.decode()
+
+
 def test_without_any_copy_the_page_says_it_is_unavailable(rf):
     response = survives_outages(unreachable)(rf.get("/"))
     assert response.status_code == 503
@@ -139,7 +164,10 @@ class CuttableProxy:
         self.sockets = set()
         self.listener = None
 
-    def start(self):
+    def start(self, forward=True):
+        """Listen; with ``forward=False``, accept connections and never answer
+        (a database that hangs rather than refuses)."""
+        self.forward = forward
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", self.port))
@@ -155,6 +183,10 @@ class CuttableProxy:
                 client, _ = listener.accept()
             except OSError:
                 return  # cut
+            if not self.forward:
+                with self.lock:
+                    self.sockets.add(client)
+                continue
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
             except OSError:
@@ -327,6 +359,26 @@ def test_the_page_outlives_a_cut_database_and_everything_recovers(outage_databas
         live = http(base, "GET", "/", timeout=10)
         assert live[0] == 200 and NOTE in live[2]
 
+        # --- Now it hangs instead: connections are accepted, never answered.
+        proxy.cut()
+        proxy.start(forward=False)
+        time.sleep(fallback.RETRY_LIVE_AFTER + 0.5)  # let the workers try live data again
+        started = time.monotonic()
+        status, _, page = http(base, "GET", "/", timeout=30)
+        hung_page_seconds = time.monotonic() - started
+        assert status == 200 and NOTE in page
+        # At most two connect timeouts (2 s each: the stored-page lookup, then the view).
+        assert hung_page_seconds < 10
+        status, _, body = http(base, "GET", "/api/incidents", key=key, timeout=30)
+        assert (status, json.loads(body)["error"]["code"]) == (503, "unavailable")
+        started = time.monotonic()
+        for _ in range(6):  # once it failed, a worker answers with the copy at once
+            assert NOTE in http(base, "GET", "/", timeout=30)[2]
+        quick_pages_seconds = time.monotonic() - started
+        # Only a worker that has not met the hang yet waits (once) for its timeouts.
+        assert quick_pages_seconds < 2 * hung_page_seconds + 2  # without: 6 × 4 s
+        proxy.cut()
+
         # --- The database returns; gunicorn was never restarted.
         proxy.restore()
         deadline = time.monotonic() + 30
@@ -339,6 +391,14 @@ def test_the_page_outlives_a_cut_database_and_everything_recovers(outage_databas
             assert status == 503, body
             assert time.monotonic() < deadline, "no recovery within 30 s"
             time.sleep(0.5)
+        # Live data is tried again at most RETRY_LIVE_AFTER seconds after a failure.
+        # (Each worker on its own: wait until several pages in a row are live.)
+        deadline = time.monotonic() + fallback.RETRY_LIVE_AFTER + 10
+        live_in_a_row = 0
+        while live_in_a_row < 6:
+            live_in_a_row = 0 if NOTE in http(base, "GET", "/")[2] else live_in_a_row + 1
+            assert time.monotonic() < deadline, "the page still shows the stale copy"
+            time.sleep(0.1)
         for _ in range(6):
             status, _, page = http(base, "GET", "/")
             assert status == 200
@@ -350,7 +410,9 @@ def test_the_page_outlives_a_cut_database_and_everything_recovers(outage_databas
             assert sorted(i["title"] for i in json.loads(body)) == ["Payments delayed", "Recovered"]
         print(
             f"\noutage: {len(outage_pages)} page loads served the last good copy "
-            f"({outage_pages[0][outage_pages[0].index(NOTE) :].split('</p>')[0]})"
+            f"({outage_pages[0][outage_pages[0].index(NOTE) :].split('</p>')[0]}); "
+            f"hanging database: first page in {hung_page_seconds:.1f} s, "
+            f"6 more in {quick_pages_seconds:.2f} s"
         )
         assert gunicorn.poll() is None
     finally:

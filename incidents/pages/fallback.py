@@ -12,7 +12,9 @@ swaps it out on its next htmx refresh).
 Two pieces: ``LastGoodCopyMiddleware`` sits before StoredPageMiddleware, so it
 sees every answer for ``/`` — stored copies served early and fresh renderings
 alike — and keeps the copy; ``survives_outages`` wraps the view and serves the
-copy when the view cannot get its data.
+copy when the view cannot get its data. After such a failure the middleware
+answers with the copy at once for ``RETRY_LIVE_AFTER`` seconds, so a database
+that hangs instead of refusing does not hold every visitor for its timeouts.
 
 The file's modification time is "as of": it is touched, at most once a minute
 per process, whenever the page is answered live (a 200, or a 304 for the same
@@ -29,10 +31,12 @@ from datetime import UTC, datetime
 from functools import wraps
 from pathlib import Path
 
+from csp.middleware import CSPMiddleware
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError
 from django.http import HttpResponse
+from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.urls import reverse
 from django.utils.html import format_html
 from redis.exceptions import RedisError
@@ -50,6 +54,18 @@ LIVE_REGION = re.compile(rb'<div id="live"[^>]*>')
 
 # Per process: page name -> (ETag of the copy on disk, when it was last touched).
 _saved = {}
+
+# After live data fails, the copy is served at once for this many seconds
+# before live data is tried again: a database that times out (rather than
+# refusing) would otherwise hold every visitor for the connect timeout, twice
+# (the stored-page lookup, then the view).
+RETRY_LIVE_AFTER = 10.0
+_live_data_failed_at = None  # time.monotonic() of the last failure, per process
+
+
+def live_data_recently_failed():
+    failed_at = _live_data_failed_at
+    return failed_at is not None and time.monotonic() - failed_at < RETRY_LIVE_AFTER
 
 
 def copy_path(name):
@@ -119,13 +135,25 @@ def with_note(content, as_of):
 
 
 class LastGoodCopyMiddleware:
-    """Keep the last good copy of every live answer for the status page."""
+    """Keep the last good copy of every live answer for the status page, and
+    answer with it at once while live data has just failed in this process."""
 
     def __init__(self, get_response):
         self.get_response = get_response
         self._path = None
 
     def __call__(self, request):
+        if (
+            request.method in ("GET", "HEAD")
+            and request.path_info == self.path
+            and live_data_recently_failed()
+        ):
+            request.get_host()  # raises DisallowedHost for a host not allowed
+            response = fallback_response(status_page_name(request))
+            # The middleware skipped here would have added these.
+            XFrameOptionsMiddleware(lambda request: response).process_response(request, response)
+            CSPMiddleware(lambda request: response).process_response(request, response)
+            return response
         response = self.get_response(request)
         if (
             request.method == "GET"
@@ -151,6 +179,8 @@ def survives_outages(view):
         try:
             return view(request, *args, **kwargs)
         except OUTAGES as exc:
+            global _live_data_failed_at
+            _live_data_failed_at = time.monotonic()
             logger.warning("status page: live data unavailable (%r); serving the last copy", exc)
             return fallback_response(status_page_name(request))
 
