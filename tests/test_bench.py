@@ -16,6 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 MEASURED_ROWS = [
+    "static_small",
     "page_small",
     "list_small",
     "static",
@@ -26,6 +27,7 @@ MEASURED_ROWS = [
     "api_detail",
     "storm",
     "writes",
+    "static_large",
     "page_large",
     "list_large",
 ]
@@ -60,7 +62,8 @@ def test_every_row_is_measured_without_errors(quick_results):
         assert row["non_2xx_3xx"] == 0, f"{key}: {row['errors']}"
         assert row["errors"]["timeout"] == 0, key
         assert row["ratio"] is not None, key
-    assert rows["static"]["ratio"] == 1.0
+    for static in ("static_small", "static", "static_large"):
+        assert rows[static]["ratio"] == 1.0
 
 
 @pytest.mark.slow
