@@ -963,6 +963,9 @@ def main(argv=None):
                 "DEBUG": "0",
                 "ALLOWED_HOSTS": "127.0.0.1",
                 "STATIC_ROOT": str(workdir / "static"),
+                # The page's last good copy (incidents/pages/fallback.py) is
+                # this run's, not the checkout's.
+                "LAST_GOOD_DIR": str(workdir / "last-good"),
             })  # fmt: skip
             if os.environ.get("REDIS_URL"):
                 # A shared Redis must not mix this run's pages with anyone else's.
