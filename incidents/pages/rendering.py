@@ -14,6 +14,11 @@ the bytes): when the summary names bytes this process already holds, they are
 sent without fetching or decoding them again. Whether a page is current is
 decided by the shared summary alone, so no process can serve stale bytes.
 
+The entry, the one-trip fetch, Last-Modified bookkeeping and the conditional
+check are incidents/stored.py, shared with the API and the public JSON; what is
+the page's own is here: the summary/bytes split, the per-process bytes, and the
+headers it sends.
+
 Pages kept here contain nothing that varies per request: no CSRF token, no
 user, and no inline script, so no CSP nonce is needed (the policy's
 ``script-src 'self'`` covers the static scripts).
