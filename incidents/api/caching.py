@@ -13,91 +13,52 @@ current, which is what polling scripts want.
 """
 
 import hashlib
-import logging
-import time
 
-from django.core.cache import cache
 from django.http import HttpResponse, HttpResponseNotModified
-from django.utils.http import parse_etags
 
-from incidents import generation
+from incidents.stored import Rendered, current_or_build, is_not_modified
 
 TIMEOUT = 300  # entries for an old token are dead weight; let them expire
 KEPT_HEADERS = ("Link",)
-
-logger = logging.getLogger(__name__)
 
 
 def _cache_key(request, with_query):
     where = f"{request.scheme}://{request.get_host()}{request.path}"
     if with_query:
         where += "?" + request.META.get("QUERY_STRING", "")
-    # v2: entries carry their ETag (older entries are never read back).
-    return "kamustatus:api:v2:" + hashlib.sha256(where.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _etag(body):
-    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-
-
-def _answer(request, response, etag):
-    """The response, or 304 if the client already holds this version."""
-    response["ETag"] = etag
-    sent = request.META.get("HTTP_IF_NONE_MATCH")
-    if sent:
-        tags = parse_etags(sent)
-        if "*" in tags or etag in tags or f"W/{etag}" in tags:
-            return HttpResponseNotModified(headers={"ETag": etag})
-    return response
+    # v3: entries are incidents.stored.Stored tuples (older ones are never read back).
+    return "kamustatus:api:v3:" + hashlib.sha256(where.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def cached_get(request, build, *, with_query=False):
     """Serve ``build()``'s 200 response from the cache while it is current.
 
     ``build`` returns ``(response, valid_until)``, ``valid_until`` a datetime
-    after which the answer changes by the clock alone, or None.
+    after which the answer changes by the clock alone, or None. Other answers
+    than 200 are sent as they are and never kept.
     """
-    key = _cache_key(request, with_query)
-    try:
-        found = cache.get_many([generation.KEY, key])
-        token = found.get(generation.KEY) or generation.current()
-    except Exception:
-        # Without the cache, answer from the database rather than fail.
-        logger.exception("API response cache unavailable")
-        response = build()[0]
-        if response.status_code == 200:
-            return _answer(request, response, _etag(response.content))
-        return response
-    entry = found.get(key)
-    if (
-        entry is not None
-        and entry["token"] == token
-        and (entry["until"] is None or time.time() < entry["until"])
-    ):
-        response = HttpResponse(
-            entry["body"], content_type=entry["content_type"], headers=entry["headers"]
+    not_kept = []
+
+    def render(now):
+        response, valid_until = build()
+        if response.status_code != 200:
+            not_kept.append(response)
+            return None
+        return Rendered(
+            response.content,
+            valid_until=valid_until,
+            content_type=response["Content-Type"],
+            headers=tuple((name, response[name]) for name in KEPT_HEADERS if name in response),
         )
-        return _answer(request, response, entry["etag"])
-    response, valid_until = build()
-    if response.status_code == 200:
-        etag = _etag(response.content)
-        _store(
-            key,
-            {
-                "token": token,
-                "until": valid_until.timestamp() if valid_until is not None else None,
-                "body": response.content,
-                "content_type": response["Content-Type"],
-                "headers": {name: response[name] for name in KEPT_HEADERS if name in response},
-                "etag": etag,
-            },
-        )
-        return _answer(request, response, etag)
+
+    entry = current_or_build(_cache_key(request, with_query), render, timeout=TIMEOUT, what="API")
+    if entry is None:
+        return not_kept[0]
+    if is_not_modified(request, entry.etag):
+        # The client already holds this version.
+        return HttpResponseNotModified(headers={"ETag": entry.etag})
+    response = HttpResponse(
+        entry.body, content_type=entry.content_type, headers=dict(entry.headers)
+    )
+    response["ETag"] = entry.etag
     return response
-
-
-def _store(key, entry):
-    try:
-        cache.set(key, entry, TIMEOUT)
-    except Exception:
-        logger.exception("could not store an API response in the cache")

@@ -41,8 +41,9 @@ from django.urls import reverse
 from django.utils.html import format_html
 from redis.exceptions import RedisError
 
-from incidents.pages.rendering import StoredPage, page_key
+from incidents.pages.rendering import page_key
 from incidents.pages.views import STATUS_PAGE_VARY, status_page_name
+from incidents.stored import Stored
 
 logger = logging.getLogger(__name__)
 
@@ -105,11 +106,11 @@ def last_good(name):
     except OSError:
         pass
     try:
-        stored = StoredPage.load(cache.get(page_key(name)))
+        stored = Stored.load(cache.get(page_key(name)))
     except Exception:
         stored = None
     if stored is not None:
-        return stored.content, datetime.fromtimestamp(stored.last_modified, UTC)
+        return stored.body, datetime.fromtimestamp(stored.last_modified, UTC)
     return None
 
 

@@ -6,7 +6,8 @@ from django.urls import reverse
 from django.utils.feedgenerator import Atom1Feed
 
 from incidents.models import Incident
-from incidents.pages.rendering import Rendered, serve
+from incidents.pages.rendering import serve
+from incidents.stored import Rendered
 
 FEED_LENGTH = 50
 

@@ -19,7 +19,8 @@ from django.views.decorators.http import require_safe
 
 from incidents.models import Incident, Monitor
 from incidents.overview import MONITOR_LABELS, Overview, monitor_state
-from incidents.pages.rendering import Rendered, earliest, serve
+from incidents.pages.rendering import earliest, serve
+from incidents.stored import Rendered
 
 # Resolved incidents and finished windows stay on the front page this long.
 RECENT_HISTORY = timedelta(days=14)

@@ -11,13 +11,13 @@ import re
 from functools import wraps
 
 from django.http import HttpResponse
-from django.utils.http import parse_etags
 from django.views.decorators.csrf import csrf_exempt
 
 from incidents.models import MONITOR_ID_PATTERN, Incident, Monitor
 from incidents.overview import Overview
 from incidents.public import badges, shapes
 from incidents.public.cached import cached_body
+from incidents.stored import is_not_modified
 
 JSON = "application/json; charset=utf-8"
 SVG = "image/svg+xml; charset=utf-8"
@@ -64,20 +64,13 @@ def json_error(code, message, status):
 
 def send(request, entry, content_type, status=200):
     """The cached entry, or 304 when the client's copy is the same."""
-    client_etags = _client_etags(request)
-    if status == 200 and (entry.etag in client_etags or "*" in client_etags):
+    if status == 200 and is_not_modified(request, entry.etag):
         response = HttpResponse(status=304)
     else:
         response = HttpResponse(entry.body, status=status, content_type=content_type)
     response["ETag"] = entry.etag
     response["Cache-Control"] = CACHE_CONTROL
     return response
-
-
-def _client_etags(request):
-    header = request.headers.get("If-None-Match", "")
-    # Weak comparison (RFC 9110): a proxy that compressed the body marks it W/.
-    return {tag.removeprefix("W/") for tag in parse_etags(header)} if header else set()
 
 
 def encode(data):

@@ -1,0 +1,144 @@
+"""Stored responses (incidents/stored.py), the mechanism the status page, the
+API and the public JSON share: when a client's copy counts as current, how
+Last-Modified moves, and what a cache outage costs."""
+
+import secrets
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.core.cache import cache
+from django.test import RequestFactory
+
+from incidents import generation, stored
+from incidents.stored import Rendered, Stored, current_or_build, is_not_modified
+
+T0 = datetime(2025, 6, 1, 2, 0, tzinfo=UTC)
+ETAG = '"abc123"'
+LAST_MODIFIED = int(T0.timestamp())
+factory = RequestFactory()
+
+
+@pytest.fixture(autouse=True)
+def fresh_generation(db):
+    # With Redis the cache outlives the test's transaction: start from a new token.
+    cache.set(generation.KEY, secrets.token_hex(8), None)
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [ETAG, f"W/{ETAG}", f'"other", {ETAG}', f'W/"other", W/{ETAG}', "*", " * "],
+)
+def test_if_none_match_uses_weak_comparison_lists_and_star(sent):
+    request = factory.get("/", headers={"If-None-Match": sent})
+    assert is_not_modified(request, ETAG)
+
+
+@pytest.mark.parametrize("sent", ['"other"', 'W/"other", "abc1234"', "abc123"])
+def test_another_etag_is_not_current(sent):
+    request = factory.get("/", headers={"If-None-Match": sent})
+    assert not is_not_modified(request, ETAG, LAST_MODIFIED)
+
+
+def test_if_none_match_wins_over_if_modified_since():
+    request = factory.get(
+        "/",
+        headers={"If-None-Match": '"other"', "If-Modified-Since": "Sun, 01 Jun 2025 03:00:00 GMT"},
+    )
+    assert not is_not_modified(request, ETAG, LAST_MODIFIED)
+
+
+def test_if_modified_since_counts_only_where_the_face_sends_dates():
+    same = factory.get("/", headers={"If-Modified-Since": "Sun, 01 Jun 2025 02:00:00 GMT"})
+    older = factory.get("/", headers={"If-Modified-Since": "Sun, 01 Jun 2025 01:59:59 GMT"})
+    garbage = factory.get("/", headers={"If-Modified-Since": "yesterday"})
+    assert is_not_modified(same, ETAG, LAST_MODIFIED)
+    assert not is_not_modified(older, ETAG, LAST_MODIFIED)
+    assert not is_not_modified(garbage, ETAG, LAST_MODIFIED)
+    assert not is_not_modified(same, ETAG)  # no Last-Modified sent, so no date to match
+
+
+def test_only_safe_methods_are_answered_not_modified():
+    head = factory.head("/", headers={"If-None-Match": ETAG})
+    post = factory.post("/", headers={"If-None-Match": ETAG})
+    assert is_not_modified(head, ETAG)
+    assert not is_not_modified(post, ETAG)
+
+
+def test_last_modified_moves_only_with_the_bytes():
+    first = Stored.from_rendered("g1", Rendered(b"one"), T0)
+    assert first.last_modified == LAST_MODIFIED
+    # A rebuild in the same second with other bytes still gets a later date.
+    changed = Stored.from_rendered("g2", Rendered(b"two"), T0, previous=first)
+    assert changed.etag != first.etag
+    assert changed.last_modified == LAST_MODIFIED + 1
+    # The same bytes later keep their date, so If-Modified-Since still matches.
+    same = Stored.from_rendered("g3", Rendered(b"two"), T0 + timedelta(hours=1), changed)
+    assert (same.etag, same.last_modified) == (changed.etag, changed.last_modified)
+
+
+def test_an_entry_is_current_for_its_generation_until_its_moment():
+    entry = Stored.from_rendered("g1", Rendered(b"x", valid_until=T0), T0 - timedelta(hours=1))
+    assert entry.is_current("g1", T0.timestamp() - 1)
+    assert not entry.is_current("g1", T0.timestamp())
+    assert not entry.is_current("g2", T0.timestamp() - 1)
+    assert not entry.is_current(None, T0.timestamp() - 1)
+
+
+def test_an_entry_survives_the_cache_whole_or_as_a_summary():
+    entry = Stored.from_rendered(
+        "g1", Rendered(b"x", content_type="application/json", headers=(("Link", "<u>"),)), T0
+    )
+    assert Stored.load(entry.to_cache()) == entry
+    summary = Stored.load_summary(entry.summary())
+    assert summary.body is None and summary.etag == entry.etag
+    assert Stored.load(entry.summary()) is None
+    assert Stored.load_summary(entry.to_cache()) is None
+    assert Stored.load(("an", "older", "shape")) is None
+    assert Stored.load({"token": "g1"}) is None
+
+
+def test_a_built_entry_is_served_until_the_generation_changes():
+    builds = []
+
+    def build(now):
+        builds.append(now)
+        return Rendered(f"build {len(builds)}".encode())
+
+    assert current_or_build("test:entry", build, timeout=60, what="test").body == b"build 1"
+    assert current_or_build("test:entry", build, timeout=60, what="test").body == b"build 1"
+    cache.set(generation.KEY, secrets.token_hex(8), None)
+    assert current_or_build("test:entry", build, timeout=60, what="test").body == b"build 2"
+    assert len(builds) == 2
+
+
+def test_nothing_to_keep_is_not_kept():
+    assert current_or_build("test:none", lambda now: None, timeout=60, what="test") is None
+    assert cache.get("test:none") is None
+
+
+def test_a_cache_outage_builds_afresh_and_stores_nothing(monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise ConnectionError("cache is down")
+
+    monkeypatch.setattr(stored.cache, "get_many", broken)
+    monkeypatch.setattr(stored.cache, "set", broken)
+    with caplog.at_level("WARNING", logger="incidents.stored"):
+        entry = current_or_build("test:outage", lambda now: Rendered(b"live"), timeout=60, what="X")
+    assert entry.body == b"live"
+    assert entry.etag == stored.etag_for(b"live")
+    assert entry.generation is None  # never stored under a token it did not read
+    assert "X cache unavailable" in caplog.text
+    monkeypatch.undo()
+    assert cache.get("test:outage") is None
+
+
+def test_a_failed_store_still_answers(monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise ConnectionError("cache is down")
+
+    monkeypatch.setattr(stored.cache, "set", broken)
+    with time_machine.travel(T0, tick=False), caplog.at_level("WARNING"):
+        entry = current_or_build("test:set", lambda now: Rendered(b"live"), timeout=60, what="X")
+    assert entry.body == b"live"
+    assert "could not keep a X response" in caplog.text
