@@ -17,7 +17,8 @@ two writers can never set the same value.
 import logging
 import secrets
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.db import DatabaseCache
 from django.db import DEFAULT_DB_ALIAS, transaction
 
 KEY = "kamustatus:generation"
@@ -44,8 +45,16 @@ def _set_new_token():
         logger.exception("could not bump the content generation")
 
 
+def _cache_commits_with_the_data():
+    """With the database cache (no REDIS_URL) the token set inside a write's
+    transaction is part of that transaction: it commits, or rolls back, with
+    the data, so no second token is needed after the commit."""
+    return isinstance(caches["default"], DatabaseCache)
+
+
 def _after_commit():
-    _set_new_token()
+    if not _cache_commits_with_the_data():
+        _set_new_token()
 
 
 def bump(using=DEFAULT_DB_ALIAS):

@@ -291,3 +291,16 @@ class TestGeneration:
         before = generation.current()
         Incident.objects.with_timeline().get().to_dict()
         assert generation.current() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_database_cache_a_write_sets_the_token_once(monkeypatch):
+    if not generation._cache_commits_with_the_data():
+        pytest.skip("the after-commit token is needed with a cache outside the database")
+    calls = []
+    original = generation._set_new_token
+    monkeypatch.setattr(generation, "_set_new_token", lambda: calls.append(1) or original())
+    before = generation.current()
+    Monitor.create_monitor(name="Committed for real")
+    assert len(calls) == 1  # inside the transaction; it committed with the monitor
+    assert generation.current() != before
