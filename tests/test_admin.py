@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.urls import reverse
 
 from incidents.models import ApiKey, AuditRecord, Incident, Monitor, MonitorStatusChange
@@ -29,7 +30,7 @@ def formset_data(response):
 
 
 def change_incident(client, incident, **fields):
-    url = reverse("admin:incidents_incident_change", args=[incident.pk])
+    url = reverse("admin:incidents_incident_change", args=[quote(incident.pk)])
     page = client.get(url)
     assert page.status_code == 200
     incident.refresh_from_db()
@@ -140,14 +141,24 @@ class TestIncidents:
 
     def test_deleting_keeps_a_snapshot(self, operator, make_incident):
         incident = make_incident(title="Gone soon")
-        operator.post(
-            reverse("admin:incidents_incident_delete", args=[incident.pk]), {"post": "yes"}
+        response = operator.post(
+            reverse("admin:incidents_incident_delete", args=[quote(incident.pk)]), {"post": "yes"}
         )
-        assert not Incident.objects.exists()
+        assert response.status_code == 302, response.content.decode()[:2000]
+        assert list(Incident.objects.values_list("pk", flat=True)) == []
         record = AuditRecord.objects.get(action="deleted")
         assert record.snapshot["title"] == "Gone soon"
         page = operator.get(reverse("admin:incidents_auditrecord_change", args=[record.pk]))
         assert "Gone soon" in page.content.decode()
+
+    def test_ids_that_look_like_admin_escapes_still_open(self, operator):
+        # The admin escapes "_" in URLs: "inc_23…" must not be read as "inc#…".
+        incident = Incident.objects.create(id="inc_23ab12cd34ef56ab", title="Escaped id")
+        incident.post_update("investigating", "Looking into it.")
+        changelist = operator.get(reverse("admin:incidents_incident_changelist"))
+        link = reverse("admin:incidents_incident_change", args=[quote(incident.pk)])
+        assert link in changelist.content.decode()
+        assert "Escaped id" in operator.get(link).content.decode()
 
     def test_the_list_filters_and_searches(self, operator, make_incident):
         make_incident(title="Needle in the API")
@@ -162,7 +173,7 @@ class TestIncidents:
 class TestMonitors:
     def test_a_status_change_in_the_admin_is_a_transition(self, operator, make_monitor):
         monitor = make_monitor(name="API")
-        url = reverse("admin:incidents_monitor_change", args=[monitor.pk])
+        url = reverse("admin:incidents_monitor_change", args=[quote(monitor.pk)])
         data = {"name": "API", "url": "", "status": "down", **formset_data(operator.get(url))}
         assert operator.post(url, data).status_code == 302
         assert Monitor.objects.get(pk=monitor.pk).status == "down"
@@ -173,7 +184,7 @@ class TestMonitors:
     ):
         monitor = make_monitor()
         make_incident(monitor_ids=[monitor.pk])
-        url = reverse("admin:incidents_monitor_delete", args=[monitor.pk])
+        url = reverse("admin:incidents_monitor_delete", args=[quote(monitor.pk)])
         assert operator.post(url, {"post": "yes"}).status_code == 403
         assert Monitor.objects.filter(pk=monitor.pk).exists()
 
