@@ -220,3 +220,72 @@ def test_bytes_come_from_the_shared_cache_when_this_process_has_none(client, api
     assert again.status_code == 200
     assert again.content == first.content
     assert again.templates == []
+
+
+class TestOneRendererAfterAWrite:
+    """After a write, one worker renders; the others wait for its copy."""
+
+    @pytest.fixture
+    def request_(self, rf):
+        return rf.get("/some-page/")
+
+    def test_a_waiter_takes_the_copy_another_worker_renders(self, request_, monkeypatch):
+        from incidents.pages import rendering
+        from incidents.stored import Rendered
+
+        token = generation.current()
+        assert cache.add(rendering.render_claim_key("p", token), 1, 10)  # another worker
+        own_builds = []
+
+        def other_worker_finishes(seconds):
+            rendering._render_and_store(
+                "p", token, lambda now: Rendered(b"rendered elsewhere"), None
+            )
+
+        monkeypatch.setattr(rendering.time, "sleep", other_worker_finishes)
+        response = rendering.serve(
+            request_, "p", lambda now: own_builds.append(now) or Rendered(b"mine")
+        )
+        assert response.content == b"rendered elsewhere"
+        assert own_builds == []
+
+    def test_a_waiter_never_takes_a_copy_of_an_older_generation(self, request_, monkeypatch):
+        from incidents.pages import rendering
+        from incidents.stored import Rendered
+
+        old = generation.current()
+        assert cache.add(rendering.render_claim_key("p", old), 1, 10)
+        sleeps = []
+
+        def a_write_lands_and_the_old_render_finishes(seconds):
+            sleeps.append(seconds)
+            if len(sleeps) == 1:
+                rendering._render_and_store("p", old, lambda now: Rendered(b"old"), None)
+                cache.set(generation.KEY, secrets.token_hex(8), None)
+
+        monkeypatch.setattr(rendering.time, "sleep", a_write_lands_and_the_old_render_finishes)
+        response = rendering.serve(request_, "p", lambda now: Rendered(b"new"))
+        assert response.content == b"new"
+
+    def test_a_waiter_renders_itself_when_the_claim_outlives_the_wait(self, request_, monkeypatch):
+        from incidents.pages import rendering
+        from incidents.stored import Rendered
+
+        token = generation.current()
+        assert cache.add(rendering.render_claim_key("p", token), 1, 10)  # never finishes
+        clock = [0.0]
+        monkeypatch.setattr(rendering.time, "monotonic", lambda: clock[0])
+        monkeypatch.setattr(
+            rendering.time, "sleep", lambda seconds: clock.__setitem__(0, clock[0] + seconds)
+        )
+        response = rendering.serve(request_, "p", lambda now: Rendered(b"mine"))
+        assert response.content == b"mine"
+        assert clock[0] >= rendering.RENDER_WAIT_SECONDS
+
+    def test_the_claim_is_released_after_rendering(self, request_):
+        from incidents.pages import rendering
+        from incidents.stored import Rendered
+
+        token = generation.current()
+        rendering.serve(request_, "p", lambda now: Rendered(b"mine"))
+        assert cache.get(rendering.render_claim_key("p", token)) is None

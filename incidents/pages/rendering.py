@@ -44,6 +44,13 @@ SUMMARY_PREFIX = "kamustatus:page-summary:v2:"
 # part, the permalinks being read most...).
 BYTES_KEPT_PER_PROCESS = 64
 
+# One worker renders a page that went out of date; the others poll for its
+# result this often, for at most this long, and a claim lapses after this.
+RENDER_CLAIM_PREFIX = "kamustatus:page-render:"
+RENDER_POLL_SECONDS = 0.01
+RENDER_WAIT_SECONDS = 2.0
+RENDER_CLAIM_SECONDS = 10
+
 # Browsers and proxies may keep a copy but must ask again every time; the
 # ETag makes asking cheap.
 CACHE_CONTROL = "no-cache"
@@ -123,15 +130,41 @@ def stored_response(request, name, vary=()):
     return _from_store(request, name, vary)[0]
 
 
+def render_claim_key(name, token):
+    return f"{RENDER_CLAIM_PREFIX}{name}:{token}"
+
+
 def serve(request, name, build, vary=()):
     """The response for the page ``name``: from the cache when it is current,
-    else from ``build(now) -> Rendered``, stored for the next request."""
-    response, token, previous = _from_store(request, name, vary)
-    if response is None:
+    else from ``build(now) -> Rendered``, stored for the next request.
+
+    After a write, every worker finds the page out of date at once. One of
+    them claims the rendering (per page and generation, in the shared cache);
+    the others wait a moment for its result instead of rendering the same page
+    themselves — and accept only a copy current for the generation they read
+    afresh, so waiting never serves a stale page. A waiter renders itself when
+    the claim outlives RENDER_WAIT_SECONDS.
+    """
+    deadline = time.monotonic() + RENDER_WAIT_SECONDS
+    while True:
+        response, token, previous = _from_store(request, name, vary)
+        if response is not None:
+            return response
+        claim = render_claim_key(name, token) if token is not None else None
+        if (
+            claim is None
+            or time.monotonic() >= deadline
+            or cache.add(claim, 1, RENDER_CLAIM_SECONDS)
+        ):
+            break
+        time.sleep(RENDER_POLL_SECONDS)
+    try:
         page = _render_and_store(name, token, build, previous)
-        not_modified = is_not_modified(request, page.etag, page.last_modified)
-        response = _respond(request, page, vary, not_modified, content=page.body)
-    return response
+    finally:
+        if claim is not None:
+            cache.delete(claim)
+    not_modified = is_not_modified(request, page.etag, page.last_modified)
+    return _respond(request, page, vary, not_modified, content=page.body)
 
 
 def _render_and_store(name, token, build, previous):
