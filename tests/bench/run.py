@@ -865,9 +865,10 @@ def targets(by_key, is_postgres):
             # req/s ratio is shown beside it.
             value = round(small["ratio"] / large["ratio"], 3)
             detail = f"raw req/s ratio {small['rps'] / large['rps']:.3f}"
+        sizes = [f"{row['incidents']:,}" if row else "?" for row in (small, large)]
         checks.append({
-            "target": f"{kind}: × static at {small['incidents'] if small else '?':,} ÷ at "
-                      f"{large['incidents'] if large else '?':,} incidents ≤ {SCALE_TARGET}",
+            "target": f"{kind}: × static at {sizes[0]} ÷ at {sizes[1]} incidents "
+                      f"≤ {SCALE_TARGET}",
             "value": value,
             "detail": detail,
             "met": value is not None and value <= SCALE_TARGET,
