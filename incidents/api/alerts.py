@@ -5,22 +5,13 @@ pages of at most 100 (``limit``, 50 by default) with a keyset cursor in the ``Li
 Not cached: alerts change without touching the content generation.
 """
 
-import base64
-from datetime import UTC
 from urllib.parse import urlencode
 
 from django import forms
-from django.db.models import Q
 
 from incidents.alerts.models import Alert
 from incidents.api.decorators import api_view, authorize, dispatch, json_response
-from incidents.api.paging import CURSOR_FORMAT, ID_RE, IncidentListQuery
-
-
-def encode_cursor(alert):
-    """The alert's place in the order, in the same shape as incident cursors."""
-    raw = f"{alert.created_at.astimezone(UTC).strftime(CURSOR_FORMAT)}|{alert.id}"
-    return base64.urlsafe_b64encode(raw.encode("ascii")).decode("ascii").rstrip("=")
+from incidents.api.paging import ID_RE, IncidentListQuery, keyset_page
 
 
 class AlertListQuery(forms.Form):
@@ -65,15 +56,7 @@ def alert_page(query):
         found = found.for_monitor(query["monitorId"])
     if query["outcome"]:
         found = found.filter(outcome__in=query["outcome"])
-    if query["cursor"]:
-        created_at, alert_id = query["cursor"]
-        found = found.filter(
-            Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=alert_id)
-        )
-    limit = query["limit"]
-    page = list(found[: limit + 1])
-    next_cursor = encode_cursor(page[limit - 1]) if len(page) > limit else None
-    return page[:limit], next_cursor
+    return keyset_page(found, "created_at", query["cursor"], query["limit"])
 
 
 def next_page_query(query, cursor):

@@ -31,10 +31,23 @@ CURSOR_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"
 ID_RE = re.compile(r"[A-Za-z0-9_]{1,40}", re.ASCII)
 
 
-def encode_cursor(incident):
-    position = incident.started_at.astimezone(UTC).strftime(CURSOR_FORMAT)
-    raw = f"{position}|{incident.id}".encode("ascii")
+def encode_cursor(moment, row_id):
+    """An opaque cursor for a row at ``moment`` with ``row_id`` (newest-first lists)."""
+    raw = f"{moment.astimezone(UTC).strftime(CURSOR_FORMAT)}|{row_id}".encode("ascii")
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def keyset_page(rows, field, cursor, limit):
+    """One page of ``rows`` (ordered by ``-field, -id``) after ``cursor`` (a decoded
+    (moment, id) or None), and the next page's cursor or None."""
+    if cursor:
+        moment, row_id = cursor
+        rows = rows.filter(Q(**{f"{field}__lt": moment}) | Q(**{field: moment, "id__lt": row_id}))
+    page = list(rows[: limit + 1])
+    if len(page) <= limit:
+        return page, None
+    last = page[limit - 1]
+    return page[:limit], encode_cursor(getattr(last, field), last.id)
 
 
 def decode_cursor(cursor):
@@ -144,15 +157,7 @@ def incident_page(query):
         incidents = incidents.not_maintenance()
     if query["monitorId"]:
         incidents = incidents.for_monitor(query["monitorId"])
-    if query["cursor"]:
-        started_at, incident_id = query["cursor"]
-        incidents = incidents.filter(
-            Q(started_at__lt=started_at) | Q(started_at=started_at, id__lt=incident_id)
-        )
-    limit = query["limit"]
-    page = list(incidents[: limit + 1])
-    next_cursor = encode_cursor(page[limit - 1]) if len(page) > limit else None
-    return page[:limit], next_cursor
+    return keyset_page(incidents, "started_at", query["cursor"], query["limit"])
 
 
 def next_page_query(query, cursor):
