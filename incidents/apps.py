@@ -12,7 +12,7 @@ class IncidentsConfig(AppConfig):
     shown_models = ("Monitor", "Incident", "IncidentUpdate", "MaintenanceWindow", "IncidentMonitor")
 
     def ready(self):
-        from incidents import generation
+        from incidents.cache import generation
 
         def changed(sender, using="default", **kwargs):
             generation.bump(using=using)

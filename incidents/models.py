@@ -22,7 +22,7 @@ from django.db.models.functions import Coalesce, Least
 from django.dispatch import Signal
 from django.utils import timezone
 
-from incidents import generation
+from incidents.cache import generation
 
 ID_ALPHABET = string.ascii_lowercase + string.digits
 ID_LENGTH = 16

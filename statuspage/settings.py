@@ -74,10 +74,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    # Keeps the status page's last good copy on disk (incidents/pages/fallback.py).
-    "incidents.pages.fallback.LastGoodCopyMiddleware",
-    # The status page from the shared cache, before sessions & co (see the module).
-    "incidents.pages.middleware.StoredPageMiddleware",
+    # The status page from the shared cache before sessions & co, and its last
+    # good copy for outages (see the module).
+    "incidents.cache.middleware.StatusPageMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -283,7 +282,7 @@ KAMUSTATUS_PAGE_NAME = os.environ.get("PAGE_NAME", "Kamustatus")
 KAMUSTATUS_PAGE_URL = os.environ.get("PAGE_URL", "http://127.0.0.1:8000")
 KAMUSTATUS_TIME_ZONE = os.environ.get("PAGE_TIME_ZONE", "Etc/UTC")
 # The status page's last good rendering, served while the database is
-# unreachable (incidents/pages/fallback.py); local to each host.
+# unreachable (incidents/cache/outage.py); local to each host.
 KAMUSTATUS_LAST_GOOD_DIR = Path(os.environ.get("LAST_GOOD_DIR", BASE_DIR / "var" / "last-good"))
 # How often the status page re-fetches its changing part (htmx), in seconds.
 KAMUSTATUS_PAGE_REFRESH_SECONDS = max(1, envint("PAGE_REFRESH_SECONDS", 30))

@@ -8,7 +8,7 @@ import time_machine
 from django.core.exceptions import ValidationError
 from django.db import connection
 
-from incidents import generation
+from incidents.cache import generation
 from incidents.models import (
     ApiKey,
     AuditRecord,

@@ -29,9 +29,9 @@ from jsonschema import Draft202012Validator
 
 from incidents.api.decorators import api_view
 from incidents.api.openapi import build_document
-from incidents.pages import fallback
-from incidents.pages.fallback import survives_outages
-from incidents.pages.rendering import page_key
+from incidents.cache import outage as fallback
+from incidents.cache.outage import survives_outages
+from incidents.cache.pages import page_key
 
 ROOT = Path(__file__).resolve().parent.parent
 UNAVAILABLE_SCHEMA = Draft202012Validator(

@@ -8,7 +8,7 @@ import pytest
 import time_machine
 from django.core.cache import cache
 
-from incidents import generation
+from incidents.cache import generation
 from incidents.models import Incident
 from incidents.pages.views import HISTORY_PAGE_SIZE
 

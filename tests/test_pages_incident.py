@@ -7,7 +7,7 @@ import pytest
 import time_machine
 from django.core.cache import cache
 
-from incidents import generation
+from incidents.cache import generation
 from incidents.models import Incident
 
 T0 = datetime(2025, 6, 1, 2, 0, tzinfo=UTC)

@@ -11,9 +11,9 @@ from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from incidents import generation
+from incidents.cache import generation
+from incidents.cache.pages import PAGES, page_key
 from incidents.models import Incident, Monitor
-from incidents.pages.rendering import page_key, summary_key
 
 T0 = datetime(2025, 6, 1, 2, 0, tzinfo=UTC)
 
@@ -82,7 +82,7 @@ def test_a_bulk_write_that_bumps_the_generation_shows_too(client, api_monitor):
 def test_a_page_stored_under_an_older_generation_is_not_served(client, api_monitor):
     """What another worker stored before a write is never shown after it."""
     client.get("/")
-    stored = cache.get_many([page_key("status"), summary_key("status")])
+    stored = cache.get_many([page_key("status"), PAGES.summary_key("status")])
     Incident.open_incident(title="Written elsewhere", message="x")
     cache.set_many(stored, None)  # a slow worker stores its old copy late
     assert b"Written elsewhere" in client.get("/").content
@@ -187,7 +187,7 @@ def test_a_host_that_is_not_allowed_is_refused_even_for_a_stored_page(client, ap
 def test_when_the_cache_fails_the_page_still_goes_through_the_view(
     client, api_monitor, monkeypatch
 ):
-    from incidents.pages import middleware
+    from incidents.cache import middleware
 
     client.get("/")
 
@@ -212,10 +212,8 @@ def test_bytes_kept_by_a_process_are_never_served_once_the_page_changed(client, 
 
 
 def test_bytes_come_from_the_shared_cache_when_this_process_has_none(client, api_monitor):
-    from incidents.pages import rendering
-
     first = client.get("/")
-    rendering._kept.pages.clear()  # as in another worker
+    PAGES.kept.clear()  # as in another worker
     again = client.get("/", HTTP_IF_NONE_MATCH='"something-else"')
     assert again.status_code == 200
     assert again.content == first.content
@@ -230,19 +228,18 @@ class TestOneRendererAfterAWrite:
         return rf.get("/some-page/")
 
     def test_a_waiter_takes_the_copy_another_worker_renders(self, request_, monkeypatch):
-        from incidents.pages import rendering
-        from incidents.stored import Rendered
+        from incidents.cache import pages as rendering
+        from incidents.cache import store
+        from incidents.cache.store import Rendered
 
         token = generation.current()
-        assert cache.add(rendering.render_claim_key("p", token), 1, 10)  # another worker
+        assert cache.add(rendering.PAGES.claim_key("p", token), 1, 10)  # another worker
         own_builds = []
 
         def other_worker_finishes(seconds):
-            rendering._render_and_store(
-                "p", token, lambda now: Rendered(b"rendered elsewhere"), None
-            )
+            rendering.PAGES.build("p", token, lambda now: Rendered(b"rendered elsewhere"))
 
-        monkeypatch.setattr(rendering.time, "sleep", other_worker_finishes)
+        monkeypatch.setattr(store.time, "sleep", other_worker_finishes)
         response = rendering.serve(
             request_, "p", lambda now: own_builds.append(now) or Rendered(b"mine")
         )
@@ -250,42 +247,44 @@ class TestOneRendererAfterAWrite:
         assert own_builds == []
 
     def test_a_waiter_never_takes_a_copy_of_an_older_generation(self, request_, monkeypatch):
-        from incidents.pages import rendering
-        from incidents.stored import Rendered
+        from incidents.cache import pages as rendering
+        from incidents.cache import store
+        from incidents.cache.store import Rendered
 
         old = generation.current()
-        assert cache.add(rendering.render_claim_key("p", old), 1, 10)
+        assert cache.add(rendering.PAGES.claim_key("p", old), 1, 10)
         sleeps = []
 
         def a_write_lands_and_the_old_render_finishes(seconds):
             sleeps.append(seconds)
             if len(sleeps) == 1:
-                rendering._render_and_store("p", old, lambda now: Rendered(b"old"), None)
+                rendering.PAGES.build("p", old, lambda now: Rendered(b"old"))
                 cache.set(generation.KEY, secrets.token_hex(8), None)
 
-        monkeypatch.setattr(rendering.time, "sleep", a_write_lands_and_the_old_render_finishes)
+        monkeypatch.setattr(store.time, "sleep", a_write_lands_and_the_old_render_finishes)
         response = rendering.serve(request_, "p", lambda now: Rendered(b"new"))
         assert response.content == b"new"
 
     def test_a_waiter_renders_itself_when_the_claim_outlives_the_wait(self, request_, monkeypatch):
-        from incidents.pages import rendering
-        from incidents.stored import Rendered
+        from incidents.cache import pages as rendering
+        from incidents.cache import store
+        from incidents.cache.store import Rendered
 
         token = generation.current()
-        assert cache.add(rendering.render_claim_key("p", token), 1, 10)  # never finishes
+        assert cache.add(rendering.PAGES.claim_key("p", token), 1, 10)  # never finishes
         clock = [0.0]
-        monkeypatch.setattr(rendering.time, "monotonic", lambda: clock[0])
+        monkeypatch.setattr(store.time, "monotonic", lambda: clock[0])
         monkeypatch.setattr(
-            rendering.time, "sleep", lambda seconds: clock.__setitem__(0, clock[0] + seconds)
+            store.time, "sleep", lambda seconds: clock.__setitem__(0, clock[0] + seconds)
         )
         response = rendering.serve(request_, "p", lambda now: Rendered(b"mine"))
         assert response.content == b"mine"
-        assert clock[0] >= rendering.RENDER_WAIT_SECONDS
+        assert clock[0] >= store.RENDER_WAIT_SECONDS
 
     def test_the_claim_is_released_after_rendering(self, request_):
-        from incidents.pages import rendering
-        from incidents.stored import Rendered
+        from incidents.cache import pages as rendering
+        from incidents.cache.store import Rendered
 
         token = generation.current()
         rendering.serve(request_, "p", lambda now: Rendered(b"mine"))
-        assert cache.get(rendering.render_claim_key("p", token)) is None
+        assert cache.get(rendering.PAGES.claim_key("p", token)) is None

@@ -14,7 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext, override_settings
 from jsonschema import Draft202012Validator, FormatChecker
 
-from incidents import generation
+from incidents.cache import generation
 from incidents.models import Incident, Monitor
 from incidents.public import cached as public_cached
 from incidents.public.cached import cached_body

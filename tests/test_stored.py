@@ -1,4 +1,4 @@
-"""Stored responses (incidents/stored.py), the mechanism the status page, the
+"""Stored responses (incidents/cache/store.py), the mechanism the status page, the
 API and the public JSON share: when a client's copy counts as current, how
 Last-Modified moves, and what a cache outage costs."""
 
@@ -10,13 +10,15 @@ import time_machine
 from django.core.cache import cache
 from django.test import RequestFactory
 
-from incidents import generation, stored
-from incidents.stored import Rendered, Stored, current_or_build, is_not_modified
+from incidents.cache import generation, store
+from incidents.cache.store import Rendered, Shelf, Stored, is_not_modified
 
 T0 = datetime(2025, 6, 1, 2, 0, tzinfo=UTC)
 ETAG = '"abc123"'
 LAST_MODIFIED = int(T0.timestamp())
 factory = RequestFactory()
+SHELF = Shelf("test:", timeout=60, what="test")
+X = Shelf("test:", timeout=60, what="X")
 
 
 @pytest.fixture(autouse=True)
@@ -105,15 +107,15 @@ def test_a_built_entry_is_served_until_the_generation_changes():
         builds.append(now)
         return Rendered(f"build {len(builds)}".encode())
 
-    assert current_or_build("test:entry", build, timeout=60, what="test").body == b"build 1"
-    assert current_or_build("test:entry", build, timeout=60, what="test").body == b"build 1"
+    assert SHELF.get_or_build("entry", build).body == b"build 1"
+    assert SHELF.get_or_build("entry", build).body == b"build 1"
     cache.set(generation.KEY, secrets.token_hex(8), None)
-    assert current_or_build("test:entry", build, timeout=60, what="test").body == b"build 2"
+    assert SHELF.get_or_build("entry", build).body == b"build 2"
     assert len(builds) == 2
 
 
 def test_nothing_to_keep_is_not_kept():
-    assert current_or_build("test:none", lambda now: None, timeout=60, what="test") is None
+    assert SHELF.get_or_build("none", lambda now: None) is None
     assert cache.get("test:none") is None
 
 
@@ -121,12 +123,12 @@ def test_a_cache_outage_builds_afresh_and_stores_nothing(monkeypatch, caplog):
     def broken(*args, **kwargs):
         raise ConnectionError("cache is down")
 
-    monkeypatch.setattr(stored.cache, "get_many", broken)
-    monkeypatch.setattr(stored.cache, "set", broken)
-    with caplog.at_level("WARNING", logger="incidents.stored"):
-        entry = current_or_build("test:outage", lambda now: Rendered(b"live"), timeout=60, what="X")
+    monkeypatch.setattr(store.cache, "get_many", broken)
+    monkeypatch.setattr(store.cache, "set", broken)
+    with caplog.at_level("WARNING", logger="incidents.cache.store"):
+        entry = X.get_or_build("outage", lambda now: Rendered(b"live"))
     assert entry.body == b"live"
-    assert entry.etag == stored.etag_for(b"live")
+    assert entry.etag == store.etag_for(b"live")
     assert entry.generation is None  # never stored under a token it did not read
     assert "X cache unavailable" in caplog.text
     monkeypatch.undo()
@@ -137,8 +139,49 @@ def test_a_failed_store_still_answers(monkeypatch, caplog):
     def broken(*args, **kwargs):
         raise ConnectionError("cache is down")
 
-    monkeypatch.setattr(stored.cache, "set", broken)
+    monkeypatch.setattr(store.cache, "set", broken)
     with time_machine.travel(T0, tick=False), caplog.at_level("WARNING"):
-        entry = current_or_build("test:set", lambda now: Rendered(b"live"), timeout=60, what="X")
+        entry = X.get_or_build("set", lambda now: Rendered(b"live"))
     assert entry.body == b"live"
     assert "could not keep a X response" in caplog.text
+
+
+def test_a_summary_shelf_answers_from_the_bytes_this_process_keeps(django_assert_max_num_queries):
+    pages = Shelf(
+        "test:pages:", summary_prefix="test:summary:", kept_per_process=4, timeout=60, what="test"
+    )
+    built = pages.get_or_build("p", lambda now: Rendered(b"page"))
+    cache.delete("test:pages:p")  # the whole entry is gone from the shared cache...
+    again = pages.get_or_build("p", lambda now: Rendered(b"rebuilt"))
+    assert again.body == b"page"  # ...but this process still holds the bytes the summary names
+    assert again.etag == built.etag
+    pages.kept.clear()  # as in another worker: the summary names bytes no one has
+    assert pages.get_or_build("p", lambda now: Rendered(b"rebuilt")).body == b"rebuilt"
+
+
+def test_a_304_needs_no_bytes_from_a_summary_shelf():
+    pages = Shelf(
+        "test:pages:", summary_prefix="test:summary:", kept_per_process=4, timeout=60, what="test"
+    )
+    pages.get_or_build("q", lambda now: Rendered(b"page"))
+    pages.kept.clear()
+    cache.delete("test:pages:q")
+    entry = pages.get_or_build("q", lambda now: Rendered(b"rebuilt"), wants_body=lambda e: False)
+    assert entry.body is None  # current, and the client holds it: no bytes fetched or built
+
+
+def test_every_shelf_outlives_a_cache_outage_the_same_way(monkeypatch, caplog):
+    """The status page's shelf (summaries, one renderer) answers through an
+    outage exactly as the API's does: built afresh, nothing stored."""
+    from incidents.cache.pages import PAGES
+
+    def broken(*args, **kwargs):
+        raise ConnectionError("cache is down")
+
+    monkeypatch.setattr(store.cache, "get_many", broken)
+    monkeypatch.setattr(store.cache, "add", broken)
+    monkeypatch.setattr(store.cache, "set", broken)
+    with caplog.at_level("WARNING", logger="incidents.cache.store"):
+        entry = PAGES.get_or_build("test-outage", lambda now: Rendered(b"live"))
+    assert entry.body == b"live" and entry.generation is None
+    assert "page cache unavailable" in caplog.text

@@ -4,7 +4,7 @@ A read takes the generation token *before* it reads any data and stores the
 response's bytes and headers together with it; a later read serves those bytes
 while the token is unchanged (and, for answers that depend on the clock, until
 their ``valid_until``). Any write to what the API shows changes the token
-(incidents/generation.py), so nothing stale is ever served. Authentication is
+(incidents/cache/generation.py), so nothing stale is ever served. Authentication is
 not cached: it runs on every request before this.
 
 Each answer carries an ``ETag``; a client that sends it back in
@@ -16,9 +16,11 @@ import hashlib
 
 from django.http import HttpResponse, HttpResponseNotModified
 
-from incidents.stored import Rendered, current_or_build, is_not_modified
+from incidents.cache.store import Rendered, Shelf, is_not_modified
 
-TIMEOUT = 300  # entries for an old token are dead weight; let them expire
+# v3: entries are incidents.cache.store.Stored tuples (older ones are never
+# read back). Entries for an old token are dead weight; let them expire.
+RESPONSES = Shelf("kamustatus:api:v3:", timeout=300, what="API")
 KEPT_HEADERS = ("Link",)
 
 
@@ -26,8 +28,7 @@ def _cache_key(request, with_query):
     where = f"{request.scheme}://{request.get_host()}{request.path}"
     if with_query:
         where += "?" + request.META.get("QUERY_STRING", "")
-    # v3: entries are incidents.stored.Stored tuples (older ones are never read back).
-    return "kamustatus:api:v3:" + hashlib.sha256(where.encode("utf-8", "surrogatepass")).hexdigest()
+    return hashlib.sha256(where.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def cached_get(request, build, *, with_query=False):
@@ -51,7 +52,7 @@ def cached_get(request, build, *, with_query=False):
             headers=tuple((name, response[name]) for name in KEPT_HEADERS if name in response),
         )
 
-    entry = current_or_build(_cache_key(request, with_query), render, timeout=TIMEOUT, what="API")
+    entry = RESPONSES.get_or_build(_cache_key(request, with_query), render)
     if entry is None:
         return not_kept[0]
     if is_not_modified(request, entry.etag):

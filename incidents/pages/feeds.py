@@ -5,9 +5,9 @@ from django.contrib.syndication.views import Feed
 from django.urls import reverse
 from django.utils.feedgenerator import Atom1Feed
 
+from incidents.cache.pages import serve
+from incidents.cache.store import Rendered
 from incidents.models import Incident
-from incidents.pages.rendering import serve
-from incidents.stored import Rendered
 
 FEED_LENGTH = 50
 

@@ -1,10 +1,11 @@
 from django.urls import path
 
-from incidents.pages import fallback, feeds, views
+from incidents.cache.outage import survives_outages
+from incidents.pages import feeds, views
 
 urlpatterns = [
     # Serves the last good copy while the database is unreachable.
-    path("", fallback.survives_outages(views.status_page), name="status-page"),
+    path("", survives_outages(views.status_page), name="status-page"),
     path("incidents/<str:incident_id>/", views.incident_page, name="incident-page"),
     path("history/", views.history, name="history"),
     path("feed.rss", feeds.IncidentFeed(), name="feed-rss"),

@@ -1,6 +1,6 @@
 """The public status page, incident permalinks and history.
 
-Each view names its page and says how to build it; incidents/pages/rendering.py
+Each view names its page and says how to build it; incidents/cache/pages.py
 serves the stored bytes while nothing the page shows has changed. Builders
 render without the request, so nothing per-visitor ends up in a shared copy.
 """
@@ -17,10 +17,10 @@ from django.templatetags.static import static
 from django.urls import reverse
 from django.views.decorators.http import require_safe
 
+from incidents.cache.pages import STATUS_PAGE_VARY, serve, status_page_name, wants_live_part
+from incidents.cache.store import Rendered
 from incidents.models import Incident, Monitor
 from incidents.overview import MONITOR_LABELS, Overview, monitor_state
-from incidents.pages.rendering import earliest, serve
-from incidents.stored import Rendered
 
 # Resolved incidents and finished windows stay on the front page this long.
 RECENT_HISTORY = timedelta(days=14)
@@ -30,6 +30,12 @@ HISTORY_PAGE_SIZE = 25
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CURSOR = re.compile(r"^(\d{1,20})~(inc_[a-z0-9]{1,36})$")
+
+
+def earliest(*moments):
+    """The first of some moments (None ones ignored), or None."""
+    present = [moment for moment in moments if moment is not None]
+    return min(present) if present else None
 
 
 def render_page(template, context):
@@ -90,23 +96,6 @@ def status_context(now):
         "recent_days": RECENT_HISTORY.days,
     }
     return context, valid_until
-
-
-# The full page and its changing part alone (for htmx) are told apart by a header.
-STATUS_PAGE_VARY = ("HX-Request",)
-
-
-def wants_live_part(request):
-    """An htmx refresh asks for the changing part only; a history restore
-    (back button with htmx) needs the whole page."""
-    headers = request.headers
-    return (
-        headers.get("HX-Request") == "true" and headers.get("HX-History-Restore-Request") != "true"
-    )
-
-
-def status_page_name(request):
-    return "status:live" if wants_live_part(request) else "status"
 
 
 @require_safe

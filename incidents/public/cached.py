@@ -4,18 +4,18 @@ An entry is the rendered body with its ETag, stored with the content
 generation read *before* the data and the moment it stops being true by the
 clock (the next maintenance window edge). A request for unchanged content is
 then one cache read (two keys at once) and no query on the models. The
-mechanism is incidents/stored.py; the content type is the view's to send.
+mechanism is incidents/cache/store.py; the content type is the view's to send.
 """
 
 from django.core.cache import cache  # noqa: F401 -- tests break it here to show an outage
 
+from incidents.cache.store import Rendered, Shelf
 from incidents.models import Incident
-from incidents.stored import Rendered, current_or_build
 
-KEY_PREFIX = "kamustatus:public:v2:"  # v2: incidents.stored.Stored tuples
-# Entries for monitors that are gone must not live forever; a day is plenty
-# for everything else, which is rebuilt on the first request anyway.
-ENTRY_TIMEOUT = 24 * 60 * 60
+# v2: incidents.cache.store.Stored tuples. Entries for monitors that are gone
+# must not live forever; a day is plenty for everything else, which is rebuilt
+# on the first request anyway.
+RESPONSES = Shelf("kamustatus:public:v2:", timeout=24 * 60 * 60, what="public")
 
 
 def cached_body(name, build):
@@ -30,4 +30,4 @@ def cached_body(name, build):
             return None
         return Rendered(body, valid_until=Incident.objects.next_maintenance_edge(now))
 
-    return current_or_build(KEY_PREFIX + name, render, timeout=ENTRY_TIMEOUT, what="public")
+    return RESPONSES.get_or_build(name, render)

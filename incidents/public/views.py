@@ -13,11 +13,11 @@ from functools import wraps
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from incidents.cache.store import is_not_modified
 from incidents.models import MONITOR_ID_PATTERN, Incident, Monitor
 from incidents.overview import Overview
 from incidents.public import badges, shapes
 from incidents.public.cached import cached_body
-from incidents.stored import is_not_modified
 
 JSON = "application/json; charset=utf-8"
 SVG = "image/svg+xml; charset=utf-8"

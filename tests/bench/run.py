@@ -276,7 +276,7 @@ class Filler:
         """Add incidents (older than those already there) up to ``total``."""
         from django.db import connection, transaction
 
-        from incidents import generation
+        from incidents.cache import generation
 
         started = time.monotonic()
         added = total - self.filled
@@ -964,7 +964,7 @@ def main(argv=None):
                 "DEBUG": "0",
                 "ALLOWED_HOSTS": "127.0.0.1",
                 "STATIC_ROOT": str(workdir / "static"),
-                # The page's last good copy (incidents/pages/fallback.py) is
+                # The page's last good copy (incidents/cache/outage.py) is
                 # this run's, not the checkout's.
                 "LAST_GOOD_DIR": str(workdir / "last-good"),
             })  # fmt: skip

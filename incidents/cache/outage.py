@@ -9,8 +9,8 @@ current, instead of an error. Nothing is held open: once the database answers
 again the next request renders live data, and the note is gone (an open page
 swaps it out on its next htmx refresh).
 
-Two pieces: ``LastGoodCopyMiddleware`` sits before StoredPageMiddleware, so it
-sees every answer for ``/`` — stored copies served early and fresh renderings
+Two users: the status page middleware (incidents/cache/middleware.py) sees
+every answer for ``/`` — stored copies served early and fresh renderings
 alike — and keeps the copy; ``survives_outages`` wraps the view and serves the
 copy when the view cannot get its data. After such a failure the middleware
 answers with the copy at once for ``RETRY_LIVE_AFTER`` seconds, so a database
@@ -31,19 +31,15 @@ from datetime import UTC, datetime
 from functools import wraps
 from pathlib import Path
 
-from csp.middleware import CSPMiddleware
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError
 from django.http import HttpResponse
-from django.middleware.clickjacking import XFrameOptionsMiddleware
-from django.urls import reverse
 from django.utils.html import format_html
 from redis.exceptions import RedisError
 
-from incidents.pages.rendering import page_key
-from incidents.pages.views import STATUS_PAGE_VARY, status_page_name
-from incidents.stored import Stored
+from incidents.cache.pages import STATUS_PAGE_VARY, page_key, status_page_name
+from incidents.cache.store import Stored
 
 logger = logging.getLogger(__name__)
 
@@ -135,43 +131,6 @@ def with_note(content, as_of):
     return content[: match.end()] + note + content[match.end() :]
 
 
-class LastGoodCopyMiddleware:
-    """Keep the last good copy of every live answer for the status page, and
-    answer with it at once while live data has just failed in this process."""
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-        self._path = None
-
-    def __call__(self, request):
-        if (
-            request.method in ("GET", "HEAD")
-            and request.path_info == self.path
-            and live_data_recently_failed()
-        ):
-            request.get_host()  # raises DisallowedHost for a host not allowed
-            response = fallback_response(status_page_name(request))
-            # The middleware skipped here would have added these.
-            XFrameOptionsMiddleware(lambda request: response).process_response(request, response)
-            CSPMiddleware(lambda request: response).process_response(request, response)
-            return response
-        response = self.get_response(request)
-        if (
-            request.method == "GET"
-            and request.path_info == self.path
-            and response.status_code in (200, 304)
-            and not getattr(response, "is_last_good_copy", False)
-        ):
-            keep(status_page_name(request), response)
-        return response
-
-    @property
-    def path(self):
-        if self._path is None:
-            self._path = reverse("status-page")
-        return self._path
-
-
 def survives_outages(view):
     """Serve the status page view, or its last good copy when data is away."""
 
@@ -189,6 +148,7 @@ def survives_outages(view):
 
 
 def fallback_response(name):
+
     found = last_good(name)
     if found is None:
         response = HttpResponse(

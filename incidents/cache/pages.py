@@ -1,0 +1,106 @@
+"""Pages kept in the shared cache until something they show changes.
+
+Every public page (the status page and its live part, incident permalinks,
+history, feeds) is answered through the ``PAGES`` shelf of
+incidents/cache/store.py: an unchanged page costs one cache round trip — the
+generation and the page's small summary (generation, validity, ETag, date) —
+and no template rendering; the bytes come from this process's copy when it
+holds the ones the summary names. Whether a page is current is decided by the
+shared summary alone, so no process can serve stale bytes. After a write one
+worker renders each page while the others wait for its copy.
+
+What is the pages' own is here: the shelf's settings and the headers a page is
+sent with. Pages kept here contain nothing that varies per request: no CSRF
+token, no user, and no inline script, so no CSP nonce is needed (the policy's
+``script-src 'self'`` covers the static scripts).
+"""
+
+from django.http import HttpResponse, HttpResponseNotModified
+from django.utils.http import http_date
+
+from incidents.cache.store import Shelf, is_not_modified
+
+# Stored as plain tuples (see incidents/cache/store.py); the version in the
+# prefix changes when their shape does. Kept until replaced (timeout None).
+PAGES = Shelf(
+    "kamustatus:page:v2:",
+    summary_prefix="kamustatus:page-summary:v2:",
+    claim_prefix="kamustatus:page-render:",
+    timeout=None,
+    what="page",
+    # How many pages' bytes each process keeps at hand (the status page, its
+    # live part, the permalinks being read most...).
+    kept_per_process=64,
+    one_renderer=True,
+)
+
+# Browsers and proxies may keep a copy but must ask again every time; the
+# ETag makes asking cheap.
+CACHE_CONTROL = "no-cache"
+
+# Set on a request whose stored-page lookup just failed (by the middleware):
+# the view then renders at once instead of waiting for the cache again.
+CACHE_FAILED = "kamustatus_page_cache_failed"
+
+
+# The status page (``/``): the full page and its changing part alone (for
+# htmx) are two stored pages, told apart by a header.
+STATUS_PAGE_VARY = ("HX-Request",)
+
+
+def wants_live_part(request):
+    """An htmx refresh asks for the changing part only; a history restore
+    (back button with htmx) needs the whole page."""
+    headers = request.headers
+    return (
+        headers.get("HX-Request") == "true" and headers.get("HX-History-Restore-Request") != "true"
+    )
+
+
+def status_page_name(request):
+    return "status:live" if wants_live_part(request) else "status"
+
+
+def page_key(name):
+    """Where the whole stored page (bytes included) is kept."""
+    return PAGES.key(name)
+
+
+def _wants_body(request):
+    return lambda entry: not is_not_modified(request, entry.etag, entry.last_modified)
+
+
+def stored_response(request, name, vary=()):
+    """The response for the page ``name`` if a current copy is stored, else
+    None. Raises when the cache is away."""
+    _token, _found, entry = PAGES.current(name, _wants_body(request))
+    return None if entry is None else respond(request, entry, vary)
+
+
+def serve(request, name, build, vary=()):
+    """The response for the page ``name``: from the cache when it is current,
+    else from ``build(now) -> Rendered``, stored for the next request."""
+    entry = PAGES.get_or_build(
+        name,
+        build,
+        wants_body=_wants_body(request),
+        look_up=not getattr(request, CACHE_FAILED, False),
+    )
+    return respond(request, entry, vary)
+
+
+def respond(request, page, vary=()):
+    """The HTTP answer for a stored page: a 304 when the client holds it."""
+    if is_not_modified(request, page.etag, page.last_modified):
+        response = HttpResponseNotModified()
+    else:
+        # gunicorn sends whatever body it is given, so HEAD gets none here.
+        body = b"" if request.method == "HEAD" else page.body
+        response = HttpResponse(body, content_type=page.content_type)
+        response.headers["Content-Length"] = str(len(page.body))
+    response.headers["ETag"] = page.etag
+    response.headers["Last-Modified"] = http_date(page.last_modified)
+    response.headers["Cache-Control"] = CACHE_CONTROL
+    if vary:
+        response.headers["Vary"] = ", ".join(vary)
+    return response

@@ -1,0 +1,319 @@
+"""Stored responses: bytes kept in the shared cache until what they show changes.
+
+Every face keeps what it rendered the same way: the response bytes with their
+ETag, stored together with the content generation read *before* the data
+(incidents/cache/generation.py) and the moment the clock alone would change
+them (``valid_until``: the next maintenance edge, say). Such an entry is
+current while the generation is unchanged and that moment has not come; a
+request checks both with one ``get_many`` of the generation and the entry —
+one cache round trip, a single query with the database cache.
+
+A ``Shelf`` is where one face keeps its entries (a key prefix, a timeout), and
+``Shelf.get_or_build`` is the one get-or-build loop every face goes through.
+A shelf may also
+
+- keep each entry as a small *summary* beside its bytes, with each process
+  holding the latest bytes it served (the status page: an unchanged page is
+  then one round trip, and a 304 needs no bytes at all);
+- let *one* worker render an entry that went out of date while the others
+  wait a moment for its copy (after a write, every worker misses at once).
+
+A cache outage costs speed, never an answer: the entry is built afresh and not
+stored, with one log line per request (no traceback). What a face sends — its
+headers, Cache-Control, CORS, key names — stays with the face.
+"""
+
+import hashlib
+import logging
+import threading
+import time
+from dataclasses import astuple, dataclass, fields, replace
+from datetime import datetime
+
+from django.core.cache import cache
+from django.utils import timezone
+from django.utils.http import parse_etags, parse_http_date_safe
+
+from incidents.cache import generation
+
+logger = logging.getLogger(__name__)
+
+# One worker renders an entry that went out of date; the others poll for its
+# result this often, for at most this long, and a claim lapses after this.
+RENDER_POLL_SECONDS = 0.01
+RENDER_WAIT_SECONDS = 2.0
+RENDER_CLAIM_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What a builder returns: the bytes and how long the clock keeps them true."""
+
+    content: bytes
+    valid_until: datetime | None = None
+    content_type: str = "text/html; charset=utf-8"
+    headers: tuple[tuple[str, str], ...] = ()  # kept and sent again with the bytes
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One stored response. Kept in the cache as a plain tuple (fast to
+    unpickle, and no class path to break on a rename): a face puts a version
+    in its key prefix and changes it when this shape changes."""
+
+    generation: str | None  # None: built while the cache was away, never stored
+    valid_until: float | None  # epoch seconds; None: only a write changes it
+    etag: str
+    last_modified: int  # epoch seconds
+    content_type: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes | None  # None in a summary
+
+    @classmethod
+    def load(cls, value):
+        """A whole entry (bytes included) from its cache value, or None."""
+        if isinstance(value, tuple) and len(value) == _FIELDS:
+            return cls(*value)
+        return None
+
+    @classmethod
+    def load_summary(cls, value):
+        """An entry without its bytes (``body`` None), or None."""
+        if isinstance(value, tuple) and len(value) == _FIELDS - 1:
+            return cls(*value, body=None)
+        return None
+
+    def to_cache(self):
+        return astuple(self)
+
+    def summary(self):
+        """The entry without its bytes, as a cache value."""
+        return astuple(self)[:-1]
+
+    def is_current(self, token, now):
+        """Still true for the generation ``token`` at epoch second ``now``?"""
+        return (
+            token is not None
+            and self.generation == token
+            and (self.valid_until is None or now < self.valid_until)
+        )
+
+    @classmethod
+    def from_rendered(cls, token, rendered, now, previous=None):
+        """The entry for fresh bytes rendered at ``now`` under ``token``.
+
+        ``previous`` (the entry they replace, if known) keeps Last-Modified
+        honest: unchanged bytes keep their old date, so If-Modified-Since still
+        matches; new bytes never share a date with the old ones, or a client
+        asking within the same second would keep the old ones."""
+        etag = etag_for(rendered.content)
+        last_modified = int(now.timestamp())
+        if previous is not None:
+            if previous.etag == etag:
+                last_modified = previous.last_modified
+            else:
+                last_modified = max(last_modified, previous.last_modified + 1)
+        return cls(
+            generation=token,
+            valid_until=rendered.valid_until.timestamp() if rendered.valid_until else None,
+            etag=etag,
+            last_modified=last_modified,
+            content_type=rendered.content_type,
+            headers=tuple(rendered.headers),
+            body=rendered.content,
+        )
+
+
+_FIELDS = len(fields(Stored))
+
+
+def etag_for(content):
+    return '"' + hashlib.blake2b(content, digest_size=12).hexdigest() + '"'
+
+
+def is_not_modified(request, etag, last_modified=None):
+    """Does the client already hold this version? If-None-Match with weak
+    comparison (RFC 9110: a proxy that compressed the body marks it ``W/``),
+    lists and ``*``; else If-Modified-Since, when the face sends dates."""
+    if request.method not in ("GET", "HEAD"):
+        return False
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match:
+        tags = parse_etags(if_none_match)
+        return "*" in tags or any(tag.removeprefix("W/") == etag for tag in tags)
+    if last_modified is None:
+        return False
+    since = parse_http_date_safe(request.headers.get("If-Modified-Since", ""))
+    return since is not None and last_modified <= since
+
+
+class _KeptBytes:
+    """One process's copies of entry bytes: name -> (ETag, bytes), newest kept."""
+
+    def __init__(self, size):
+        self.size = size
+        self.entries = {}
+        self.lock = threading.Lock()
+
+    def get(self, name, etag):
+        kept = self.entries.get(name)
+        return kept[1] if kept is not None and kept[0] == etag else None
+
+    def keep(self, name, etag, content):
+        with self.lock:
+            self.entries.pop(name, None)
+            self.entries[name] = (etag, content)
+            while len(self.entries) > self.size:
+                del self.entries[next(iter(self.entries))]
+
+    def clear(self):
+        with self.lock:
+            self.entries.clear()
+
+
+def _always(entry):
+    return True
+
+
+class Shelf:
+    """Where one face keeps its stored responses, and the one way they are
+    looked up, built and stored.
+
+    ``summary_prefix`` keeps a summary beside each entry's bytes and
+    ``kept_per_process`` entries' bytes in each process; ``one_renderer``
+    lets one worker build an out-of-date entry while the others wait."""
+
+    def __init__(
+        self,
+        prefix,
+        *,
+        timeout,
+        what,
+        summary_prefix=None,
+        kept_per_process=0,
+        one_renderer=False,
+        claim_prefix=None,
+    ):
+        self.prefix = prefix
+        self.timeout = timeout
+        self.what = what
+        self.summary_prefix = summary_prefix
+        self.kept = _KeptBytes(kept_per_process) if kept_per_process else None
+        self.one_renderer = one_renderer
+        self.claim_prefix = claim_prefix or prefix + "render:"
+
+    def key(self, name):
+        """Where the whole entry (bytes included) is kept."""
+        return self.prefix + name
+
+    def summary_key(self, name):
+        return self.summary_prefix + name
+
+    def claim_key(self, name, token):
+        return f"{self.claim_prefix}{name}:{token}"
+
+    def lookup(self, name):
+        """The current generation (created if the cache has none) and the
+        entry at ``name`` (a summary on a summary shelf), in one round trip.
+        Raises when the cache is away."""
+        key = self.summary_key(name) if self.summary_prefix else self.key(name)
+        found = cache.get_many([generation.KEY, key])
+        token = found.get(generation.KEY) or generation.current()
+        value = found.get(key)
+        entry = Stored.load_summary(value) if self.summary_prefix else Stored.load(value)
+        return token, entry
+
+    def _with_bytes(self, name, summary):
+        """The entry a summary names, bytes included: this process's copy,
+        else the shared one; None if it was replaced meanwhile."""
+        content = self.kept.get(name, summary.etag) if self.kept else None
+        if content is None:
+            whole = Stored.load(cache.get(self.key(name)))
+            if whole is None or whole.etag != summary.etag:
+                return None
+            content = whole.body
+            if self.kept:
+                self.kept.keep(name, whole.etag, content)
+        return replace(summary, body=content)
+
+    def current(self, name, wants_body=_always):
+        """``(token, found, current)``: the generation, the entry found (even
+        if out of date: it is the one a new build replaces) and, if that is
+        current, the entry to answer with — without its bytes when
+        ``wants_body(entry)`` says they are not needed (a 304). Raises when
+        the cache is away."""
+        token, found = self.lookup(name)
+        if found is None or not found.is_current(token, time.time()):
+            return token, found, None
+        if found.body is not None or not wants_body(found):
+            return token, found, found
+        return token, found, self._with_bytes(name, found)
+
+    def store(self, name, entry):
+        """Keep an entry for the next request; a cache outage only logs."""
+        try:
+            # The bytes first: a summary is never seen before the bytes it names.
+            cache.set(self.key(name), entry.to_cache(), self.timeout)
+            if self.summary_prefix:
+                cache.set(self.summary_key(name), entry.summary(), self.timeout)
+        except Exception as error:
+            logger.warning("could not keep a %s response in the cache: %r", self.what, error)
+            return
+        if self.kept:
+            self.kept.keep(name, entry.etag, entry.body)
+
+    def build(self, name, token, build, previous=None):
+        """An entry from ``build(now) -> Rendered`` (None: nothing to keep),
+        stored under ``token`` unless the cache is away (``token`` None)."""
+        now = timezone.now()
+        rendered = build(now)
+        if rendered is None:
+            return None
+        entry = Stored.from_rendered(token, rendered, now, previous)
+        if token is not None:
+            self.store(name, entry)
+        return entry
+
+    def get_or_build(self, name, build, *, wants_body=_always, look_up=True):
+        """The current entry for ``name``, else one built with ``build(now)``
+        and stored. ``look_up=False`` skips the lookup (the caller just saw
+        the cache fail) and builds at once, without storing.
+
+        On a one-renderer shelf, after a write one worker claims the build
+        (per entry and generation, in the shared cache); the others wait a
+        moment for its result instead of building the same entry themselves —
+        and accept only a copy current for the generation they read afresh,
+        so waiting never serves a stale one. A waiter builds itself when the
+        claim outlives RENDER_WAIT_SECONDS."""
+        if not look_up:
+            return self.build(name, None, build)
+        deadline = time.monotonic() + RENDER_WAIT_SECONDS
+        claim = None
+        while True:
+            try:
+                token, previous, entry = self.current(name, wants_body)
+            except Exception as error:
+                logger.warning("%s cache unavailable, rendering afresh: %r", self.what, error)
+                return self.build(name, None, build)
+            if entry is not None:
+                return entry
+            if not self.one_renderer or time.monotonic() >= deadline:
+                break
+            if self._claim(name, token):
+                claim = self.claim_key(name, token)
+                break
+            time.sleep(RENDER_POLL_SECONDS)
+        try:
+            return self.build(name, token, build, previous)
+        finally:
+            if claim is not None:
+                try:
+                    cache.delete(claim)
+                except Exception as error:
+                    logger.warning("could not release a %s render claim: %r", self.what, error)
+
+    def _claim(self, name, token):
+        try:
+            return cache.add(self.claim_key(name, token), 1, RENDER_CLAIM_SECONDS)
+        except Exception:
+            return True  # the cache went away: build without a claim
