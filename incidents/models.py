@@ -23,6 +23,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from incidents.cache import generation
+from incidents.cache.generation import NotShownOnPage, ShownOnPage
 
 ID_ALPHABET = string.ascii_lowercase + string.digits
 ID_LENGTH = 16
@@ -107,7 +108,7 @@ class MonitorQuerySet(models.QuerySet):
         return self.with_maintenance(now).order_by("created_at", "id")
 
 
-class Monitor(models.Model):
+class Monitor(ShownOnPage, models.Model):
     OPERATIONAL = "operational"
     DEGRADED = "degraded"
     DOWN = "down"
@@ -240,7 +241,7 @@ class Monitor(models.Model):
             locked.delete()
 
 
-class MonitorStatusChange(models.Model):
+class MonitorStatusChange(NotShownOnPage, models.Model):
     """A monitor moved from one state to another: what alerts are made of."""
 
     monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="transitions")
@@ -355,7 +356,7 @@ class IncidentQuerySet(models.QuerySet):
         return min(edges) if edges else None
 
 
-class Incident(models.Model):
+class Incident(ShownOnPage, models.Model):
     INVESTIGATING = "investigating"
     IDENTIFIED = "identified"
     MONITORING = "monitoring"
@@ -673,7 +674,7 @@ class Incident(models.Model):
         generation.bump()  # bulk_create sends no signals
 
 
-class MaintenanceWindow(models.Model):
+class MaintenanceWindow(ShownOnPage, models.Model):
     """The schedule that makes an incident a maintenance window."""
 
     incident = models.OneToOneField(
@@ -698,7 +699,7 @@ class MaintenanceWindow(models.Model):
         return f"{isostring(self.scheduled_start)} – {isostring(self.scheduled_end)}"
 
 
-class IncidentMonitor(models.Model):
+class IncidentMonitor(ShownOnPage, models.Model):
     """An incident affects a monitor; ``position`` keeps the order given."""
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="monitor_links")
@@ -716,7 +717,7 @@ class IncidentMonitor(models.Model):
         return f"{self.incident_id} → {self.monitor_id}"
 
 
-class IncidentUpdate(models.Model):
+class IncidentUpdate(ShownOnPage, models.Model):
     """One entry of an incident's timeline."""
 
     id = models.CharField(primary_key=True, max_length=40, default=new_update_id)
@@ -783,7 +784,7 @@ class ApiKeyQuerySet(models.QuerySet):
         return key
 
 
-class ApiKey(models.Model):
+class ApiKey(NotShownOnPage, models.Model):
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=API_KEY_DISPLAY_LENGTH, editable=False)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
@@ -826,7 +827,7 @@ class ApiKey(models.Model):
 # --- Audit trail ----------------------------------------------------------
 
 
-class AuditRecord(models.Model):
+class AuditRecord(NotShownOnPage, models.Model):
     CREATED = "created"
     UPDATED = "updated"
     DELETED = "deleted"

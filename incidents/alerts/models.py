@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.db.models.signals import post_save
 from django.utils import timezone
 
+from incidents.cache.generation import NotShownOnPage
 from incidents.models import (
     URL_MAX_LENGTH,
     Incident,
@@ -108,7 +109,7 @@ class AlertChannelQuerySet(models.QuerySet):
         return unique
 
 
-class AlertChannel(models.Model):
+class AlertChannel(NotShownOnPage, models.Model):
     """An email address or a webhook that alerts are delivered to."""
 
     EMAIL = "email"
@@ -267,7 +268,7 @@ class AlertQuerySet(models.QuerySet):
         )
 
 
-class Alert(models.Model):
+class Alert(NotShownOnPage, models.Model):
     """One alert for one channel: what happened, where it goes, how it went."""
 
     DOWN = Monitor.DOWN
@@ -457,7 +458,7 @@ class Alert(models.Model):
         return bool(again)
 
 
-class AlertAttempt(models.Model):
+class AlertAttempt(NotShownOnPage, models.Model):
     """One try at delivering an alert."""
 
     alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="attempts")
@@ -552,7 +553,7 @@ class WindowEndQuerySet(models.QuerySet):
         return alerts
 
 
-class WindowEnd(models.Model):
+class WindowEnd(NotShownOnPage, models.Model):
     """The end of a maintenance window, processed once (see ``process_due``)."""
 
     window = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="window_ends")

@@ -1,0 +1,63 @@
+"""Which writes change the content generation is said on each model.
+
+A model the public faces show (``ShownOnPage``) bumps the generation on every
+save and delete; one they do not show says so (``NotShownOnPage``). A model
+that says neither fails here, so a new one shown on the page (a group, a
+subscriber count, a check result) cannot go stale because nobody remembered.
+"""
+
+import pytest
+from django.apps import apps
+from django.db.models.signals import post_delete, post_save
+
+from incidents.cache import generation
+from incidents.cache.generation import NotShownOnPage, ShownOnPage
+from incidents.models import ApiKey, AuditRecord
+
+PROJECT_APPS = {"incidents"}  # add each app of the project here when it gets its own
+
+
+def project_models():
+    return [
+        model
+        for model in apps.get_models()
+        if model._meta.app_config.name.split(".")[0] in PROJECT_APPS
+    ]
+
+
+def test_the_project_has_models_to_check():
+    names = {model.__name__ for model in project_models()}
+    assert {"Monitor", "Incident", "IncidentUpdate", "Alert", "ApiKey"} <= names
+
+
+@pytest.mark.parametrize("model", project_models(), ids=lambda model: model._meta.label)
+def test_every_model_says_whether_the_page_shows_it(model):
+    assert issubclass(model, ShownOnPage) != issubclass(model, NotShownOnPage), (
+        f"{model._meta.label} must inherit ShownOnPage (its writes change the content "
+        "generation) or NotShownOnPage (no public face shows it)"
+    )
+
+
+@pytest.mark.parametrize("model", project_models(), ids=lambda model: model._meta.label)
+def test_shown_models_are_watched_for_saves_and_deletes(model):
+    if issubclass(model, ShownOnPage):
+        assert post_save.has_listeners(model) and post_delete.has_listeners(model)
+
+
+def test_the_page_shows_what_it_did_before():
+    shown = {model.__name__ for model in project_models() if issubclass(model, ShownOnPage)}
+    assert shown == {
+        "Monitor",
+        "Incident",
+        "IncidentUpdate",
+        "MaintenanceWindow",
+        "IncidentMonitor",
+    }
+
+
+@pytest.mark.django_db
+def test_a_write_to_a_model_not_shown_leaves_stored_pages_alone():
+    before = generation.current()
+    ApiKey.objects.create_key("ci")
+    AuditRecord.objects.create(action="created", object_type="x", object_id="x", snapshot={})
+    assert generation.current() == before
