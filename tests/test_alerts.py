@@ -15,7 +15,7 @@ from django_tasks_db.models import DBTaskResult
 
 from incidents.alerts import delivery, signing
 from incidents.alerts.models import Alert, AlertAttempt, AlertChannel, WindowEnd
-from incidents.alerts.tasks import process_window_ends
+from incidents.alerts.tasks import process_window_ends, window_ends
 from incidents.management.commands.worker import Command
 from incidents.models import Monitor
 from tests.webhook_receiver import running_receiver
@@ -292,9 +292,9 @@ class TestMaintenance:
 
     def test_the_worker_wakes_up_when_a_window_ends(self, window):
         with time_machine.travel(T1 - 10 * timedelta(seconds=1), tick=False):
-            assert Command().seconds_to_next_check(60) == pytest.approx(10, abs=0.1)
+            assert window_ends.duty.seconds_to_next_run(60) == pytest.approx(10, abs=0.1)
         with time_machine.travel(T1, tick=False):
-            assert Command().seconds_to_next_check(60) == 60
+            assert window_ends.duty.seconds_to_next_run(60) == 60
 
     def test_a_failure_after_the_end_is_not_announced_twice(self, channels, api_monitor, window):
         with time_machine.travel(T1 + 10 * timedelta(seconds=1), tick=False):

@@ -27,6 +27,7 @@ from incidents.models import (
     isostring,
     make_id,
 )
+from incidents.queue import enqueue
 
 # A delivery claimed longer ago than this is taken to be abandoned (its
 # worker died) and may be claimed again. It must exceed the longest attempt
@@ -36,20 +37,6 @@ STALE_CLAIM_AFTER = timedelta(minutes=5)
 # Window ends older than this are not processed: a worker started after a long
 # pause does not alert about windows that closed long ago.
 WINDOW_END_LOOKBACK = timedelta(days=1)
-
-
-def queue_task(task, *args, run_after=None):
-    """Queue a task. With the database task backend the task row is written
-    in the caller's transaction, so it exists exactly when what it works on
-    does; any other backend gets it once the transaction commits."""
-    from django_tasks_db import DatabaseBackend
-
-    if run_after is not None:
-        task = task.using(run_after=run_after)
-    if isinstance(task.get_backend(), DatabaseBackend):
-        task.enqueue(*args)
-    else:
-        transaction.on_commit(lambda: task.enqueue(*args), robust=True)
 
 
 def new_alert_id():
@@ -408,7 +395,7 @@ class Alert(NotShownOnPage, models.Model):
         """Queue the delivery task, in the caller's transaction."""
         from incidents.alerts.tasks import deliver_alert  # tasks import this module
 
-        queue_task(deliver_alert, self.pk, run_after=run_after)
+        enqueue(deliver_alert, self.pk, run_after=run_after)
 
     def record_attempt(self, *, started_at, duration_ms, status_code=None, error="", final=False):
         """Record one delivery attempt and move the alert on: sent, failed
@@ -583,7 +570,7 @@ def _check_ends_when_a_window_is_resolved(sender, instance, **kwargs):
         return  # an ordinary incident, or a window cancelled before it began
     from incidents.alerts.tasks import process_window_ends  # tasks import this module
 
-    queue_task(process_window_ends)
+    enqueue(process_window_ends)
 
 
 post_save.connect(
