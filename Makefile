@@ -49,6 +49,7 @@ test: install-dev
 
 lint: install-dev
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # Load benchmark (README "Benchmark"); `make bench ARGS=--quick` for the small size.
 bench: install-dev

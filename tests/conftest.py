@@ -1,6 +1,9 @@
+from types import SimpleNamespace
+
 import pytest
 
 from incidents.models import ApiKey, Incident, Monitor
+from tests.servers import Site
 
 
 @pytest.fixture(autouse=True)
@@ -71,3 +74,24 @@ def fresh_cache(db):
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture
+def gunicorn(tmp_path):
+    """Two gunicorn workers serving a fresh SQLite file (DEBUG off, as in
+    production): ``base`` (the API's URL), ``key``, ``database``, ``env``."""
+    site = Site(
+        tmp_path,
+        workers=2,
+        own_static=False,
+        ALLOWED_HOSTS="127.0.0.1",
+        gunicorn_options=("--timeout", "60", "--log-level", "warning"),
+    )
+    site.prepare(collectstatic=False)
+    site.start(ready_path="/api/openapi.json")
+    try:
+        yield SimpleNamespace(
+            base=site.url + "/api", key=site.api_key, database=site.database, env=site.env
+        )
+    finally:
+        site.stop()

@@ -2,22 +2,18 @@
 racing over the same alerts deliver each once, and SIGTERM stops a worker
 cleanly."""
 
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from incidents.alerts import signing
+from tests.servers import environment, manage, start_worker
 from tests.webhook_receiver import running_receiver
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
 SECRET = "whsec_worker-test"
 
 
@@ -30,12 +26,8 @@ def receiver():
 @pytest.fixture
 def project(tmp_path, receiver):
     """A migrated SQLite file and the environment for processes using it."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DATABASE_", "ALERT_", "EMAIL_", "REDIS_"))
-    }
-    env.update(
+    env = environment(
+        drop=("DATABASE_", "ALERT_", "EMAIL_", "REDIS_"),
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
         SECRET_KEY="worker-test-only",
         DEBUG="0",
@@ -47,19 +39,6 @@ def project(tmp_path, receiver):
     )
     manage(env, "migrate", "--noinput", "-v0")
     return env, tmp_path / "db.sqlite3"
-
-
-def manage(env, *args, **kwargs):
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        **kwargs,
-    )
 
 
 def make_failures(env, count, tasks_per_alert=1):
@@ -89,17 +68,7 @@ def test_workers_racing_deliver_each_alert_once(project, receiver):
     make_failures(env, 8, tasks_per_alert=3)  # 24 tasks for 8 alerts
     assert set(alert_outcomes(database).values()) == {"pending"}
 
-    workers = [
-        subprocess.Popen(
-            [sys.executable, "manage.py", "worker", "--once"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for _ in range(3)
-    ]
+    workers = [start_worker(env, "--once") for _ in range(3)]
     for worker in workers:
         output, _ = worker.communicate(timeout=60)
         assert worker.returncode == 0, output
@@ -114,14 +83,7 @@ def test_workers_racing_deliver_each_alert_once(project, receiver):
 
 def test_sigterm_finishes_and_exits(project, receiver):
     env, database = project
-    worker = subprocess.Popen(
-        [sys.executable, "manage.py", "worker", "--interval", "0.1"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    worker = start_worker(env, "--interval", "0.1")
     try:
         assert "is running" in worker.stdout.readline()
         make_failures(env, 1)  # the running worker picks it up
@@ -140,13 +102,8 @@ def test_sigterm_finishes_and_exits(project, receiver):
 
 
 def settings_check(**env):
-    base = {
-        key: value for key, value in os.environ.items() if not key.startswith(("ALERT_", "EMAIL_"))
-    }
-    base.update(SECRET_KEY="x", **env)
-    return subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=ROOT, env=base, capture_output=True, text=True
-    )
+    base = environment(drop=("ALERT_", "EMAIL_"), SECRET_KEY="x", **env)
+    return manage(base, "check", check=False)
 
 
 @pytest.mark.parametrize(

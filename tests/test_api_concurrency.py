@@ -8,18 +8,11 @@ writers queue instead of failing with "database is locked").
 """
 
 import json
-import os
-import socket
 import sqlite3
-import subprocess
-import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from django.conf import settings
@@ -29,7 +22,6 @@ from django.test import Client
 from incidents.models import Incident
 
 ENGINE = settings.DATABASES["default"]["ENGINE"]
-BASE_DIR = Path(settings.BASE_DIR)
 
 
 @pytest.mark.skipif("postgresql" not in ENGINE, reason="row locks under real concurrency: PG")
@@ -70,25 +62,6 @@ def test_40_parallel_patches_leave_41_entries_and_the_last_status(make_incident,
     assert (stored.resolved_at is not None) == (stored.status == "resolved")
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def manage(env, *args):
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=True,
-    )
-    return result.stdout
-
-
 def call(url, method="GET", body=None, key=None):
     request = urllib.request.Request(url, method=method)
     data = None
@@ -102,62 +75,6 @@ def call(url, method="GET", body=None, key=None):
             return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"null")
-
-
-@pytest.fixture
-def gunicorn(tmp_path):
-    """Two gunicorn workers serving a fresh SQLite file (DEBUG off, as in production)."""
-    database = tmp_path / "api.sqlite3"
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")
-    }
-    env.update(
-        DATABASE_URL=f"sqlite:///{database}",
-        SECRET_KEY="concurrency-test-only",  # noqa: S106
-        DEBUG="0",
-        ALLOWED_HOSTS="127.0.0.1",
-    )
-    manage(env, "migrate", "--noinput")
-    key = manage(env, "createapikey", "concurrency").strip().splitlines()[-1]
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "statuspage.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--timeout",
-            "60",
-            "--log-level",
-            "warning",
-        ],
-        cwd=BASE_DIR,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}/api"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if call(f"{base}/openapi.json")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("gunicorn did not start: " + server.stderr.read().decode())
-            time.sleep(0.2)
-        yield SimpleNamespace(base=base, key=key, database=database, env=env)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 @pytest.mark.slow

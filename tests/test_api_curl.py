@@ -7,15 +7,17 @@ character, run by bash and curl against two gunicorn workers with DEBUG off.
 
 import json
 import subprocess
-import sys
 
 import pytest
+from django.conf import settings
 
-from tests.test_api_concurrency import BASE_DIR, ENGINE, gunicorn  # noqa: F401 (a fixture)
-from tests.test_api_seed import (
+from tests.seed import (
     CONTRACT_ORDER,
     DOCUMENTED_INCIDENT,
 )
+from tests.servers import manage
+
+ENGINE = settings.DATABASES["default"]["ENGINE"]
 
 pytestmark = [
     pytest.mark.slow,
@@ -115,15 +117,8 @@ def run_curl(command, server, tmp_path, incident_id=""):
     return int(result.stdout), parsed, json.loads(content) if content else None
 
 
-def test_the_documented_curl_commands_work_verbatim(gunicorn, tmp_path):  # noqa: F811
-    subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", SEED_EXAMPLE],
-        cwd=BASE_DIR,
-        env=gunicorn.env,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+def test_the_documented_curl_commands_work_verbatim(gunicorn, tmp_path):
+    manage(gunicorn.env, "shell", "-c", SEED_EXAMPLE, timeout=60)
 
     status, headers, listed = run_curl(LIST_INCIDENTS, gunicorn, tmp_path)
     assert status == 200
@@ -197,7 +192,7 @@ ERROR_PROBES = [
 ]
 
 
-def test_a_production_server_answers_errors_in_json(gunicorn, tmp_path):  # noqa: F811
+def test_a_production_server_answers_errors_in_json(gunicorn, tmp_path):
     for command, status, code in ERROR_PROBES:
         answered, headers, body = run_curl(command, gunicorn, tmp_path)
         assert answered == status, command

@@ -15,7 +15,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from incidents.api import urls as api_urls
-from tests.test_api_seed import (
+from tests.seed import (
     CREATE_INCIDENT_BODY,
     CREATE_MAINTENANCE_BODY,
     UPDATE_INCIDENT_BODY,

@@ -2,19 +2,16 @@
 maintenance window, monitor and audit record intact (README.md "Backup and restore")."""
 
 import json
-import os
 import secrets
 import shutil
 import subprocess
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.db import connection
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests import servers
 
 pytestmark = pytest.mark.slow
 
@@ -83,18 +80,9 @@ def state_in(database_url):
 
 
 def manage(database_url, *args):
-    env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "restore-test"}
-    env.pop("REDIS_URL", None)  # the restored copy must not touch the shared cache
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
+    # Without REDIS_URL: the restored copy must not touch the shared cache.
+    env = servers.environment(DATABASE_URL=database_url, SECRET_KEY="restore-test")
+    return servers.manage(env, *args)
 
 
 def postgres_url(name):

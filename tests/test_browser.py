@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.test_pages_gunicorn import Site
+from tests.servers import Site
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

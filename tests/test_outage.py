@@ -8,18 +8,12 @@ that the test cuts — listener closed, every connection killed — and restores
 without restarting gunicorn.
 """
 
-import contextlib
 import json
 import os
 import secrets
-import socket
-import subprocess
-import sys
-import threading
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 from django.core.cache import cache
@@ -32,8 +26,9 @@ from incidents.api.openapi import build_document
 from incidents.cache import outage as fallback
 from incidents.cache.outage import survives_outages
 from incidents.cache.pages import page_key
+from tests import servers
+from tests.servers import CuttableProxy
 
-ROOT = Path(__file__).resolve().parent.parent
 UNAVAILABLE_SCHEMA = Draft202012Validator(
     build_document()["components"]["responses"]["Unavailable"]["content"]["application/json"][
         "schema"
@@ -152,85 +147,6 @@ def test_the_api_answers_503_unavailable(rf):
 # --- For real: gunicorn, PostgreSQL and a proxy the test cuts ---------------------
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class CuttableProxy:
-    """Forwards 127.0.0.1:<port> to PostgreSQL until ``cut()``; ``restore()``
-    listens on the same port again."""
-
-    def __init__(self, target):
-        self.target = target
-        self.port = free_port()
-        self.lock = threading.Lock()
-        self.sockets = set()
-        self.listener = None
-
-    def start(self, forward=True):
-        """Listen; with ``forward=False``, accept connections and never answer
-        (a database that hangs rather than refuses)."""
-        self.forward = forward
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(64)
-        self.listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-
-    restore = start
-
-    def _accept(self, listener):
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return  # cut
-            if not self.forward:
-                with self.lock:
-                    self.sockets.add(client)
-                continue
-            try:
-                upstream = socket.create_connection(self.target, timeout=5)
-            except OSError:
-                client.close()
-                continue
-            with self.lock:
-                self.sockets |= {client, upstream}
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
-
-    def _pump(self, source, sink):
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            self._close(source)
-            self._close(sink)
-
-    def _close(self, sock):
-        with self.lock:
-            self.sockets.discard(sock)
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-        sock.close()
-
-    def cut(self):
-        # shutdown() first: a bare close() leaves a thread blocked in accept()
-        # holding the socket open, still listening.
-        with contextlib.suppress(OSError):
-            self.listener.shutdown(socket.SHUT_RDWR)
-        self.listener.close()
-        with self.lock:
-            live = list(self.sockets)
-        for sock in live:
-            self._close(sock)
-
-
 def http(base, method, path, body=None, key=None, timeout=30):
     request = urllib.request.Request(base + path, method=method)
     if key:
@@ -287,45 +203,20 @@ def test_the_page_outlives_a_cut_database_and_everything_recovers(outage_databas
     env.pop("REDIS_URL", None)  # the database cache: it goes down with the database
 
     def manage(*args):
-        result = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=180,
-            env={**env, "DATABASE_URL": f"{db['server']}/{db['name']}"},
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout
+        return servers.manage({**env, "DATABASE_URL": f"{db['server']}/{db['name']}"}, *args).stdout
 
     manage("migrate", "--noinput", "--verbosity", "0")
     manage("collectstatic", "--noinput", "--verbosity", "0")
     key = manage("createapikey", "outage test").strip().splitlines()[-1]
 
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = open(tmp_path / "gunicorn.log", "w")  # noqa: SIM115
-    gunicorn = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "statuspage.wsgi", "--bind", f"127.0.0.1:{port}"]
-        + ["--workers", "2", "--timeout", "60", "--access-logfile", "-"],
-        cwd=ROOT,
-        env={
-            **env,
-            "DATABASE_URL": f"postgres://{db['userinfo']}@127.0.0.1:{proxy.port}/{db['name']}",
-        },
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    gunicorn = servers.Gunicorn(
+        {**env, "DATABASE_URL": f"postgres://{db['userinfo']}@127.0.0.1:{proxy.port}/{db['name']}"},
+        tmp_path / "gunicorn.log",
+        options=("--timeout", "60", "--access-logfile", "-"),
     )
+    base = gunicorn.url
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if http(base, "GET", "/", timeout=5)[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "gunicorn.log").read_text()
-            time.sleep(0.2)
+        gunicorn.start("/", timeout=30)
 
         status, _, body = http(
             base,
@@ -415,12 +306,7 @@ def test_the_page_outlives_a_cut_database_and_everything_recovers(outage_databas
             f"hanging database: first page in {hung_page_seconds:.1f} s, "
             f"6 more in {quick_pages_seconds:.2f} s"
         )
-        assert gunicorn.poll() is None
+        assert gunicorn.is_running()
     finally:
-        gunicorn.terminate()
-        try:
-            gunicorn.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            gunicorn.kill()
-        log.close()
+        gunicorn.stop()
         proxy.cut()

@@ -1,121 +1,15 @@
 """Never stale across processes: gunicorn with 4 workers, a write through the
 API (or from another process altogether), then every read shows it."""
 
-import json
-import os
 import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-PYTHON = sys.executable
+from tests.servers import Site
 
 pytestmark = pytest.mark.slow
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Site:
-    """A throwaway Kamustatus: its own SQLite file and static root, served by
-    gunicorn on a free loopback port."""
-
-    def __init__(self, directory, workers=4, **environ):
-        self.directory = Path(directory)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {
-            **os.environ,
-            "SECRET_KEY": "test-only-" + os.urandom(8).hex(),
-            "DEBUG": "0",
-            "DATABASE_URL": f"sqlite:///{self.directory / 'db.sqlite3'}",
-            "STATIC_ROOT": str(self.directory / "static"),
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            **environ,
-        }
-        self.env.pop("REDIS_URL", None)
-        self.workers = workers
-        self.process = None
-
-    def manage(self, *args):
-        result = subprocess.run(
-            [PYTHON, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
-    def prepare(self):
-        self.manage("migrate", "--noinput", "--verbosity", "0")
-        self.manage("collectstatic", "--noinput", "--verbosity", "0")
-        self.api_key = self.manage("createapikey", "tests").strip().splitlines()[-1]
-
-    def start(self):
-        self.log = open(self.directory / "gunicorn.log", "w")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [
-                PYTHON,
-                "-m",
-                "gunicorn",
-                "statuspage.wsgi",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                str(self.workers),
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, (self.directory / "gunicorn.log").read_text()
-            try:
-                self.get("/")
-                return self
-            except OSError:
-                time.sleep(0.2)
-        raise AssertionError("gunicorn did not start")
-
-    def stop(self):
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
-
-    def get(self, path, headers=None):
-        request = urllib.request.Request(self.url + path, headers=headers or {})
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback)
-            return response.status, dict(response.headers), response.read().decode()
-
-    def api(self, method, path, body):
-        request = urllib.request.Request(
-            self.url + "/api" + path,
-            data=json.dumps(body).encode(),
-            method=method,
-            headers={"x-api-key": self.api_key, "Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback)
-            return response.status, json.loads(response.read() or b"null")
 
 
 @pytest.fixture(scope="module")

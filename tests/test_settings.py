@@ -1,21 +1,16 @@
 """Settings come from the environment only, strictly."""
 
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.servers import manage
 
 
 def django_check(**env):
     base = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
     base.update(env)
-    return subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=ROOT, env=base, capture_output=True, text=True
-    )
+    return manage(base, "check", check=False)
 
 
 def test_it_refuses_to_start_without_a_secret_key_in_production():

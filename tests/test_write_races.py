@@ -9,17 +9,10 @@ SQLite, are in tests/test_api_concurrency.py.)
 """
 
 import json
-import os
-import secrets
-import socket
 import sqlite3
-import subprocess
-import sys
 import threading
-import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -27,6 +20,7 @@ from django.db import connections
 from django.test import Client
 
 from incidents.models import AuditRecord, Incident, IncidentMonitor, Monitor
+from tests.servers import Site
 
 ON_POSTGRESQL = "postgresql" in settings.DATABASES["default"]["ENGINE"]
 postgresql_only = pytest.mark.skipif(
@@ -34,7 +28,6 @@ postgresql_only = pytest.mark.skipif(
     reason="threads in one process share SQLite's in-memory test database",
 )
 sqlite_only = pytest.mark.skipif(ON_POSTGRESQL, reason="the SQLite file case")
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def race(*calls, timeout=60):
@@ -204,12 +197,6 @@ def test_a_monitor_deleted_while_an_incident_is_opened_on_it_leaves_no_dangling_
 # --- SQLite: the same race across gunicorn worker processes -----------------------
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def http(base, method, path, body=None, key=None):
     request = urllib.request.Request(base + path, method=method)
     request.add_header("x-api-key", key)
@@ -227,61 +214,19 @@ def http(base, method, path, body=None, key=None):
 @pytest.fixture
 def sqlite_site(tmp_path):
     """Three gunicorn workers writing one SQLite file; yields (base URL, key, file)."""
-    database = tmp_path / "db.sqlite3"
-    env = {
-        **os.environ,
-        "DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "DATABASE_URL": f"sqlite:///{database}",
-        "STATIC_ROOT": str(tmp_path / "static"),
-        "LAST_GOOD_DIR": str(tmp_path / "last-good"),
-    }
-    env.pop("REDIS_URL", None)
-
-    def manage(*args):
-        result = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
-    manage("migrate", "--noinput", "--verbosity", "0")
-    key = manage("createapikey", "races").strip().splitlines()[-1]
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = open(tmp_path / "gunicorn.log", "w")  # noqa: SIM115
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "statuspage.wsgi", "--bind", f"127.0.0.1:{port}"]
-        + ["--workers", "3", "--timeout", "60"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    site = Site(
+        tmp_path,
+        workers=3,
+        ALLOWED_HOSTS="127.0.0.1",
+        LAST_GOOD_DIR=str(tmp_path / "last-good"),
+        gunicorn_options=("--timeout", "60"),
     )
+    site.prepare(collectstatic=False)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if http(base, "GET", "/api/monitors", key=key)[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "gunicorn.log").read_text()
-            time.sleep(0.2)
-        yield base, key, database
+        site.start(ready_path="/api/openapi.json")
+        yield site.url, site.api_key, site.database
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+        site.stop()
 
 
 @pytest.mark.slow

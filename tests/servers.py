@@ -1,0 +1,252 @@
+"""Real processes for the tests that need them: gunicorn serving a throwaway
+Kamustatus, ``manage.py`` commands and workers run as a production host would
+run them, a TCP proxy a test can cut, and free loopback ports.
+
+Every test that starts a process uses these, so how a server is started,
+waited for and stopped is written once.
+"""
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+
+def free_port():
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def environment(*, drop=("REDIS_URL",), **values):
+    """This process's environment without the variables whose names start
+    with one of ``drop``, with ``values`` set: what a subprocess gets."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(tuple(drop))}
+    env.update(values)
+    return env
+
+
+def manage(env, *args, timeout=180, check=True, **kwargs):
+    """Run ``manage.py`` with ``env``; a failure shows its output."""
+    result = subprocess.run(
+        [PYTHON, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kwargs,
+    )
+    if check:
+        assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def stop(process, timeout=20):
+    """TERM, then KILL if it does not finish in time; its exit code."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
+def start_worker(env, *args):
+    """``manage.py worker`` as a process of its own, its output in a pipe."""
+    return subprocess.Popen(
+        [PYTHON, "manage.py", "worker", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+class Gunicorn:
+    """gunicorn serving the project with ``env`` on a free loopback port,
+    its log in ``log_path``."""
+
+    def __init__(self, env, log_path, *, workers=2, options=()):
+        self.env = env
+        self.log_path = Path(log_path)
+        self.workers = workers
+        self.options = list(options)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = None
+
+    def start(self, ready_path="/", timeout=60):
+        """Start, and return once ``ready_path`` answers 200."""
+        self.log = open(self.log_path, "w")  # noqa: SIM115 (closed in stop)
+        self.process = subprocess.Popen(
+            [PYTHON, "-m", "gunicorn", "statuspage.wsgi", "--bind", f"127.0.0.1:{self.port}"]
+            + ["--workers", str(self.workers), *self.options],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.log_text()
+            try:
+                with urllib.request.urlopen(self.url + ready_path, timeout=5) as response:  # noqa: S310
+                    if response.status == 200:
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError("gunicorn did not start:\n" + self.log_text())
+
+    def log_text(self):
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def is_running(self):
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self):
+        if self.process is not None:
+            stop(self.process, timeout=15)
+            self.log.close()
+
+
+class Site:
+    """A throwaway Kamustatus: its own SQLite file and static root, served by
+    gunicorn on a free loopback port (DEBUG off, as in production)."""
+
+    def __init__(self, directory, workers=4, *, own_static=True, gunicorn_options=(), **environ):
+        self.directory = Path(directory)
+        self.database = self.directory / "db.sqlite3"
+        if own_static:
+            environ.setdefault("STATIC_ROOT", str(self.directory / "static"))
+        self.env = environment(
+            drop=("REDIS_URL", "DATABASE_URL", "DJANGO_SETTINGS_MODULE"),
+            SECRET_KEY="test-only-" + os.urandom(8).hex(),
+            DEBUG="0",
+            DATABASE_URL=f"sqlite:///{self.database}",
+            **{"ALLOWED_HOSTS": "127.0.0.1,localhost", **environ},
+        )
+        self.server = Gunicorn(
+            self.env, self.directory / "gunicorn.log", workers=workers, options=gunicorn_options
+        )
+        self.port, self.url = self.server.port, self.server.url
+
+    def manage(self, *args):
+        return manage(self.env, *args, timeout=120).stdout
+
+    def prepare(self, collectstatic=True):
+        self.manage("migrate", "--noinput", "--verbosity", "0")
+        if collectstatic:
+            self.manage("collectstatic", "--noinput", "--verbosity", "0")
+        self.api_key = self.manage("createapikey", "tests").strip().splitlines()[-1]
+        return self
+
+    def start(self, ready_path="/"):
+        self.server.start(ready_path, timeout=30)
+        return self
+
+    def stop(self):
+        self.server.stop()
+
+    def get(self, path, headers=None):
+        request = urllib.request.Request(self.url + path, headers=headers or {})
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback)
+            return response.status, dict(response.headers), response.read().decode()
+
+    def api(self, method, path, body):
+        request = urllib.request.Request(
+            self.url + "/api" + path,
+            data=json.dumps(body).encode(),
+            method=method,
+            headers={"x-api-key": self.api_key, "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback)
+            return response.status, json.loads(response.read() or b"null")
+
+
+class CuttableProxy:
+    """Forwards 127.0.0.1:<port> to ``target`` until ``cut()``; ``restore()``
+    listens on the same port again."""
+
+    def __init__(self, target):
+        self.target = target
+        self.port = free_port()
+        self.lock = threading.Lock()
+        self.sockets = set()
+        self.listener = None
+
+    def start(self, forward=True):
+        """Listen; with ``forward=False``, accept connections and never answer
+        (a database that hangs rather than refuses)."""
+        self.forward = forward
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self.listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    restore = start
+
+    def _accept(self, listener):
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # cut
+            if not self.forward:
+                with self.lock:
+                    self.sockets.add(client)
+                continue
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.sockets |= {client, upstream}
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source, sink):
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            self._close(source)
+            self._close(sink)
+
+    def _close(self, sock):
+        with self.lock:
+            self.sockets.discard(sock)
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+
+    def cut(self):
+        # shutdown() first: a bare close() leaves a thread blocked in accept()
+        # holding the socket open, still listening.
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+        with self.lock:
+            live = list(self.sockets)
+        for sock in live:
+            self._close(sock)
