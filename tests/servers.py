@@ -53,6 +53,23 @@ def manage(env, *args, timeout=180, check=True, **kwargs):
     return result
 
 
+def http(base, method, path, body=None, key=None, timeout=30):
+    """``(status, headers, text)`` of one request; ``body`` sent as JSON,
+    ``key`` as ``x-api-key``. Error statuses are answers, not exceptions."""
+    request = urllib.request.Request(base + path, method=method)
+    if key:
+        request.add_header("x-api-key", key)
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, data=data, timeout=timeout) as response:  # noqa: S310
+            return response.status, dict(response.headers), response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read().decode()
+
+
 def stop(process, timeout=20):
     """TERM, then KILL if it does not finish in time; its exit code."""
     if process.poll() is None:

@@ -20,6 +20,7 @@ from django.db import connections
 from django.test import Client
 
 from incidents.models import Incident
+from tests.servers import http
 
 ENGINE = settings.DATABASES["default"]["ENGINE"]
 
@@ -63,18 +64,8 @@ def test_40_parallel_patches_leave_41_entries_and_the_last_status(make_incident,
 
 
 def call(url, method="GET", body=None, key=None):
-    request = urllib.request.Request(url, method=method)
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        request.add_header("Content-Type", "application/json")
-    if key:
-        request.add_header("x-api-key", key)
-    try:
-        with urllib.request.urlopen(request, data=data, timeout=60) as response:  # noqa: S310
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
+    status, _headers, text = http(url, method, "", body, key, timeout=60)
+    return status, json.loads(text or "null")
 
 
 @pytest.mark.slow

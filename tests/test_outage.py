@@ -12,8 +12,6 @@ import json
 import os
 import secrets
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 from django.core.cache import cache
@@ -27,7 +25,7 @@ from incidents.cache import outage as fallback
 from incidents.cache.outage import survives_outages
 from incidents.cache.pages import page_key
 from tests import servers
-from tests.servers import CuttableProxy
+from tests.servers import CuttableProxy, http
 
 UNAVAILABLE_SCHEMA = Draft202012Validator(
     build_document()["components"]["responses"]["Unavailable"]["content"]["application/json"][
@@ -145,21 +143,6 @@ def test_the_api_answers_503_unavailable(rf):
 
 
 # --- For real: gunicorn, PostgreSQL and a proxy the test cuts ---------------------
-
-
-def http(base, method, path, body=None, key=None, timeout=30):
-    request = urllib.request.Request(base + path, method=method)
-    if key:
-        request.add_header("x-api-key", key)
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, data=data, timeout=timeout) as response:
-            return response.status, dict(response.headers), response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read().decode()
 
 
 @pytest.fixture

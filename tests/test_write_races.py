@@ -11,8 +11,6 @@ SQLite, are in tests/test_api_concurrency.py.)
 import json
 import sqlite3
 import threading
-import urllib.error
-import urllib.request
 
 import pytest
 from django.conf import settings
@@ -20,6 +18,7 @@ from django.db import connections
 from django.test import Client
 
 from incidents.models import AuditRecord, Incident, IncidentMonitor, Monitor
+from tests import servers
 from tests.servers import Site
 
 ON_POSTGRESQL = "postgresql" in settings.DATABASES["default"]["ENGINE"]
@@ -198,17 +197,8 @@ def test_a_monitor_deleted_while_an_incident_is_opened_on_it_leaves_no_dangling_
 
 
 def http(base, method, path, body=None, key=None):
-    request = urllib.request.Request(base + path, method=method)
-    request.add_header("x-api-key", key)
-    data = None
-    if body is not None:
-        data = json.dumps(body).encode()
-        request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, data=data, timeout=60) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
+    status, _headers, text = servers.http(base, method, path, body, key, timeout=60)
+    return status, text
 
 
 @pytest.fixture
