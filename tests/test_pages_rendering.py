@@ -200,6 +200,28 @@ def test_when_the_cache_fails_the_page_still_goes_through_the_view(
     assert b"All systems operational" in response.content
 
 
+def test_after_the_stored_lookup_failed_the_view_does_not_ask_the_cache_again(
+    client, api_monitor, monkeypatch
+):
+    """A cache that hangs costs one timeout per visit, not two: the view
+    renders at once when the middleware's lookup has just failed."""
+    from incidents.cache import middleware, store
+
+    def broken(*args, **kwargs):
+        raise ConnectionError("cache unreachable")
+
+    lookups = []
+    original = store.Shelf.lookup
+    monkeypatch.setattr(middleware, "stored_response", broken)
+    monkeypatch.setattr(
+        store.Shelf, "lookup", lambda shelf, name: lookups.append(name) or original(shelf, name)
+    )
+    response = client.get("/")
+    assert response.status_code == 200
+    assert b"All systems operational" in response.content
+    assert lookups == []
+
+
 def test_bytes_kept_by_a_process_are_never_served_once_the_page_changed(client, api_monitor):
     first = client.get("/")
     api_monitor.report_status(Monitor.DEGRADED)
