@@ -819,7 +819,7 @@ class IncidentUpdate(models.Model):
     """One entry of an incident's timeline."""
 
     ONLY_ENTRY = (
-        "This is the incident's only timeline entry; it cannot be deleted "
+        "This is the only timeline entry of the incident; it cannot be deleted "
         "(delete the incident instead)."
     )
 

@@ -337,7 +337,9 @@ SCHEMAS = {
             "fromStatus": {"type": ["string", "null"], "enum": [*Monitor.STATUSES, None]},
             "toStatus": {"type": "string", "enum": Monitor.STATUSES},
             "channel": {
-                "type": "object",
+                "type": ["object", "null"],
+                "description": "null: no channel was configured, so the alert was recorded "
+                "as suppressed and sent nowhere.",
                 "additionalProperties": False,
                 "required": ["kind", "name"],
                 "properties": {
