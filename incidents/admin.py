@@ -25,6 +25,7 @@ from incidents.models import (
     IncidentUpdate,
     Monitor,
     MonitorStatusChange,
+    isostring,
 )
 
 # Domain field names -> admin form field names, for errors raised by the rules.
@@ -175,12 +176,17 @@ class IncidentAdmin(admin.ModelAdmin):
     list_filter = ["status", MaintenanceFilter, "monitors"]
     search_fields = ["id", "title", "updates__message"]
     date_hierarchy = "started_at"
-    readonly_fields = ["id", "started_local", "resolved_local"]
+    readonly_fields = ["id", "started_local", "resolved_local", "schedule_in_utc"]
     actions = ["resolve_selected"]
     list_per_page = 50
 
     started_local = local_time_column("started_at", "started")
     resolved_local = local_time_column("resolved_at", "resolved")
+
+    @admin.display(description="schedule as stored (UTC)")
+    def schedule_in_utc(self, incident):
+        window = incident.window
+        return f"{isostring(window.scheduled_start)} – {isostring(window.scheduled_end)}"
 
     def get_inlines(self, request, obj):
         return [TimelineInline] if obj is not None else []  # none yet on the add form
@@ -202,7 +208,10 @@ class IncidentAdmin(admin.ModelAdmin):
                 )
             )
         if obj is not None:
-            fieldsets.append(("Record", {"fields": ["id", "started_local", "resolved_local"]}))
+            record = ["id", "started_local", "resolved_local"]
+            if obj.window is not None:
+                record.append("schedule_in_utc")
+            fieldsets.append(("Record", {"fields": record}))
         return fieldsets
 
     def get_queryset(self, request):

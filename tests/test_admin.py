@@ -294,6 +294,7 @@ class TestTimeZone:
         html = page.content.decode()
         assert "Scheduled start (Europe/Berlin)" in html
         assert "In Europe/Berlin time; stored in UTC." in html
+        assert "2030-07-01T01:00:00Z – 2030-07-01T03:00:00Z" in html
         listing = operator.get(reverse("admin:incidents_incident_changelist")).content.decode()
         assert "Started (Europe/Berlin)" in listing
 
@@ -396,3 +397,17 @@ def test_the_audit_trail_is_read_only(operator, make_incident):
     url = reverse("admin:incidents_auditrecord_change", args=[record.pk])
     assert operator.post(url, {"action": "deleted"}).status_code == 403
     assert operator.get(reverse("admin:incidents_auditrecord_add")).status_code == 403
+
+
+def test_stored_times_are_shown_in_the_pages_zone(operator, settings):
+    settings.KAMUSTATUS_TIME_ZONE = "Asia/Kolkata"  # UTC+05:30
+    incident = Incident.open_incident(
+        title="Slow", message="Looking.", at=datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    )
+    url = reverse("admin:incidents_incident_change", args=[quote(incident.pk)])
+    page = operator.get(url).content.decode()
+    assert "Started (Asia/Kolkata)" in page and "Posted (Asia/Kolkata)" in page
+    assert page.count("2030-01-02 08:34:05") == 2  # the record and the timeline entry
+    assert "03:04:05" not in page
+    listing = operator.get(reverse("admin:incidents_incident_changelist")).content.decode()
+    assert "2030-01-02 08:34:05" in listing

@@ -264,7 +264,9 @@ def test_scheduling_a_window_in_the_pages_time_zone(site, page):
     # Shown again as typed, in the page's zone.
     open_incident(page, site, window["id"])
     assert page.input_value("#id_scheduled_start_1") == "03:00:00"
-    assert "In Europe/Berlin time; stored in UTC." in page.inner_text("#incident_form")
+    form = page.inner_text("#incident_form")
+    assert "In Europe/Berlin time; stored in UTC." in form
+    assert "2030-07-01T01:00:00Z – 2030-07-01T03:30:00Z" in form
 
 
 def test_adding_an_alert_channel(site, page):
@@ -301,6 +303,12 @@ def test_the_admin_is_named_after_the_page(site, page):
     assert page.title() == "Operations | Acme Status admin"
     assert page.inner_text("#site-name a >> nth=0") == "Acme Status"
     assert "Task results" not in page.inner_text("#content")
+    # Every column of the lists in view at 1280 px.
+    for path, last in [("incident", "resolved_local"), ("alert", "window_ref")]:
+        page.goto(f"{site.url}/admin/incidents/{path}/")
+        box = page.locator(f"#result_list th.column-{last}").bounding_box()
+        assert box["x"] + box["width"] <= 1280, path
+    page.goto(site.url + "/admin/")
     page.click("text=View the status page")
     page.wait_for_load_state("load")
     assert page.url == site.url + "/"
