@@ -411,6 +411,14 @@ class MonitorAdmin(admin.ModelAdmin):
             return redirect(reverse("admin:incidents_monitor_change", args=[quote(monitor.pk)]))
         return super().delete_view(request, object_id, extra_context)
 
+    def get_deleted_objects(self, objs, request):
+        """The list's "Delete selected" confirmation: a monitor an open
+        incident needs is shown as protected, with the reason, and nothing
+        is deleted (instead of a success message that would not be true)."""
+        deletable, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        refusals = [monitor.why_not_deletable() for monitor in objs]
+        return deletable, counts, perms_needed, [*protected, *filter(None, refusals)]
+
     def delete_model(self, request, obj):
         obj.delete_with_audit(Actor.for_user(request.user))
 

@@ -348,6 +348,29 @@ class TestMonitors:
             assert monitor.why_not_deletable() in response.content.decode()
         assert Monitor.objects.filter(pk=monitor.pk).exists()
 
+    def test_the_list_action_refuses_a_monitor_in_use_and_says_why(
+        self, operator, make_monitor, make_incident
+    ):
+        used, free = make_monitor(), make_monitor()
+        make_incident(monitor_ids=[used.pk])
+        url = reverse("admin:incidents_monitor_changelist")
+        selected = {"action": "delete_selected", "_selected_action": [used.pk, free.pk]}
+        confirmation = operator.post(url, selected).content.decode()
+        assert used.why_not_deletable() in confirmation
+        response = operator.post(url, {**selected, "post": "yes"})
+        assert used.why_not_deletable() in response.content.decode()
+        assert Monitor.objects.filter(pk__in=[used.pk, free.pk]).count() == 2
+
+    def test_a_second_status_change_saves_with_the_history_shown(self, operator, make_monitor):
+        monitor = make_monitor(name="API")
+        url = reverse("admin:incidents_monitor_change", args=[quote(monitor.pk)])
+        assert submit(operator, url, "monitor_form", status="down").status_code == 302
+        assert submit(operator, url, "monitor_form", status="operational").status_code == 302
+        assert list(MonitorStatusChange.objects.values_list("to_status", flat=True)) == [
+            "operational",
+            "down",
+        ]
+
     def test_a_monitor_no_incident_needs_is_deleted(self, operator, make_monitor):
         monitor = make_monitor()
         url = reverse("admin:incidents_monitor_delete", args=[quote(monitor.pk)])

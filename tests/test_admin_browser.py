@@ -119,7 +119,9 @@ def find_title(site, incident_id):
 
 
 def success_message(page):
-    return page.locator("ul.messagelist li.success").inner_text()
+    """The admin's success message; fails fast (with the page's errors) when none."""
+    found = page.locator("ul.messagelist li.success")
+    return found.inner_text(timeout=5_000) if found.count() else ""
 
 
 def error_text(page):
