@@ -5,11 +5,17 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import quote, unquote
 from django.contrib.admin.widgets import AdminSplitDateTime
 from django.core.exceptions import ValidationError
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.html import format_html
+from django_tasks_db.models import DBTaskResult
 
+from incidents.admin_site import local_time_column, zoned_help, zoned_label
+from incidents.alerts.models import AlertChannel
 from incidents.models import (
     Actor,
     ApiKey,
@@ -19,6 +25,7 @@ from incidents.models import (
     IncidentUpdate,
     Monitor,
     MonitorStatusChange,
+    isostring,
 )
 
 # Domain field names -> admin form field names, for errors raised by the rules.
@@ -49,10 +56,16 @@ class IncidentForm(forms.ModelForm):
         "timeline entry, exactly like the API's PATCH.",
     )
     scheduled_start = forms.SplitDateTimeField(
-        required=False, widget=AdminSplitDateTime, help_text="Maintenance windows only (UTC)."
+        label=zoned_label("Scheduled start"),
+        required=False,
+        widget=AdminSplitDateTime,
+        help_text=zoned_help("Maintenance windows only."),
     )
     scheduled_end = forms.SplitDateTimeField(
-        required=False, widget=AdminSplitDateTime, help_text="Maintenance windows only (UTC)."
+        label=zoned_label("Scheduled end"),
+        required=False,
+        widget=AdminSplitDateTime,
+        help_text=zoned_help("Maintenance windows only."),
     )
 
     class Meta:
@@ -101,17 +114,40 @@ class IncidentForm(forms.ModelForm):
         return cleaned
 
 
+class TimelineEntryForm(forms.ModelForm):
+    class Meta:
+        model = IncidentUpdate
+        fields = ["message"]
+        widgets = {"message": forms.Textarea(attrs={"rows": 2, "cols": 60})}
+
+
+class TimelineFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        kept = [form for form in self.initial_forms if not self._should_delete_form(form)]
+        if self.initial_forms and not kept:
+            raise ValidationError(IncidentUpdate.ONLY_ENTRY)
+
+
 class TimelineInline(admin.TabularInline):
-    """The timeline, read-only: entries are appended through the form above."""
+    """The timeline: a message can be fixed and an entry deleted (through the
+    domain, see ``IncidentAdmin.save_formset``); entries are appended through
+    the form above."""
 
     model = IncidentUpdate
-    fields = ["sequence", "created_at", "status", "message"]
-    readonly_fields = fields
+    form = TimelineEntryForm
+    formset = TimelineFormSet
+    fields = ["sequence", "posted_at", "status", "message"]
+    readonly_fields = ["sequence", "posted_at", "status"]
+    # The id is a text primary key: excluding it makes the admin render its
+    # hidden input, without which no row of the formset validates.
+    exclude = ["id"]
     ordering = ["-sequence"]
     extra = 0
-    can_delete = False
     verbose_name = "timeline entry"
-    verbose_name_plural = "timeline (newest first)"
+    verbose_name_plural = "timeline (newest first): fix a message, or delete an entry"
+
+    posted_at = local_time_column("created_at", "posted")
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -136,13 +172,24 @@ class MaintenanceFilter(admin.SimpleListFilter):
 class IncidentAdmin(admin.ModelAdmin):
     form = IncidentForm
     inlines = [TimelineInline]
-    list_display = ["title", "id", "status", "kind", "started_at", "resolved_at"]
+    list_display = ["title", "id", "status", "kind", "started_local", "resolved_local"]
     list_filter = ["status", MaintenanceFilter, "monitors"]
     search_fields = ["id", "title", "updates__message"]
     date_hierarchy = "started_at"
-    readonly_fields = ["id", "started_at", "resolved_at"]
+    readonly_fields = ["id", "started_local", "resolved_local", "schedule_in_utc"]
     actions = ["resolve_selected"]
     list_per_page = 50
+
+    started_local = local_time_column("started_at", "started")
+    resolved_local = local_time_column("resolved_at", "resolved")
+
+    @admin.display(description="schedule as stored (UTC)")
+    def schedule_in_utc(self, incident):
+        window = incident.window
+        return f"{isostring(window.scheduled_start)} – {isostring(window.scheduled_end)}"
+
+    def get_inlines(self, request, obj):
+        return [TimelineInline] if obj is not None else []  # none yet on the add form
 
     def get_fieldsets(self, request, obj=None):
         schedule = ["scheduled_start", "scheduled_end"]
@@ -161,7 +208,10 @@ class IncidentAdmin(admin.ModelAdmin):
                 )
             )
         if obj is not None:
-            fieldsets.append(("Record", {"fields": ["id", "started_at", "resolved_at"]}))
+            record = ["id", "started_local", "resolved_local"]
+            if obj.window is not None:
+                record.append("schedule_in_utc")
+            fieldsets.append(("Record", {"fields": record}))
         return fieldsets
 
     def get_queryset(self, request):
@@ -196,6 +246,10 @@ class IncidentAdmin(admin.ModelAdmin):
             if obj.window is not None:
                 edits["scheduled_start"] = data.get("scheduled_start")
                 edits["scheduled_end"] = data.get("scheduled_end")
+            if "monitors" not in form.changed_data:
+                # Unchanged: links to monitors deleted since (which the
+                # picker cannot show) stay as they are.
+                del edits["monitor_ids"]
             if "status" in form.changed_data or data.get("message"):
                 edits["status"] = data["status"]
                 edits["message"] = data.get("message", "")
@@ -206,10 +260,31 @@ class IncidentAdmin(admin.ModelAdmin):
             obj.refresh_from_db()
 
     def save_related(self, request, form, formsets, change):
-        # Monitors are set by the domain in save_model (not form.save_m2m);
-        # the timeline inline is read-only, so saving it writes nothing.
+        # Monitors are set by the domain in save_model (not form.save_m2m).
         for formset in formsets:
-            formset.save()
+            self.save_formset(request, form, formset, change)
+
+    def save_formset(self, request, form, formset, change):
+        """Timeline fixes go through the domain: audited, and the status
+        follows the latest entry left."""
+        if formset.model is not IncidentUpdate:
+            return super().save_formset(request, form, formset, change)
+        actor = Actor.for_user(request.user)
+        incident = form.instance
+        # What formset.save() would report, for the admin's change message.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        try:
+            for entry_form in formset.initial_forms:
+                entry = entry_form.instance
+                if formset._should_delete_form(entry_form):
+                    formset.deleted_objects.append(entry)
+                elif "message" in entry_form.changed_data:
+                    incident.edit_update(entry.pk, entry_form.cleaned_data["message"], actor)
+                    formset.changed_objects.append((entry, ["message"]))
+            for entry in formset.deleted_objects:
+                incident.delete_update(entry.pk, actor)
+        except (Conflict, IncidentUpdate.DoesNotExist) as error:
+            messages.error(request, f"The timeline was not fully changed: {error}")
 
     def delete_model(self, request, obj):
         obj.delete_with_audit(Actor.for_user(request.user))
@@ -229,6 +304,17 @@ class IncidentAdmin(admin.ModelAdmin):
 
 
 # --- Monitors -------------------------------------------------------------
+
+NO_ALERT_CHANNEL = (
+    "No alert channel is configured: when a monitor fails, the alert is recorded as "
+    "suppressed (no channel) and sent nowhere. Add one under Alert channels, or set "
+    "ALERT_EMAILS or ALERT_WEBHOOK_URL."
+)
+
+
+def warn_without_alert_channels(request):
+    if request.method == "GET" and not AlertChannel.objects.configured():
+        messages.warning(request, NO_ALERT_CHANNEL)
 
 
 class MonitorForm(forms.ModelForm):
@@ -254,12 +340,14 @@ class MonitorForm(forms.ModelForm):
 
 class TransitionInline(admin.TabularInline):
     model = MonitorStatusChange
-    fields = ["created_at", "from_status", "to_status"]
+    fields = ["changed_at", "from_status", "to_status"]
     readonly_fields = fields
     extra = 0
     max_num = 0
     can_delete = False
     verbose_name_plural = "status history"
+
+    changed_at = local_time_column("created_at", "changed")
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -305,10 +393,31 @@ class MonitorAdmin(admin.ModelAdmin):
         except (ValidationError, Conflict) as error:
             messages.error(request, f"Nothing was saved: {error}")
 
-    def has_delete_permission(self, request, obj=None):
-        if obj is not None and Incident.objects.open().for_monitor(obj.pk).exists():
-            return False  # the API answers 409 for the same reason
-        return super().has_delete_permission(request, obj)
+    def changelist_view(self, request, extra_context=None):
+        warn_without_alert_channels(request)
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        warn_without_alert_channels(request)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        """Refused while an open incident needs the monitor, saying why (the
+        API's 409 sentence), back on the monitor's page."""
+        monitor = self.get_object(request, unquote(object_id))
+        refusal = monitor.why_not_deletable() if monitor is not None else None
+        if refusal:
+            self.message_user(request, refusal, messages.ERROR)
+            return redirect(reverse("admin:incidents_monitor_change", args=[quote(monitor.pk)]))
+        return super().delete_view(request, object_id, extra_context)
+
+    def get_deleted_objects(self, objs, request):
+        """The list's "Delete selected" confirmation: a monitor an open
+        incident needs is shown as protected, with the reason, and nothing
+        is deleted (instead of a success message that would not be true)."""
+        deletable, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        refusals = [monitor.why_not_deletable() for monitor in objs]
+        return deletable, counts, perms_needed, [*protected, *filter(None, refusals)]
 
     def delete_model(self, request, obj):
         obj.delete_with_audit(Actor.for_user(request.user))
@@ -334,16 +443,20 @@ class ApiKeyForm(forms.ModelForm):
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
     form = ApiKeyForm
-    list_display = ["name", "prefix_display", "created_at", "last_used_at", "state"]
+    list_display = ["name", "prefix_display", "created_local", "last_used_local", "state"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "prefix"]
-    readonly_fields = ["prefix_display", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["prefix_display", "created_local", "last_used_local", "revoked_local"]
     actions = ["revoke_selected"]
+
+    created_local = local_time_column("created_at", "created")
+    last_used_local = local_time_column("last_used_at", "last used")
+    revoked_local = local_time_column("revoked_at", "revoked")
 
     def get_fields(self, request, obj=None):
         if obj is None:
             return ["name"]
-        return ["name", "prefix_display", "created_at", "last_used_at", "revoked_at"]
+        return ["name", "prefix_display", "created_local", "last_used_local", "revoked_local"]
 
     @admin.display(description="key")
     def prefix_display(self, key):
@@ -395,12 +508,13 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 @admin.register(AuditRecord)
 class AuditRecordAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "action", "object_type", "object_id", "actor"]
+    list_display = ["recorded_at", "action", "object_type", "object_id", "actor"]
     list_filter = ["action", "object_type"]
     search_fields = ["object_id", "actor"]
     date_hierarchy = "created_at"
+    recorded_at = local_time_column("created_at", "recorded")
     fields = [
-        "created_at",
+        "recorded_at",
         "action",
         "object_type",
         "object_id",
@@ -437,3 +551,7 @@ class AuditRecordAdmin(admin.ModelAdmin):
 
 # Alert channels, alerts and their attempts (incidents/alerts/admin.py).
 import incidents.alerts.admin  # noqa: E402, F401
+
+# django-tasks' result table is the worker's business, not the operators'.
+if admin.site.is_registered(DBTaskResult):
+    admin.site.unregister(DBTaskResult)

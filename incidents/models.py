@@ -228,16 +228,27 @@ class Monitor(ShownOnPage, models.Model):
         """A monitor reports its state (API PATCH, admin, a check)."""
         return self.change(status=status, actor=actor)
 
+    def why_not_deletable(self):
+        """The sentence that refuses deleting the monitor now, or None."""
+        if Incident.objects.open().filter(monitor_links__monitor_id=self.pk).exists():
+            return (
+                f"Monitor {self.id} is referenced by an unresolved incident; "
+                "resolve the incident first."
+            )
+        return None
+
     def delete_with_audit(self, actor=None):
+        """Delete the monitor unless an open incident needs it. Resolved
+        incidents keep their link to it, with its name, so their history
+        still says what they affected (and their monitorIds do not change)."""
         with transaction.atomic():
             locked = Monitor.objects.select_for_update().get(pk=self.pk)
-            if Incident.objects.open().filter(monitor_links__monitor=locked).exists():
-                raise Conflict(
-                    f"Monitor {locked.id} is referenced by an unresolved incident; "
-                    "resolve the incident first."
-                )
+            refusal = locked.why_not_deletable()
+            if refusal:
+                raise Conflict(refusal)
             snapshot = locked.to_dict()
             AuditRecord.log(actor, AuditRecord.DELETED, locked, snapshot=snapshot)
+            IncidentMonitor.objects.filter(monitor_id=locked.pk).update(monitor_name=locked.name)
             locked.delete()
 
 
@@ -628,7 +639,76 @@ class Incident(ShownOnPage, models.Model):
             locked.delete()
         return snapshot
 
+    def edit_update(self, update_id, message, actor=None):
+        """Fix an entry's message (a typo): no new entry, the status stays;
+        the old text is kept in the audit trail. Returns the entry."""
+        if not isinstance(message, str):
+            raise ValidationError({"message": "must be a string"})
+        with transaction.atomic():
+            locked = Incident.objects.select_for_update().get(pk=self.pk)
+            update = locked.updates.get(pk=update_id)
+            if update.message != message:
+                old, update.message = update.message, message
+                update.save(update_fields=["message"])
+                locked.save(update_fields=["updated_at"])
+                AuditRecord.log(
+                    actor,
+                    AuditRecord.UPDATED,
+                    locked,
+                    changes={"updateId": update.id, "message": message, "oldMessage": old},
+                )
+        return update
+
+    def delete_update(self, update_id, actor=None):
+        """Take an entry off the timeline; the status and resolvedAt then
+        follow the new latest entry. The only entry stays (delete the
+        incident instead). The entry is kept in the audit trail."""
+        with transaction.atomic():
+            locked = Incident.objects.select_for_update().get(pk=self.pk)
+            update = locked.updates.get(pk=update_id)
+            if not locked.updates.exclude(pk=update.pk).exists():
+                raise Conflict(IncidentUpdate.ONLY_ENTRY)
+            snapshot = update.to_dict()
+            update.delete()
+            locked._follow_timeline()
+            AuditRecord.log(
+                actor,
+                AuditRecord.UPDATED,
+                locked,
+                changes={
+                    "deletedUpdate": snapshot,
+                    "status": locked.status,
+                    "resolvedAt": isostring(locked.resolved_at),
+                },
+            )
+        self.refresh_from_db()
+        getattr(self, "_prefetched_objects_cache", {}).pop("updates", None)
+        return snapshot
+
+    def affected_monitors(self, monitors_by_id):
+        """The monitors the incident affects, in order, for a page: each from
+        ``monitors_by_id`` (id → Monitor) or, once deleted, by its kept name."""
+        found = []
+        for link in self.monitor_links.all():
+            if link.monitor_id in monitors_by_id:
+                found.append(monitors_by_id[link.monitor_id])
+            elif link.monitor_name:
+                found.append(DeletedMonitor(link.monitor_id, link.monitor_name))
+        return found
+
     # -- internals: call only inside the transactions above --
+
+    def _follow_timeline(self):
+        """Status from the latest entry; resolvedAt from the first entry of
+        the closing run of ``resolved`` ones (as appending would have set it)."""
+        entries = list(self.updates.order_by("-sequence").values_list("status", "created_at"))
+        self.status = entries[0][0]
+        self.resolved_at = None
+        for status, created_at in entries:
+            if status != self.RESOLVED:
+                break
+            self.resolved_at = created_at
+        self.save()
 
     def _append_update(self, status, message, at):
         last = self.updates.aggregate(last=Max("sequence"))["last"] or 0
@@ -700,11 +780,21 @@ class MaintenanceWindow(ShownOnPage, models.Model):
 
 
 class IncidentMonitor(ShownOnPage, models.Model):
-    """An incident affects a monitor; ``position`` keeps the order given."""
+    """An incident affects a monitor; ``position`` keeps the order given.
+
+    A monitor can only be deleted once no open incident affects it; the links
+    of resolved incidents outlive it (no constraint, no cascade), keeping its
+    id and, in ``monitor_name``, its name: history does not change.
+    """
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="monitor_links")
-    monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="incident_links")
+    monitor = models.ForeignKey(
+        Monitor, on_delete=models.DO_NOTHING, db_constraint=False, related_name="incident_links"
+    )
     position = models.PositiveSmallIntegerField(default=0)
+    monitor_name = models.CharField(
+        max_length=NAME_MAX_LENGTH, blank=True, help_text="Kept when the monitor is deleted."
+    )
 
     class Meta:
         ordering = ["position"]
@@ -717,8 +807,22 @@ class IncidentMonitor(ShownOnPage, models.Model):
         return f"{self.incident_id} → {self.monitor_id}"
 
 
+@dataclass(frozen=True)
+class DeletedMonitor:
+    """What a resolved incident still shows of a monitor deleted since."""
+
+    id: str
+    name: str
+    deleted = True
+
+
 class IncidentUpdate(ShownOnPage, models.Model):
     """One entry of an incident's timeline."""
+
+    ONLY_ENTRY = (
+        "This is the only timeline entry of the incident; it cannot be deleted "
+        "(delete the incident instead)."
+    )
 
     id = models.CharField(primary_key=True, max_length=40, default=new_update_id)
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="updates")

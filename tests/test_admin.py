@@ -1,12 +1,20 @@
 """Operators work in the admin; it writes through the same rules as the API."""
 
 from datetime import UTC, datetime
+from html.parser import HTMLParser
 
 import pytest
 from django.contrib.admin.utils import quote
 from django.urls import reverse
 
-from incidents.models import ApiKey, AuditRecord, Incident, Monitor, MonitorStatusChange
+from incidents.models import (
+    ApiKey,
+    AuditRecord,
+    Incident,
+    IncidentUpdate,
+    Monitor,
+    MonitorStatusChange,
+)
 
 
 @pytest.fixture
@@ -14,43 +22,77 @@ def operator(admin_client):
     return admin_client
 
 
-def formset_data(response):
-    """The management and hidden fields of every inline on an admin form page."""
-    data = {}
-    for inline in response.context["inline_admin_formsets"]:
-        formset = inline.formset
-        for name, field in formset.management_form.fields.items():
-            value = formset.management_form[name].value()
-            data[f"{formset.prefix}-{name}"] = "" if value is None else value
-        for form in formset.forms:
-            for field in form.hidden_fields():
-                value = field.value()
-                data[field.html_name] = "" if value is None else value
-    return data
+class FormReader(HTMLParser):
+    """What a browser submits from a page's form, untouched: every named
+    input, textarea and select the HTML holds, with its current value."""
+
+    def __init__(self, form_id):
+        super().__init__(convert_charrefs=True)
+        self.form_id, self.inside, self.data = form_id, False, {}
+        self.textarea = self.select = None
+
+    def add(self, name, value):
+        self.data.setdefault(name, []).append(value)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form":
+            self.inside = attrs.get("id") == self.form_id
+        if not self.inside or "name" not in attrs or "disabled" in attrs:
+            if tag == "option" and self.select is not None and "selected" in attrs:
+                self.add(self.select, attrs.get("value", ""))
+            return
+        kind = attrs.get("type", "text")
+        if tag == "input" and kind not in ("submit", "button", "file", "image", "reset"):
+            if kind not in ("checkbox", "radio") or "checked" in attrs:
+                self.add(attrs["name"], attrs.get("value", "on" if kind == "checkbox" else ""))
+        elif tag == "textarea":
+            self.textarea = attrs["name"]
+            self.add(self.textarea, "")
+        elif tag == "select":
+            self.select = attrs["name"]
+            self.data.setdefault(self.select, [])
+
+    def handle_data(self, data):
+        if self.textarea is not None:
+            self.data[self.textarea][-1] += data
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self.inside = False
+        elif tag == "textarea" and self.textarea is not None:
+            # A browser drops the one newline right after <textarea>.
+            self.data[self.textarea][-1] = self.data[self.textarea][-1].removeprefix("\n")
+            self.textarea = None
+        elif tag == "select":
+            self.select = None
+
+
+def page_form(response, form_id):
+    """The form data of ``form_id`` in the page, as a browser would send it."""
+    reader = FormReader(form_id)
+    reader.feed(response.content.decode())
+    assert reader.data, f"no form #{form_id} on the page"
+    return reader.data
+
+
+def submit(client, url, form_id, **fields):
+    """Open ``url``, change ``fields`` in its form and submit it."""
+    page = client.get(url)
+    assert page.status_code == 200
+    data = page_form(page, form_id)
+    for name, value in fields.items():
+        data[name] = value if isinstance(value, list) else [value]
+    return client.post(url, data)
 
 
 def change_incident(client, incident, **fields):
     url = reverse("admin:incidents_incident_change", args=[quote(incident.pk)])
-    page = client.get(url)
-    assert page.status_code == 200
-    incident.refresh_from_db()
-    data = {
-        "title": incident.title,
-        "status": incident.status,
-        "message": "",
-        "monitors": incident.monitor_ids,
-        **formset_data(page),
-    }
-    data.update(fields)
-    return client.post(url, data)
+    return submit(client, url, "incident_form", **fields)
 
 
 def add_incident(client, **fields):
-    url = reverse("admin:incidents_incident_add")
-    page = client.get(url)
-    data = {"title": "", "status": "investigating", "message": "", **formset_data(page)}
-    data.update(fields)
-    return client.post(url, data)
+    return submit(client, reverse("admin:incidents_incident_add"), "incident_form", **fields)
 
 
 class TestIncidents:
@@ -170,12 +212,123 @@ class TestIncidents:
         assert "Needle in the API" not in page
 
 
+class TestTimeline:
+    def entry_field(self, page, incident, sequence, name):
+        """The form field name of one timeline row, as the page renders it."""
+        data = page_form(page, "incident_form")
+        entry = incident.updates.get(sequence=sequence)
+        (prefix,) = [
+            k[: -len("-id")] for k, v in data.items() if k.endswith("-id") and v == [entry.pk]
+        ]
+        return f"{prefix}-{name}"
+
+    def test_every_row_carries_its_id(self, operator, make_incident):
+        incident = make_incident()
+        incident.post_update("identified", "Found it.")
+        url = reverse("admin:incidents_incident_change", args=[quote(incident.pk)])
+        data = page_form(operator.get(url), "incident_form")
+        ids = sorted(
+            v[0] for k, v in data.items() if k.startswith("updates-") and k.endswith("-id")
+        )
+        assert ids == sorted(incident.updates.values_list("pk", flat=True))
+
+    def test_fixing_a_message(self, operator, make_incident):
+        incident = make_incident(message="We are investigatng.")
+        url = reverse("admin:incidents_incident_change", args=[quote(incident.pk)])
+        field = self.entry_field(operator.get(url), incident, 1, "message")
+        response = change_incident(operator, incident, **{field: "We are investigating."})
+        assert response.status_code == 302
+        incident.refresh_from_db()
+        assert [(u.status, u.message) for u in incident.timeline()] == [
+            ("investigating", "We are investigating.")
+        ]
+        record = AuditRecord.objects.filter(object_id=incident.pk).first()
+        assert record.changes["oldMessage"] == "We are investigatng."
+
+    def test_deleting_the_latest_entry_moves_the_status_back(self, operator, make_incident):
+        incident = make_incident()
+        incident.resolve("Fixed.")
+        url = reverse("admin:incidents_incident_change", args=[quote(incident.pk)])
+        field = self.entry_field(operator.get(url), incident, 2, "DELETE")
+        assert change_incident(operator, incident, **{field: "on"}).status_code == 302
+        incident.refresh_from_db()
+        assert (incident.status, incident.resolved_at) == ("investigating", None)
+        assert incident.updates.count() == 1
+
+    def test_the_only_entry_cannot_be_deleted(self, operator, make_incident):
+        incident = make_incident()
+        url = reverse("admin:incidents_incident_change", args=[quote(incident.pk)])
+        field = self.entry_field(operator.get(url), incident, 1, "DELETE")
+        response = change_incident(operator, incident, **{field: "on"})
+        assert response.status_code == 200
+        assert IncidentUpdate.ONLY_ENTRY in response.content.decode()
+        assert incident.updates.count() == 1
+
+    def test_the_add_form_has_no_empty_timeline(self, operator):
+        page = operator.get(reverse("admin:incidents_incident_add")).content.decode()
+        assert "timeline (newest first)" not in page.lower()
+
+
+class TestTimeZone:
+    def test_a_window_is_typed_and_shown_in_the_pages_zone(self, operator, settings):
+        settings.KAMUSTATUS_TIME_ZONE = "Europe/Berlin"
+        response = add_incident(
+            operator,
+            title="Upgrade",
+            message="Planned.",
+            scheduled_start_0="2030-07-01",
+            scheduled_start_1="03:00:00",
+            scheduled_end_0="2030-07-01",
+            scheduled_end_1="05:00:00",
+        )
+        assert response.status_code == 302
+        window = Incident.objects.get()
+        assert window.to_dict()["scheduledStart"] == "2030-07-01T01:00:00Z"
+        url = reverse("admin:incidents_incident_change", args=[quote(window.pk)])
+        page = operator.get(url)
+        data = page_form(page, "incident_form")
+        assert (data["scheduled_start_0"], data["scheduled_start_1"]) == (
+            ["2030-07-01"],
+            ["03:00:00"],
+        )
+        html = page.content.decode()
+        assert "Scheduled start (Europe/Berlin)" in html
+        assert "In Europe/Berlin time; stored in UTC." in html
+        assert "2030-07-01T01:00:00Z – 2030-07-01T03:00:00Z" in html
+        listing = operator.get(reverse("admin:incidents_incident_changelist")).content.decode()
+        assert "Started (Europe/Berlin)" in listing
+
+    def test_a_time_that_does_not_exist_there_is_refused(self, operator, settings):
+        settings.KAMUSTATUS_TIME_ZONE = "Europe/Berlin"
+        response = add_incident(
+            operator,
+            title="Upgrade",
+            message="Planned.",
+            scheduled_start_0="2030-03-31",
+            scheduled_start_1="02:30:00",  # the clocks jump from 02:00 to 03:00
+            scheduled_end_0="2030-03-31",
+            scheduled_end_1="05:00:00",
+        )
+        assert response.status_code == 200
+        assert "Europe/Berlin" in response.content.decode()
+        assert not Incident.objects.exists()
+
+
+def test_the_admin_is_named_after_the_page_and_links_to_it(operator, settings):
+    settings.KAMUSTATUS_PAGE_NAME = "Acme Status"
+    page = operator.get(reverse("admin:index")).content.decode()
+    assert '<a href="/admin/">Acme Status</a>' in page
+    assert '<a class="status-page-link" href="/">View the status page</a>' in page
+    assert "<title>Operations | Acme Status admin</title>" in page
+    assert "Django administration" not in page
+    assert "Task results" not in page and "django_tasks_db" not in page
+
+
 class TestMonitors:
     def test_a_status_change_in_the_admin_is_a_transition(self, operator, make_monitor):
         monitor = make_monitor(name="API")
         url = reverse("admin:incidents_monitor_change", args=[quote(monitor.pk)])
-        data = {"name": "API", "url": "", "status": "down", **formset_data(operator.get(url))}
-        assert operator.post(url, data).status_code == 302
+        assert submit(operator, url, "monitor_form", status="down").status_code == 302
         assert Monitor.objects.get(pk=monitor.pk).status == "down"
         assert MonitorStatusChange.objects.get().to_status == "down"
 
@@ -185,8 +338,59 @@ class TestMonitors:
         monitor = make_monitor()
         make_incident(monitor_ids=[monitor.pk])
         url = reverse("admin:incidents_monitor_delete", args=[quote(monitor.pk)])
-        assert operator.post(url, {"post": "yes"}).status_code == 403
+        for response in (
+            operator.get(url, follow=True),
+            operator.post(url, {"post": "yes"}, follow=True),
+        ):
+            assert response.redirect_chain[-1][0] == reverse(
+                "admin:incidents_monitor_change", args=[quote(monitor.pk)]
+            )
+            assert monitor.why_not_deletable() in response.content.decode()
         assert Monitor.objects.filter(pk=monitor.pk).exists()
+
+    def test_the_list_action_refuses_a_monitor_in_use_and_says_why(
+        self, operator, make_monitor, make_incident
+    ):
+        used, free = make_monitor(), make_monitor()
+        make_incident(monitor_ids=[used.pk])
+        url = reverse("admin:incidents_monitor_changelist")
+        selected = {"action": "delete_selected", "_selected_action": [used.pk, free.pk]}
+        confirmation = operator.post(url, selected).content.decode()
+        assert used.why_not_deletable() in confirmation
+        response = operator.post(url, {**selected, "post": "yes"})
+        assert used.why_not_deletable() in response.content.decode()
+        assert Monitor.objects.filter(pk__in=[used.pk, free.pk]).count() == 2
+
+    def test_a_second_status_change_saves_with_the_history_shown(self, operator, make_monitor):
+        monitor = make_monitor(name="API")
+        url = reverse("admin:incidents_monitor_change", args=[quote(monitor.pk)])
+        assert submit(operator, url, "monitor_form", status="down").status_code == 302
+        assert submit(operator, url, "monitor_form", status="operational").status_code == 302
+        assert list(MonitorStatusChange.objects.values_list("to_status", flat=True)) == [
+            "operational",
+            "down",
+        ]
+
+    def test_a_monitor_no_incident_needs_is_deleted(self, operator, make_monitor):
+        monitor = make_monitor()
+        url = reverse("admin:incidents_monitor_delete", args=[quote(monitor.pk)])
+        assert operator.post(url, {"post": "yes"}).status_code == 302
+        assert not Monitor.objects.filter(pk=monitor.pk).exists()
+
+    def test_the_pages_say_when_no_alert_channel_is_configured(
+        self, operator, make_monitor, settings
+    ):
+        settings.ALERT_EMAILS, settings.ALERT_WEBHOOK_URL = [], ""
+        monitor = make_monitor()
+        for url in (
+            reverse("admin:incidents_monitor_changelist"),
+            reverse("admin:incidents_monitor_change", args=[quote(monitor.pk)]),
+            reverse("admin:incidents_alert_changelist"),
+        ):
+            assert "No alert channel is configured" in operator.get(url).content.decode()
+        settings.ALERT_EMAILS = ["ops@example.com"]
+        page = operator.get(reverse("admin:incidents_monitor_changelist")).content.decode()
+        assert "No alert channel is configured" not in page
 
 
 class TestApiKeys:
@@ -216,3 +420,17 @@ def test_the_audit_trail_is_read_only(operator, make_incident):
     url = reverse("admin:incidents_auditrecord_change", args=[record.pk])
     assert operator.post(url, {"action": "deleted"}).status_code == 403
     assert operator.get(reverse("admin:incidents_auditrecord_add")).status_code == 403
+
+
+def test_stored_times_are_shown_in_the_pages_zone(operator, settings):
+    settings.KAMUSTATUS_TIME_ZONE = "Asia/Kolkata"  # UTC+05:30
+    incident = Incident.open_incident(
+        title="Slow", message="Looking.", at=datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    )
+    url = reverse("admin:incidents_incident_change", args=[quote(incident.pk)])
+    page = operator.get(url).content.decode()
+    assert "Started (Asia/Kolkata)" in page and "Posted (Asia/Kolkata)" in page
+    assert page.count("2030-01-02 08:34:05") == 2  # the record and the timeline entry
+    assert "03:04:05" not in page
+    listing = operator.get(reverse("admin:incidents_incident_changelist")).content.decode()
+    assert "2030-01-02 08:34:05" in listing

@@ -138,11 +138,17 @@ class TestDeciding:
         api_monitor.change(name="Public API")
         assert not Alert.objects.exists()
 
-    def test_without_channels_nothing_is_recorded(self, settings, api_monitor):
+    def test_without_channels_the_alert_is_recorded_as_suppressed(self, settings, api_monitor):
         settings.ALERT_EMAILS, settings.ALERT_WEBHOOK_URL = [], ""
         AlertChannel.objects.create(name="Off", kind="email", email="x@example.com", enabled=False)
         api_monitor.change(status="down")
-        assert not Alert.objects.exists()
+        alert = Alert.objects.get()
+        assert (alert.kind, alert.outcome) == ("down", "suppressed")
+        assert alert.channel_name == "no channel"
+        assert alert.to_dict()["channel"] is None
+        run_worker()
+        assert mail.outbox == []
+        assert Alert.objects.get().outcome == "suppressed"
 
     def test_a_destination_in_both_places_gets_one_alert(self, settings, api_monitor):
         settings.ALERT_EMAILS = ["Ops@Example.com", "ops@example.com"]

@@ -40,7 +40,7 @@ CHECKS = [
     response_schema_conformance,
     negative_data_rejection,
 ]
-# Examples per operation and generation mode: 14 operations × 2 modes × this
+# Examples per operation and generation mode: 13 operations × 2 modes × this
 # keeps the whole run to well under a minute on two cores.
 EXAMPLES = 40
 
@@ -81,9 +81,12 @@ def resources(make_monitor, make_incident):
     resolved = make_incident(title="Done")
     resolved.resolve("Fixed.")
     incidents.append(resolved)
+    incidents[0].post_update(message="A second entry.")
     return {
         "incidentId": [i.id for i in incidents],
         "monitorId": [m.id for m in monitors],
+        # Timeline entries with their incident: (incidentId, updateId).
+        "updateId": [(i.id, u.id) for i in incidents for u in i.updates.all()],
     }
 
 
@@ -92,7 +95,14 @@ def strategy_for(operation, mode, resources):
     names = [p.name for p in operation.path_parameters]
     if names and mode == GenerationMode.POSITIVE:
         # Half the time, aim at a resource that exists.
-        known = st.fixed_dictionaries({name: st.sampled_from(resources[name]) for name in names})
+        if "updateId" in names:
+            known = st.sampled_from(resources["updateId"]).map(
+                lambda pair: {"incidentId": pair[0], "updateId": pair[1]}
+            )
+        else:
+            known = st.fixed_dictionaries(
+                {name: st.sampled_from(resources[name]) for name in names}
+            )
         strategies.append(known.flatmap(lambda ids: operation.as_strategy(path_parameters=ids)))
     return st.one_of(strategies)
 

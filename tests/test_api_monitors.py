@@ -246,3 +246,46 @@ def test_showing_monitors_costs_a_fixed_handful_of_queries(
         make_monitor()
     with django_assert_num_queries(expected):
         assert len(api("GET", "/api/monitors").json()) == 51
+
+
+def test_deleting_a_monitor_leaves_resolved_incidents_as_they_were(
+    client, raw_key, make_monitor, make_incident
+):
+    """Resolved history keeps the monitors it affected, by id and name."""
+    from incidents.models import Incident
+
+    make_monitor(id="mon_gone01", name="Billing")
+    make_monitor(id="mon_kept01", name="Website")
+    incident = make_incident(title="Billing outage", monitor_ids=["mon_gone01", "mon_kept01"])
+    incident.resolve("Fixed.")
+    headers = {"x-api-key": raw_key}
+    before = client.get(f"/api/incidents/{incident.id}", headers=headers).json()
+    public_before = client.get(f"/incidents/{incident.id}/").content.decode()
+    assert "Billing" in public_before
+
+    assert client.delete("/api/monitors/mon_gone01", headers=headers).status_code == 204
+    assert client.get("/api/monitors/mon_gone01", headers=headers).status_code == 404
+    after = client.get(f"/api/incidents/{incident.id}", headers=headers).json()
+    assert after == before
+    assert after["monitorIds"] == ["mon_gone01", "mon_kept01"]
+    listed = client.get("/api/incidents?monitorId=mon_kept01", headers=headers).json()
+    assert [i["monitorIds"] for i in listed] == [["mon_gone01", "mon_kept01"]]
+    page = client.get(f"/incidents/{incident.id}/").content.decode()
+    assert "Billing, Website" in page
+    # Reopening keeps it too: nothing rewrote the links.
+    Incident.objects.get(pk=incident.pk).post_update("investigating", "Back again.")
+    reopened = client.get(f"/api/incidents/{incident.id}", headers=headers).json()
+    assert reopened["monitorIds"] == ["mon_gone01", "mon_kept01"]
+
+
+def test_the_public_json_of_a_resolved_incident_survives_its_monitors_deletion(
+    client, raw_key, make_monitor, make_incident
+):
+    make_monitor(id="mon_gone02", name="Billing")
+    make_incident(title="Billing outage", monitor_ids=["mon_gone02"]).resolve("Fixed.")
+    headers = {"x-api-key": raw_key}
+    assert client.delete("/api/monitors/mon_gone02", headers=headers).status_code == 204
+    response = client.get("/api/v2/incidents.json")
+    assert response.status_code == 200
+    (incident,) = response.json()["incidents"]
+    assert (incident["name"], incident["status"]) == ("Billing outage", "resolved")

@@ -73,7 +73,15 @@ def world(make_monitor, make_incident, api_key):
     )
     for number in range(3):
         make_incident(title=f"Old {number}").resolve("Done.")
-    return {"incident": incident.id, "window": window.id, "key": api_key}
+    latest = incident.post_update(message="A second entry.")
+    return {
+        "incident": incident.id,
+        "window": window.id,
+        "key": api_key,
+        "first": incident.timeline()[0].id,
+        "latest": latest.id,
+        "only": window.timeline()[0].id,
+    }
 
 
 TOO_BIG = "{" + " " * (64 * 1024) + "}"
@@ -82,6 +90,7 @@ INC = "/api/incidents/{incident}"
 WINDOW = "/api/incidents/{window}"
 MON = "/api/monitors/mon_abc123"
 FREE = "/api/monitors/mon_free01"
+ENTRY = "/incidents/{incidentId}/updates/{updateId}"
 NEW_MONITOR = {"id": "mon_new001", "name": "New", "url": "https://example.com/"}
 
 
@@ -111,6 +120,16 @@ CASES = {
     ("/incidents/{incidentId}", "delete", "204"): send("DELETE", WINDOW),
     ("/incidents/{incidentId}", "delete", "401"): send("DELETE", INC, key=None),
     ("/incidents/{incidentId}", "delete", "404"): send("DELETE", "/api/incidents/inc_nope"),
+    (ENTRY, "patch", "200"): send("PATCH", INC + "/updates/{first}", {"message": "Fixed."}),
+    (ENTRY, "patch", "400"): send("PATCH", INC + "/updates/{first}", {"message": 1}),
+    (ENTRY, "patch", "401"): send("PATCH", INC + "/updates/{first}", {}, key=None),
+    (ENTRY, "patch", "404"): send("PATCH", INC + "/updates/upd_nope", {"message": "x"}),
+    (ENTRY, "patch", "413"): send("PATCH", INC + "/updates/{first}", TOO_BIG),
+    (ENTRY, "patch", "415"): send("PATCH", INC + "/updates/{first}", {}, content_type="text/plain"),
+    (ENTRY, "delete", "204"): send("DELETE", INC + "/updates/{latest}"),
+    (ENTRY, "delete", "401"): send("DELETE", INC + "/updates/{latest}", key=None),
+    (ENTRY, "delete", "404"): send("DELETE", WINDOW + "/updates/{latest}"),
+    (ENTRY, "delete", "409"): send("DELETE", WINDOW + "/updates/{only}"),
     ("/monitors", "get", "200"): send("GET", "/api/monitors"),
     ("/monitors", "get", "401"): send("GET", "/api/monitors", key="km_wrong"),
     ("/monitors", "post", "201"): send("POST", "/api/monitors", NEW_MONITOR),

@@ -238,7 +238,8 @@ class TestMonitors:
         incident.resolve("Fixed.")
         monitor.delete_with_audit()
         assert not Monitor.objects.filter(pk=monitor.pk).exists()
-        assert Incident.objects.get(pk=incident.pk).monitor_ids == []
+        # The resolved incident still names what it affected.
+        assert Incident.objects.get(pk=incident.pk).monitor_ids == [monitor.id]
 
 
 class TestApiKeys:

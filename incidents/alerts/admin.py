@@ -4,6 +4,7 @@ attempts are a read-only record, with "deliver again" for failed ones."""
 from django import forms
 from django.contrib import admin, messages
 
+from incidents.admin_site import local_time_column
 from incidents.alerts.models import Alert, AlertAttempt, AlertChannel
 from incidents.models import URL_MAX_LENGTH
 
@@ -36,10 +37,12 @@ class AlertChannelAdmin(admin.ModelAdmin):
 
 class AlertAttemptInline(admin.TabularInline):
     model = AlertAttempt
-    fields = ["number", "started_at", "duration_ms", "status_code", "succeeded", "error"]
+    fields = ["number", "started_local", "duration_ms", "status_code", "succeeded", "error"]
     readonly_fields = fields
     extra = 0
     can_delete = False
+
+    started_local = local_time_column("started_at", "started")
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -47,15 +50,15 @@ class AlertAttemptInline(admin.TabularInline):
 
 @admin.register(Alert)
 class AlertAdmin(admin.ModelAdmin):
+    # Outcome early: it is what operators look for, and it stays in view at 1280 px.
     list_display = [
-        "created_at",
+        "created_local",
         "monitor_name",
         "kind",
-        "reason",
-        "channel_name",
         "outcome",
-        "window_ref",
+        "channel_name",
         "attempt_count",
+        "window_ref",
     ]
     list_filter = ["outcome", "kind", "reason", "channel_kind"]
     search_fields = ["id", "monitor_ref", "monitor_name", "window_ref"]
@@ -70,7 +73,7 @@ class AlertAdmin(admin.ModelAdmin):
         "reason",
         "from_status",
         "to_status",
-        "occurred_at",
+        "occurred_local",
         "channel_kind",
         "channel_name",
         "target",
@@ -78,11 +81,22 @@ class AlertAdmin(admin.ModelAdmin):
         "window_ref",
         "attempt_count",
         "last_error",
-        "created_at",
-        "next_attempt_at",
-        "finished_at",
+        "created_local",
+        "next_attempt_local",
+        "finished_local",
     ]
     readonly_fields = fields
+
+    created_local = local_time_column("created_at", "recorded")
+    occurred_local = local_time_column("occurred_at", "occurred")
+    next_attempt_local = local_time_column("next_attempt_at", "next attempt")
+    finished_local = local_time_column("finished_at", "finished")
+
+    def changelist_view(self, request, extra_context=None):
+        from incidents.admin import warn_without_alert_channels
+
+        warn_without_alert_channels(request)
+        return super().changelist_view(request, extra_context)
 
     def has_add_permission(self, request):
         return False

@@ -203,7 +203,10 @@ class AlertQuerySet(models.QuerySet):
     def _create_for_channels(self, *, monitor, window, outcome, now, **facts):
         channels = AlertChannel.objects.configured()
         if not channels:
-            return []
+            # Recorded all the same, channel-less and suppressed: every alert
+            # is on the record, and the admin says why nothing was sent.
+            channels = [ConfiguredChannel(kind="", target="", name=Alert.NO_CHANNEL)]
+            outcome = Alert.SUPPRESSED
         alerts = [
             Alert(
                 monitor=monitor,
@@ -283,6 +286,9 @@ class Alert(NotShownOnPage, models.Model):
         (SUPPRESSED, "Suppressed"),
     ]
     OUTCOMES = [value for value, _label in OUTCOME_CHOICES]
+
+    # The channel name of an alert recorded while no channel was configured.
+    NO_CHANNEL = "no channel"
 
     id = models.CharField(primary_key=True, max_length=40, default=new_alert_id)
     kind = models.CharField(max_length=20, choices=KIND_CHOICES)
@@ -373,7 +379,11 @@ class Alert(NotShownOnPage, models.Model):
             "reason": self.reason,
             "fromStatus": self.from_status or None,
             "toStatus": self.to_status,
-            "channel": {"kind": self.channel_kind, "name": self.channel_name},
+            "channel": (
+                {"kind": self.channel_kind, "name": self.channel_name}
+                if self.channel_kind
+                else None  # none was configured: recorded as suppressed
+            ),
             "outcome": self.outcome,
             "windowId": self.window_ref or None,
             "attempts": self.attempt_count,

@@ -18,6 +18,7 @@ from incidents.api.validation import (
     NEW_INCIDENT,
     NEW_MONITOR,
     NO_NUL_PATTERN,
+    UPDATE_CHANGE,
 )
 from incidents.models import Incident, Monitor
 
@@ -127,6 +128,13 @@ ID_PARAMETER = {
         "required": True,
         "schema": {"type": "string"},
         "example": "inc_001",
+    },
+    "updateId": {
+        "name": "updateId",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "example": "upd_001",
     },
     "monitorId": {
         "name": "monitorId",
@@ -329,7 +337,9 @@ SCHEMAS = {
             "fromStatus": {"type": ["string", "null"], "enum": [*Monitor.STATUSES, None]},
             "toStatus": {"type": "string", "enum": Monitor.STATUSES},
             "channel": {
-                "type": "object",
+                "type": ["object", "null"],
+                "description": "null: no channel was configured, so the alert was recorded "
+                "as suppressed and sent nowhere.",
                 "additionalProperties": False,
                 "required": ["kind", "name"],
                 "properties": {
@@ -357,6 +367,7 @@ SCHEMAS = {
     },
     "NewIncident": NEW_INCIDENT.schema(),
     "IncidentChange": INCIDENT_CHANGE.schema(),
+    "UpdateChange": UPDATE_CHANGE.schema(),
     "NewMonitor": NEW_MONITOR.schema(),
     "MonitorChange": MONITOR_CHANGE.schema(),
 }
@@ -487,6 +498,36 @@ PATHS = {
             "responses": {
                 "204": {"description": "Deleted."},
                 **responses("Unauthorized", "NotFound"),
+            },
+        },
+    },
+    "/incidents/{incidentId}/updates/{updateId}": {
+        "parameters": [ID_PARAMETER["incidentId"], ID_PARAMETER["updateId"]],
+        "patch": {
+            "operationId": "updateTimelineEntry",
+            "summary": "Fix a timeline entry's message",
+            "description": (
+                "Replaces the entry's message (a typo): no new entry, the status is "
+                "unchanged and nobody is notified. The old text is kept in the audit trail."
+            ),
+            "tags": ["Incidents"],
+            "requestBody": request_body("UpdateChange"),
+            "responses": {
+                "200": success("The incident as changed.", ref("schemas", "Incident")),
+                **responses(*BODY_ERRORS, "NotFound"),
+            },
+        },
+        "delete": {
+            "operationId": "deleteTimelineEntry",
+            "summary": "Delete a timeline entry",
+            "description": (
+                "The incident's status and resolvedAt then follow the new latest entry. "
+                "Refused (409) for the only entry. Kept in the audit trail."
+            ),
+            "tags": ["Incidents"],
+            "responses": {
+                "204": {"description": "Deleted."},
+                **responses("Unauthorized", "NotFound", "Conflict"),
             },
         },
     },

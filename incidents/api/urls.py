@@ -7,6 +7,11 @@ app_name = "api"
 urlpatterns = [
     path("incidents", views.incidents, name="incidents"),
     path("incidents/<str:incident_id>", views.incident, name="incident"),
+    path(
+        "incidents/<str:incident_id>/updates/<str:update_id>",
+        views.incident_update,
+        name="incident_update",
+    ),
     path("monitors", views.monitors, name="monitors"),
     path("monitors/<str:monitor_id>", views.monitor, name="monitor"),
     path("alerts", alerts.alerts, name="alerts"),

@@ -423,3 +423,16 @@ MONITOR_CHANGE = Spec(
     non_empty=True,
     example={"status": "down"},
 )
+
+UPDATE_CHANGE = Spec(
+    {
+        "message": Field(
+            STRING,
+            required=True,
+            description="The entry's new text (a typo fix): no new entry, nobody is told.",
+            example="We are investigating elevated error rates on the API.",
+        )
+    },
+    read_only=("id", "status", "createdAt"),
+    example={"message": "We are investigating elevated error rates on the API."},
+)

@@ -23,7 +23,13 @@ from incidents.api.decorators import (
     not_found_error,
 )
 from incidents.api.paging import ID_RE, IncidentListQuery, incident_page, next_page_query
-from incidents.api.validation import INCIDENT_CHANGE, MONITOR_CHANGE, NEW_INCIDENT, NEW_MONITOR
+from incidents.api.validation import (
+    INCIDENT_CHANGE,
+    MONITOR_CHANGE,
+    NEW_INCIDENT,
+    NEW_MONITOR,
+    UPDATE_CHANGE,
+)
 from incidents.models import Actor, Incident, Monitor
 
 # Body keys → the domain's keyword arguments.
@@ -135,6 +141,43 @@ def delete_incident(request, incident_id):
     found = _incident_or_404(incident_id)
     with domain_errors():
         found.delete_with_audit(_actor(request))
+    return _no_content()
+
+
+# --- Timeline entries ------------------------------------------------------
+
+
+@api_view
+def incident_update(request, incident_id, update_id):
+    return dispatch(
+        request, incident_id, update_id, PATCH=change_incident_update, DELETE=delete_incident_update
+    )
+
+
+def _update_or_404(incident, update_id):
+    if not ID_RE.fullmatch(update_id) or not incident.updates.filter(pk=update_id).exists():
+        raise not_found_error("timeline entry")
+    return update_id
+
+
+@authorize
+@json_body
+def change_incident_update(request, incident_id, update_id):
+    found = _incident_or_404(incident_id)
+    update_id = _update_or_404(found, update_id)
+    data = UPDATE_CHANGE.clean(request.json)
+    with domain_errors(), transaction.atomic():  # as in change_incident
+        found.edit_update(update_id, data["message"], actor=_actor(request))
+        changed = Incident.objects.with_timeline().get(pk=found.pk)
+    return json_response(changed.to_dict())
+
+
+@authorize
+def delete_incident_update(request, incident_id, update_id):
+    found = _incident_or_404(incident_id)
+    update_id = _update_or_404(found, update_id)
+    with domain_errors():
+        found.delete_update(update_id, actor=_actor(request))
     return _no_content()
 
 

@@ -52,7 +52,7 @@ def describe(incident, monitors_by_id, now):
     return {
         "incident": incident,
         "updates": list(reversed(incident.timeline())),
-        "monitors": [monitors_by_id[i] for i in incident.monitor_ids if i in monitors_by_id],
+        "monitors": incident.affected_monitors(monitors_by_id),
         "window": incident.window,
         "maintenance_state": incident.maintenance_state(now),
     }
