@@ -280,7 +280,11 @@ LOGGING = {
 
 # --- Kamustatus -----------------------------------------------------------
 KAMUSTATUS_PAGE_NAME = os.environ.get("PAGE_NAME", "Kamustatus")
-KAMUSTATUS_PAGE_URL = os.environ.get("PAGE_URL", "http://127.0.0.1:8000")
+# The page's public URL (incidents/site.py): PAGE_URL when set, else the host a
+# visitor used, else (mails and webhooks from the worker) the local address
+# `make run` serves on.
+KAMUSTATUS_PAGE_URL = os.environ.get("PAGE_URL", "").strip()
+KAMUSTATUS_LOCAL_URL = f"http://127.0.0.1:{envint('PORT', 8000)}"
 KAMUSTATUS_TIME_ZONE = os.environ.get("PAGE_TIME_ZONE", "Etc/UTC")
 # The status page's last good rendering, served while the database is
 # unreachable (incidents/pages/fallback.py); local to each host.

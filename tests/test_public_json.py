@@ -517,16 +517,16 @@ def test_page_name_url_and_time_zone_come_from_settings(client, make_incident, a
 
 
 def test_page_id_is_stable_and_differs_between_pages():
-    assert Page.from_settings().id == Page.from_settings().id
+    assert Page.for_request().id == Page.for_request().id
     with override_settings(KAMUSTATUS_PAGE_URL="https://status.other.test"):
-        other = Page.from_settings().id
-    assert other != Page.from_settings().id
+        other = Page.for_request().id
+    assert other != Page.for_request().id
 
 
 @override_settings(KAMUSTATUS_TIME_ZONE="Mars/Olympus_Mons")
 def test_an_unknown_time_zone_is_a_configuration_error():
     with pytest.raises(ImproperlyConfigured, match="PAGE_TIME_ZONE"):
-        Page.from_settings()
+        Page.for_request()
 
 
 # --- A consumer -----------------------------------------------------------------

@@ -18,7 +18,14 @@ from django.urls import reverse
 from django.views.decorators.http import require_safe
 
 from incidents.models import Incident, Monitor
-from incidents.overview import MONITOR_LABELS, Overview, monitor_state
+from incidents.overview import (
+    MONITOR_LABELS,
+    Overview,
+    incident_impact,
+    monitor_state,
+    page_updated_at,
+    status_label,
+)
 from incidents.pages.rendering import earliest, serve
 from incidents.stored import Rendered
 
@@ -42,13 +49,20 @@ def render_page(template, context):
 
 
 def describe(incident, monitors_by_id, now):
-    """What a page shows of one incident or window, its timeline newest first."""
+    """What a page shows of one incident or window, its timeline newest first
+    (each entry with its label)."""
+    monitors = [monitors_by_id[i] for i in incident.monitor_ids if i in monitors_by_id]
     return {
         "incident": incident,
-        "updates": list(reversed(incident.timeline())),
-        "monitors": [monitors_by_id[i] for i in incident.monitor_ids if i in monitors_by_id],
+        "updates": [
+            {"update": update, "label": status_label(incident, update)}
+            for update in reversed(incident.timeline())
+        ],
+        "monitors": monitors,
         "window": incident.window,
-        "maintenance_state": incident.maintenance_state(now),
+        "window_state": incident.window_state(now),
+        "label": status_label(incident, now=now),
+        "impact": incident_impact(incident, monitors),
     }
 
 
@@ -77,6 +91,7 @@ def status_context(now):
         "overview": overview,
         "state": overview.state,
         "state_label": overview.label,
+        "updated_at": page_updated_at(now),
         "active_windows": [describe(w, monitors_by_id, now) for w in overview.active_windows],
         "incidents": [describe(i, monitors_by_id, now) for i in overview.ongoing_incidents],
         "monitors": [
@@ -176,7 +191,13 @@ def history(request):
         )
         items = items[:HISTORY_PAGE_SIZE]
         months = [
-            {"month": month_items[0].finished_at, "items": month_items}
+            {
+                "month": month_items[0].finished_at,
+                "items": [
+                    {"incident": i, "label": status_label(i, now=now), "state": i.window_state(now)}
+                    for i in month_items
+                ],
+            }
             for _key, group in groupby(
                 items, key=lambda i: (i.finished_at.year, i.finished_at.month)
             )

@@ -11,7 +11,7 @@ functions say the same things our status page says, in Statuspage's words:
   here.
 
 Everything is read from objects the caller has already loaded; nothing here
-queries the database except ``page_updated_at``.
+queries the database.
 """
 
 import functools
@@ -22,11 +22,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models import Max, OuterRef, Q, Subquery
+from django.db.models import OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 
 from incidents import overview
 from incidents.models import Incident, IncidentMonitor, Monitor, MonitorStatusChange
+from incidents.site import page_url
 
 # Our overall state -> Statuspage's page indicator. Statuspage documents
 # none/minor/major/critical and sends "maintenance" while a maintenance is in
@@ -69,8 +70,8 @@ LIST_LIMIT = 50
 
 @dataclass(frozen=True)
 class Page:
-    """This installation as a Statuspage ``page``: from the environment
-    (PAGE_NAME, PAGE_URL, PAGE_TIME_ZONE)."""
+    """This installation as a Statuspage ``page``: named by the environment
+    (PAGE_NAME, PAGE_TIME_ZONE), located by ``incidents.site.page_url``."""
 
     id: str
     name: str
@@ -78,11 +79,9 @@ class Page:
     time_zone: str
 
     @classmethod
-    def from_settings(cls):
+    def for_request(cls, request=None):
         return _page_for(
-            settings.KAMUSTATUS_PAGE_NAME,
-            settings.KAMUSTATUS_PAGE_URL.rstrip("/"),
-            settings.KAMUSTATUS_TIME_ZONE,
+            settings.KAMUSTATUS_PAGE_NAME, page_url(request), settings.KAMUSTATUS_TIME_ZONE
         )
 
     @functools.cached_property
@@ -137,17 +136,6 @@ def page_id(url):
         number, digit = divmod(number, len(alphabet))
         digits.append(alphabet[digit])
     return "".join(digits)
-
-
-def page_updated_at(now):
-    """When anything on the page last changed: the latest edit of a monitor or
-    an incident (an update saves its incident), else now."""
-    latest = [
-        Monitor.objects.aggregate(at=Max("updated_at"))["at"],
-        Incident.objects.aggregate(at=Max("updated_at"))["at"],
-    ]
-    latest = [value for value in latest if value is not None]
-    return max(latest) if latest else now
 
 
 def status_dict(view):
