@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.test_browser import CHROMIUM, browser  # noqa: F401, F811 (the Chromium fixture)
 from tests.test_pages_gunicorn import Site
 
 pytestmark = [
@@ -64,18 +64,8 @@ def site(tmp_path_factory):
     site.stop()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture(params=WIDTHS, ids=lambda width: f"{width}px")
-def page(browser, request):
+def page(browser, request):  # noqa: F811
     context = browser.new_context(viewport={"width": request.param, "height": 800})
     page = context.new_page()
     page.width = request.param
