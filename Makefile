@@ -51,7 +51,7 @@ test: install-dev
 lint: install-dev
 	$(BIN)/ruff check .
 
-# Load benchmark (README "Benchmark"); `make bench ARGS=--quick` for the small size.
+# Load benchmark (docs/benchmark.md); `make bench ARGS=--quick` for the small size.
 bench: install-dev
 	@command -v wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python tests/bench/run.py $(ARGS)

@@ -1,6 +1,6 @@
 """Kamustatus settings, read from the environment only.
 
-Every knob is an environment variable; see the configuration table in README.md.
+Every knob is an environment variable; see the configuration table in docs/operations.md.
 """
 
 import os
@@ -169,7 +169,7 @@ TASKS = {
 }
 
 # --- Alerts ---------------------------------------------------------------
-# Default channels besides those set in the admin; README.md "Alerts".
+# Default channels besides those set in the admin; docs/alerts.md.
 ALERT_EMAILS = envlist("ALERT_EMAILS", [])
 ALERT_WEBHOOK_URL = os.environ.get("ALERT_WEBHOOK_URL", "")
 ALERT_WEBHOOK_SECRET = os.environ.get("ALERT_WEBHOOK_SECRET", "")
@@ -225,7 +225,7 @@ STORAGES = {
 
 # --- Security -------------------------------------------------------------
 # Behind a TLS-terminating proxy set SECURE_PROXY_SSL_HEADER=1 and the rest
-# below; README.md lists the production environment.
+# below; docs/operations.md lists the production environment.
 if envbool("SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", False)

@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The production environment behind a TLS-terminating proxy, as README.md
+# The production environment behind a TLS-terminating proxy, as docs/operations.md
 # documents it.
 TLS_PROXY_ENV = {
     "DEBUG": "0",
