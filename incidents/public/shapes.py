@@ -57,11 +57,15 @@ COMPONENT_IMPACTS = {
     "major_outage": "critical",
 }
 
-# Our maintenance window states -> Statuspage's scheduled maintenance status.
+# Our maintenance window states (Incident.window_state) -> Statuspage's
+# scheduled maintenance status. Statuspage has no word for a window called
+# off before it began; "cancelled" is sent beside its own (as "maintenance"
+# is for the page indicator): such a window is never "completed".
 MAINTENANCE_STATUSES = {
-    "upcoming": "scheduled",
-    "active": "in_progress",
-    "over": "completed",
+    Incident.WINDOW_SCHEDULED: "scheduled",
+    Incident.WINDOW_IN_PROGRESS: "in_progress",
+    Incident.WINDOW_COMPLETED: "completed",
+    Incident.WINDOW_CANCELLED: "cancelled",
 }
 
 # Statuspage's list endpoints return the 50 most recent items.
@@ -266,10 +270,11 @@ class Document:
 
     def maintenance_dict(self, incident):
         """A maintenance window as a scheduled maintenance. Its status follows
-        the clock (scheduled, in progress, completed) as the window's does."""
+        the clock (scheduled, in progress, completed) as the window's does, or
+        is cancelled; each update's is what the window was doing then."""
         window = incident.window
         stamp = self.page.stamp
-        state = MAINTENANCE_STATUSES[incident.maintenance_state(self.now)]
+        state = MAINTENANCE_STATUSES[incident.window_state(self.now)]
         timeline = incident.timeline()
         resolved_at = incident.resolved_at
         if resolved_at is None and state == "completed":
@@ -289,20 +294,13 @@ class Document:
             "shortlink": self.page.shortlink(incident),
             "page_id": self.page.id,
             "incident_updates": [
-                self.update_dict(incident, update, self.maintenance_update_status(window, update))
+                self.update_dict(
+                    incident, update, MAINTENANCE_STATUSES[incident.window_state_at(update)]
+                )
                 for update in reversed(timeline)
             ],
             "components": self.affected_components(incident),
         }
-
-    @staticmethod
-    def maintenance_update_status(window, update):
-        """What the window was doing when the update was posted."""
-        if update.status == Incident.RESOLVED or update.created_at >= window.scheduled_end:
-            return "completed"
-        if update.created_at >= window.scheduled_start:
-            return "in_progress"
-        return "scheduled"
 
     def update_dict(self, incident, update, status):
         stamp = self.page.stamp
