@@ -1,9 +1,13 @@
 # Kamustatus — `make run` and `make test` are all a fresh clone needs.
 PYTHON ?= python3
-VENV   := .venv
+# VENV can point at an existing environment (tests run `make run` in a copy
+# of the tree with the checkout's .venv).
+VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 WORKERS ?= 4
+# DEMO=0: start without the demo data (it is loaded once per database anyway).
+DEMO   ?= 1
 MANAGE := $(BIN)/python manage.py
 
 # `make run` behaves like production (DEBUG off) with a secret kept in a
@@ -35,13 +39,10 @@ run: install .secret-key
 	$(RUN_ENV) $(MANAGE) migrate --noinput
 	$(RUN_ENV) $(MANAGE) createcachetable
 	$(RUN_ENV) $(MANAGE) collectstatic --noinput --verbosity 0
-	$(RUN_ENV) $(MANAGE) loaddemo --credentials
-	@# The background worker (alert deliveries, window ends) runs beside gunicorn
-	@# and is stopped with it: Ctrl-C, a TERM to make, or gunicorn exiting.
-	$(RUN_ENV) sh -c '$(MANAGE) worker & worker=$$!; \
-	  $(BIN)/gunicorn statuspage.wsgi --bind 127.0.0.1:$(PORT) --workers $(WORKERS) --access-logfile - & web=$$!; \
-	  trap "kill -TERM $$worker $$web 2>/dev/null; wait" EXIT; trap "exit 0" INT TERM; \
-	  wait $$web'
+	$(RUN_ENV) $(MANAGE) loaddemo --credentials $(if $(filter 0,$(DEMO)),--no-data)
+	@# gunicorn and the background worker, side by side (manage.py serve): a TERM
+	@# to make (which passes it on), Ctrl-C, or either one exiting stops both.
+	$(RUN_ENV) exec $(MANAGE) serve --bind 127.0.0.1:$(PORT) --workers $(WORKERS)
 
 test: install-dev
 	$(TEST_ENV) $(MANAGE) collectstatic --noinput --verbosity 0
@@ -51,7 +52,7 @@ lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# Load benchmark (README "Benchmark"); `make bench ARGS=--quick` for the small size.
+# Load benchmark (docs/benchmark.md); `make bench ARGS=--quick` for the small size.
 bench: install-dev
 	@command -v wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python tests/bench/run.py $(ARGS)

@@ -433,6 +433,45 @@ class Incident(ShownOnPage, models.Model):
     def is_active_maintenance(self, now=None):
         return self.maintenance_state(now) == "active"
 
+    # A window in its own words (CONTRACT "Maintenance windows"), never an
+    # incident status; incidents/overview.py holds the labels.
+    WINDOW_SCHEDULED = "scheduled"
+    WINDOW_IN_PROGRESS = "in_progress"
+    WINDOW_COMPLETED = "completed"
+    WINDOW_CANCELLED = "cancelled"
+
+    def is_cancelled(self):
+        """A window resolved before it began."""
+        window = self.window
+        return (
+            window is not None
+            and self.resolved_at is not None
+            and self.resolved_at < window.scheduled_start
+        )
+
+    def window_state(self, now=None):
+        """``scheduled``, ``in_progress``, ``completed`` or ``cancelled`` (None
+        for an ordinary incident)."""
+        state = self.maintenance_state(now)
+        if state is None:
+            return None
+        if state == "over":
+            return self.WINDOW_CANCELLED if self.is_cancelled() else self.WINDOW_COMPLETED
+        return self.WINDOW_IN_PROGRESS if state == "active" else self.WINDOW_SCHEDULED
+
+    def window_state_at(self, update):
+        """What the window was doing when ``update`` was posted."""
+        window = self.window
+        if update.status == self.RESOLVED:
+            if update.created_at < window.scheduled_start:
+                return self.WINDOW_CANCELLED
+            return self.WINDOW_COMPLETED
+        if update.created_at >= window.scheduled_end:
+            return self.WINDOW_COMPLETED
+        if update.created_at >= window.scheduled_start:
+            return self.WINDOW_IN_PROGRESS
+        return self.WINDOW_SCHEDULED
+
     @property
     def monitor_ids(self):
         return [link.monitor_id for link in self.monitor_links.all()]

@@ -1,10 +1,13 @@
 """The overall state of the service, as the status page and the public status
-JSON both tell it: one rule, computed from monitors *and* open incidents.
+JSON both tell it: one rule, computed from monitors *and* open incidents; and
+every visitor-facing state label (the service, a monitor, an incident, a
+maintenance window).
 """
 
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.db.models import Max
 from django.utils import timezone
 
 from incidents.models import Incident, Monitor
@@ -35,6 +38,47 @@ MONITOR_LABELS = {
 }
 
 
+# An incident's status as visitors read it.
+INCIDENT_LABELS = dict(Incident.STATUS_CHOICES)
+
+# A maintenance window as visitors read it: in its own words (Incident.window_state).
+WINDOW_LABELS = {
+    Incident.WINDOW_SCHEDULED: "Scheduled",
+    Incident.WINDOW_IN_PROGRESS: "In progress",
+    Incident.WINDOW_COMPLETED: "Completed",
+    Incident.WINDOW_CANCELLED: "Cancelled",
+}
+
+# How hard an open incident hits, from the monitors it names: the card's colour.
+IMPACT_NONE = "none"  # resolved
+IMPACT_MINOR = "minor"  # open, and nothing it names is failing
+IMPACT_DEGRADED = "degraded"
+IMPACT_OUTAGE = "outage"
+
+
+def status_label(incident, update=None, now=None):
+    """The visitor-facing word for an incident or a window, or for one of its
+    timeline entries: a window never reads as an incident status."""
+    if incident.is_maintenance:
+        state = incident.window_state_at(update) if update else incident.window_state(now)
+        return WINDOW_LABELS[state]
+    return INCIDENT_LABELS[(update or incident).status]
+
+
+def incident_impact(incident, monitors):
+    """``outage`` when an open incident names a monitor that is down,
+    ``degraded`` when one is degraded, ``minor`` otherwise while open, and
+    ``none`` once resolved."""
+    if incident.status == Incident.RESOLVED:
+        return IMPACT_NONE
+    statuses = {monitor.status for monitor in monitors}
+    if Monitor.DOWN in statuses:
+        return IMPACT_OUTAGE
+    if Monitor.DEGRADED in statuses:
+        return IMPACT_DEGRADED
+    return IMPACT_MINOR
+
+
 def monitor_state(monitor):
     """``maintenance`` while an active window covers the monitor, else its status."""
     return MONITOR_UNDER_MAINTENANCE if monitor.is_in_maintenance() else monitor.status
@@ -58,6 +102,17 @@ def overall_state(monitor_states, ongoing_incident_count, active_window_count):
     if active_window_count:
         return MAINTENANCE
     return OPERATIONAL
+
+
+def page_updated_at(now):
+    """When anything on the page last changed: the latest edit of a monitor or
+    an incident (an update saves its incident), else now."""
+    latest = [
+        Monitor.objects.aggregate(at=Max("updated_at"))["at"],
+        Incident.objects.aggregate(at=Max("updated_at"))["at"],
+    ]
+    latest = [value for value in latest if value is not None]
+    return max(latest) if latest else now
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Kamustatus settings, read from the environment only.
 
-Every knob is an environment variable; see the configuration table in README.md.
+Every knob is an environment variable; see the configuration table in docs/operations.md.
 """
 
 import os
@@ -168,7 +168,7 @@ TASKS = {
 }
 
 # --- Alerts ---------------------------------------------------------------
-# Default channels besides those set in the admin; README.md "Alerts".
+# Default channels besides those set in the admin; docs/alerts.md.
 ALERT_EMAILS = envlist("ALERT_EMAILS", [])
 ALERT_WEBHOOK_URL = os.environ.get("ALERT_WEBHOOK_URL", "")
 ALERT_WEBHOOK_SECRET = os.environ.get("ALERT_WEBHOOK_SECRET", "")
@@ -224,7 +224,7 @@ STORAGES = {
 
 # --- Security -------------------------------------------------------------
 # Behind a TLS-terminating proxy set SECURE_PROXY_SSL_HEADER=1 and the rest
-# below; README.md lists the production environment.
+# below; docs/operations.md lists the production environment.
 if envbool("SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", False)
@@ -279,7 +279,11 @@ LOGGING = {
 
 # --- Kamustatus -----------------------------------------------------------
 KAMUSTATUS_PAGE_NAME = os.environ.get("PAGE_NAME", "Kamustatus")
-KAMUSTATUS_PAGE_URL = os.environ.get("PAGE_URL", "http://127.0.0.1:8000")
+# The page's public URL (incidents/site.py): PAGE_URL when set, else the host a
+# visitor used, else (mails and webhooks from the worker) the local address
+# `make run` serves on.
+KAMUSTATUS_PAGE_URL = os.environ.get("PAGE_URL", "").strip()
+KAMUSTATUS_LOCAL_URL = f"http://127.0.0.1:{envint('PORT', 8000)}"
 KAMUSTATUS_TIME_ZONE = os.environ.get("PAGE_TIME_ZONE", "Etc/UTC")
 # The status page's last good rendering, served while the database is
 # unreachable (incidents/cache/outage.py); local to each host.

@@ -1,9 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from incidents import health
 from incidents.ratelimit import protect_login
 
 urlpatterns = [
+    # For load balancers and supervisors: the database and the cache, asked each time.
+    path("healthz", health.healthz, name="healthz"),
+    path("robots.txt", health.robots, name="robots"),
     # The admin's own login view, refusing addresses that failed too often.
     path("admin/login/", protect_login(admin.site.login)),
     path("admin/", admin.site.urls),

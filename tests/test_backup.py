@@ -1,5 +1,5 @@
 """Backups restore: a dump loads into an empty database with every incident, update,
-maintenance window, monitor and audit record intact (README.md "Backup and restore")."""
+maintenance window, monitor and audit record intact (docs/operations.md "Backup and restore")."""
 
 import json
 import secrets
@@ -15,7 +15,7 @@ from tests import servers
 
 pytestmark = pytest.mark.slow
 
-# What README.md tells operators to run.
+# What docs/operations.md tells operators to run.
 DUMP_OPTIONS = {
     "natural_foreign": True,
     "natural_primary": True,

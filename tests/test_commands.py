@@ -30,10 +30,72 @@ def test_loaddemo_loads_once_and_makes_the_seed_work(db):
     assert Incident.objects.upcoming_maintenance().count() == 1
 
 
-def test_loaddemo_credentials(db):
+def loaddemo(*args):
     out = StringIO()
-    call_command("loaddemo", "--credentials", stdout=out)
-    raw = out.getvalue().split("API key: ")[1].split()[0]
+    call_command("loaddemo", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_loaddemo_credentials_are_made_once_and_never_reset(db):
+    from django.contrib.auth import authenticate
+
+    first = loaddemo("--credentials")
+    raw = first.split("API key:")[1].split()[0]
+    password = first.split("password ")[1].split()[0]
     assert ApiKey.objects.authenticate(raw).name == "demo"
-    call_command("loaddemo", "--credentials", stdout=StringIO())
-    assert ApiKey.objects.authenticate(raw) is None  # the previous demo key is revoked
+    assert authenticate(username="admin", password=password) is not None
+    again = loaddemo("--credentials")
+    # The key and the password printed first still work; nothing new is printed.
+    assert ApiKey.objects.authenticate(raw).name == "demo"
+    assert authenticate(username="admin", password=password) is not None
+    assert raw not in again and password not in again
+    assert "changepassword admin" in again and "createapikey" in again
+    assert ApiKey.objects.count() == 1
+
+
+def test_a_revoked_demo_key_stays_revoked(db):
+    raw = loaddemo("--credentials").split("API key:")[1].split()[0]
+    ApiKey.objects.authenticate(raw).revoke()
+    assert "revoked" in loaddemo("--credentials")
+    assert not ApiKey.objects.usable().exists()
+
+
+def test_demo_data_deleted_by_the_operator_never_comes_back(db):
+    loaddemo()
+    for incident in Incident.objects.all():
+        incident.delete_with_audit()
+    Monitor.objects.get(pk="mon_abc123").delete_with_audit()
+    assert "not loaded again" in loaddemo()  # no Conflict on mon_def456
+    assert not Monitor.objects.filter(pk="mon_abc123").exists()
+    assert not Incident.objects.exists()
+    for monitor in Monitor.objects.all():
+        monitor.delete_with_audit()
+    loaddemo()
+    assert not Monitor.objects.exists() and not Incident.objects.exists()
+
+
+def test_loaddemo_remove_deletes_the_demo_data_and_only_it(db, make_monitor, make_incident):
+    loaddemo()
+    mine = make_monitor(name="Payments")
+    my_incident = make_incident(title="Payments slow", monitor_ids=[mine.id])
+    assert "Removed the demo data: 5 monitors, 3 incidents." in loaddemo("--remove")
+    assert list(Monitor.objects.values_list("pk", flat=True)) == [mine.id]
+    assert list(Incident.objects.values_list("pk", flat=True)) == [my_incident.id]
+    assert "removed" in loaddemo()  # and it is not loaded again
+    assert Monitor.objects.count() == 1
+
+
+def test_no_demo_data_on_a_database_the_operator_already_uses(db, make_monitor):
+    make_monitor(name="Payments")
+    loaddemo()
+    assert Monitor.objects.count() == 1 and not Incident.objects.exists()
+    Monitor.objects.get().delete_with_audit()
+    loaddemo()  # an emptied page stays empty
+    assert not Monitor.objects.exists()
+
+
+def test_loaddemo_no_data_starts_empty_and_stays_so(db):
+    loaddemo("--no-data", "--credentials")
+    assert not Monitor.objects.exists() and not Incident.objects.exists()
+    loaddemo("--credentials")
+    assert not Monitor.objects.exists() and not Incident.objects.exists()

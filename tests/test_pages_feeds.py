@@ -1,10 +1,12 @@
 """RSS and Atom feeds of incidents, each item with its updates."""
 
+import re
 import secrets
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from django.core.cache import cache
 
 from incidents.cache import generation
@@ -73,5 +75,66 @@ def test_maintenance_windows_are_in_the_feed(client, db):
         at=T0 - timedelta(days=1),
     )
     [item] = ET.fromstring(client.get("/feed.rss").content).iter("item")
-    assert item.findtext("title") == "Maintenance: Upgrade (Investigating)"
-    assert "Scheduled 1 Jun 2025, 02:00 – 1 Jun 2025, 03:00 UTC" in item.findtext("description")
+    # Over by the clock: in the window's own words, never an incident status.
+    assert item.findtext("title") == "Maintenance: Upgrade (Completed)"
+    description = re.sub(r"<[^>]+>", "", item.findtext("description"))
+    assert "Scheduled 1 Jun 2025, 02:00 – 03:00 UTC" in description  # the date once
+
+
+def test_a_feed_reader_sees_permalink_ids_past_dates_and_no_incident_words_on_windows(
+    client, incident
+):
+    """What a real feed parser makes of the Atom and RSS feeds, with an
+    upcoming window (its start in the future) and a cancelled one."""
+    import feedparser
+
+    now = datetime(2025, 6, 10, 12, 0, tzinfo=UTC)
+    with time_machine.travel(now - timedelta(days=2), tick=False):
+        upcoming = Incident.open_incident(
+            title="Database upgrade",
+            message="Planned.",
+            scheduled_start=now + timedelta(days=3),
+            scheduled_end=now + timedelta(days=3, hours=2),
+        )
+        cancelled = Incident.open_incident(
+            title="Network work",
+            message="Planned.",
+            status="monitoring",
+            scheduled_start=now + timedelta(days=1),
+            scheduled_end=now + timedelta(days=1, hours=1),
+        )
+    with time_machine.travel(now - timedelta(days=1), tick=False):
+        cancelled.resolve("Not needed after all.")
+    with time_machine.travel(now, tick=False):
+        feeds = [client.get(path).content for path in ("/feed.atom", "/feed.rss")]
+    for content in feeds:
+        parsed = feedparser.parse(content)
+        assert not parsed.bozo, parsed.bozo_exception
+        entries = {entry.title: entry for entry in parsed.entries}
+        assert set(entries) == {
+            "Maintenance: Database upgrade (Scheduled)",
+            "Maintenance: Network work (Cancelled)",
+            "Incident: API errors (Resolved)",
+        }
+        for item, title in [
+            (upcoming, "Maintenance: Database upgrade (Scheduled)"),
+            (cancelled, "Maintenance: Network work (Cancelled)"),
+            (incident, "Incident: API errors (Resolved)"),
+        ]:
+            entry = entries[title]
+            # The id is an absolute IRI, the entry's permalink: no reader
+            # resolves a bare inc_… against the feed's address.
+            assert entry.id == f"http://testserver/incidents/{item.id}/"
+            assert entry.link == entry.id
+        if parsed.version.startswith("atom"):
+            feed_updated = datetime(*parsed.feed.updated_parsed[:6], tzinfo=UTC)
+            # The latest actual change (the cancellation), not the upcoming
+            # window's start in three days.
+            assert feed_updated == now - timedelta(days=1)
+            for entry in parsed.entries:
+                published = datetime(*entry.published_parsed[:6], tzinfo=UTC)
+                updated = datetime(*entry.updated_parsed[:6], tzinfo=UTC)
+                assert published <= updated <= now
+        else:
+            for entry in parsed.entries:
+                assert datetime(*entry.published_parsed[:6], tzinfo=UTC) <= now

@@ -89,7 +89,7 @@ def test_history_is_newest_first_and_grouped_by_month(client, db):
     assert titles(html) == ["June window", "June incident", "May incident", "April incident"]
     months = re.findall(r'<h2 id="month-\d+">([^<]*)</h2>', html)
     assert months == ["June 2025", "May 2025", "April 2025"]
-    assert "Maintenance · ended" in html
+    assert "Maintenance · completed" in html
 
 
 def test_unfinished_things_are_not_in_history(client, db):

@@ -41,21 +41,39 @@ def test_the_permalink_shows_the_whole_timeline_newest_first(client, make_monito
     assert '<time datetime="2025-06-01T02:40:00Z"' in html  # resolved
 
 
-def test_a_window_permalink_follows_the_clock(client, db):
+def upgrade_window():
+    """A one-hour window from T0, scheduled a day before."""
     with time_machine.travel(T0 - timedelta(days=1), tick=False):
-        window = Incident.open_incident(
+        return Incident.open_incident(
             title="Upgrade",
             message="Planned.",
             scheduled_start=T0,
             scheduled_end=T0 + timedelta(hours=1),
         )
+
+
+def test_a_window_permalink_follows_the_clock(client, db):
+    window = upgrade_window()
     url = f"/incidents/{window.id}/"
     with time_machine.travel(T0 - timedelta(seconds=1), tick=False):
-        assert b"Scheduled (Investigating)" in client.get(url).content
+        html = client.get(url).content.decode()
+        assert '<dd class="status-label">Scheduled</dd>' in html
+        assert "Investigating" not in html  # a window never reads as an incident
     with time_machine.travel(T0, tick=False):
-        assert b"Maintenance in progress" in client.get(url).content
+        assert b'<dd class="status-label">In progress</dd>' in client.get(url).content
     with time_machine.travel(T0 + timedelta(hours=1), tick=False):
-        assert b"Completed" in client.get(url).content
+        assert b'<dd class="status-label">Completed</dd>' in client.get(url).content
+
+
+def test_a_window_resolved_before_it_began_reads_cancelled(client, db):
+    window = upgrade_window()
+    with time_machine.travel(T0 - timedelta(days=1), tick=False):
+        window.resolve("Not needed after all.")
+    for moment in (T0 - timedelta(hours=1), T0 + timedelta(days=1)):
+        with time_machine.travel(moment, tick=False):
+            html = client.get(f"/incidents/{window.id}/").content.decode()
+            assert '<dd class="status-label">Cancelled</dd>' in html
+            assert "Completed" not in html and "Resolved" not in html
 
 
 def test_an_unknown_incident_gets_the_404_page(client, db):

@@ -139,7 +139,8 @@ INCIDENT_FIELDS = {
     "components": {"type": "array", "items": COMPONENT},
 }
 INCIDENT_STATUSES = ["investigating", "identified", "monitoring", "resolved", "postmortem"]
-MAINTENANCE_STATUSES = ["scheduled", "in_progress", "verifying", "completed"]
+# Statuspage's four, and "cancelled" for a window called off before it began.
+MAINTENANCE_STATUSES = ["scheduled", "in_progress", "verifying", "completed", "cancelled"]
 INCIDENT = obj(
     INCIDENT_FIELDS
     | {
@@ -418,16 +419,21 @@ def test_incidents_list_is_newest_first_without_maintenance_and_capped(
     assert get_json(client, "/api/v2/incidents/unresolved.json")["incidents"] == []
 
 
-def test_maintenance_status_and_timeline_follow_the_window(client, make_monitor, make_incident):
+def database_upgrade(make_monitor, make_incident):
+    """A two-hour window from NOW on a Database monitor, scheduled a day before."""
     make_monitor(id="mon_db0001", name="Database")
     with time_machine.travel(NOW - 24 * HOUR, tick=False):
-        window = make_incident(
+        return make_incident(
             title="Database upgrade",
             message="Scheduled for tomorrow.",
             monitor_ids=["mon_db0001"],
             scheduled_start=NOW,
             scheduled_end=NOW + 2 * HOUR,
         )
+
+
+def test_maintenance_status_and_timeline_follow_the_window(client, make_monitor, make_incident):
+    window = database_upgrade(make_monitor, make_incident)
     window.post_update(message="Started.", at=NOW + timedelta(minutes=1))
     window.post_update("resolved", "Done early.", at=NOW + HOUR)
 
@@ -443,6 +449,20 @@ def test_maintenance_status_and_timeline_follow_the_window(client, make_monitor,
         ("in_progress", "Started."),
         ("scheduled", "Scheduled for tomorrow."),
     ]
+
+
+def test_a_window_called_off_before_it_began_is_cancelled_never_completed(
+    client, make_monitor, make_incident
+):
+    window = database_upgrade(make_monitor, make_incident)
+    window.post_update("resolved", "Not needed after all.", at=NOW - 2 * HOUR)
+    for moment in (NOW - HOUR, NOW + 3 * HOUR):
+        with time_machine.travel(moment, tick=False):
+            data = get_json(client, "/api/v2/scheduled-maintenances.json")
+        (item,) = data["scheduled_maintenances"]
+        assert item["status"] == "cancelled"
+        assert item["resolved_at"] == "2026-03-10T10:00:00Z"
+        assert [u["status"] for u in item["incident_updates"]] == ["cancelled", "scheduled"]
 
 
 def test_maintenance_moves_by_the_clock_without_any_write(client, make_monitor, make_incident):
@@ -517,16 +537,16 @@ def test_page_name_url_and_time_zone_come_from_settings(client, make_incident, a
 
 
 def test_page_id_is_stable_and_differs_between_pages():
-    assert Page.from_settings().id == Page.from_settings().id
+    assert Page.for_request().id == Page.for_request().id
     with override_settings(KAMUSTATUS_PAGE_URL="https://status.other.test"):
-        other = Page.from_settings().id
-    assert other != Page.from_settings().id
+        other = Page.for_request().id
+    assert other != Page.for_request().id
 
 
 @override_settings(KAMUSTATUS_TIME_ZONE="Mars/Olympus_Mons")
 def test_an_unknown_time_zone_is_a_configuration_error():
     with pytest.raises(ImproperlyConfigured, match="PAGE_TIME_ZONE"):
-        Page.from_settings()
+        Page.for_request()
 
 
 # --- A consumer -----------------------------------------------------------------

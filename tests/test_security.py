@@ -9,7 +9,7 @@ import pytest
 
 from tests.servers import manage
 
-# The production environment behind a TLS-terminating proxy, as README.md
+# The production environment behind a TLS-terminating proxy, as docs/operations.md
 # documents it.
 TLS_PROXY_ENV = {
     "DEBUG": "0",

@@ -162,7 +162,7 @@ def test_after_its_end_the_window_is_in_recent_history(client, window):
     assert monitor_row(html, "Service 1") == ("operational", "Operational")
     recent = html.split('id="recent-heading"')[1]
     assert "Database upgrade" in recent
-    assert "Maintenance completed" in recent
+    assert '<span class="badge badge-window-completed">Completed</span>' in recent
 
 
 def test_a_window_resolved_early_ends_at_once(client, window):

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from incidents.alerts import signing
 from incidents.alerts.models import Alert, AlertChannel
+from incidents.site import page_url
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ def email_body(alert):
     lines.append(f"Since: {alert.payload()['occurredAt']}")
     if alert.reason == Alert.WINDOW_END:
         lines.append(f"Maintenance window {alert.window_ref} has ended.")
-    lines += ["", f"Status page: {settings.KAMUSTATUS_PAGE_URL}", f"Alert id: {alert.pk}"]
+    lines += ["", f"Status page: {page_url()}", f"Alert id: {alert.pk}"]
     return "\n".join(lines) + "\n"
 
 

@@ -28,6 +28,7 @@ from incidents.models import (
     make_id,
 )
 from incidents.queue import enqueue
+from incidents.site import page_url
 
 # A delivery claimed longer ago than this is taken to be abandoned (its
 # worker died) and may be claimed again. It must exceed the longest attempt
@@ -366,7 +367,7 @@ class Alert(NotShownOnPage, models.Model):
             "occurredAt": isostring(self.occurred_at),
             "createdAt": isostring(self.created_at),
             "windowId": self.window_ref or None,
-            "statusPage": settings.KAMUSTATUS_PAGE_URL,
+            "statusPage": page_url(),
         }
 
     def to_dict(self):

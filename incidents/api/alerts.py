@@ -12,6 +12,7 @@ from django import forms
 from incidents.alerts.models import Alert
 from incidents.api.decorators import api_view, authorize, dispatch, json_response
 from incidents.api.paging import ID_RE, IncidentListQuery, keyset_page
+from incidents.site import absolute
 
 
 class AlertListQuery(forms.Form):
@@ -81,6 +82,6 @@ def list_alerts(request):
     page, cursor = alert_page(query)
     headers = {}
     if cursor is not None:
-        url = request.build_absolute_uri(f"{request.path}?{next_page_query(query, cursor)}")
+        url = absolute(f"{request.path}?{next_page_query(query, cursor)}", request)
         headers["Link"] = f'<{url}>; rel="next"'
     return json_response([alert.to_dict() for alert in page], headers=headers)

@@ -31,6 +31,7 @@ from incidents.api.validation import (
     UPDATE_CHANGE,
 )
 from incidents.models import Actor, Incident, Monitor
+from incidents.site import absolute
 
 # Body keys → the domain's keyword arguments.
 INCIDENT_ARGUMENTS = {
@@ -85,7 +86,7 @@ def list_incidents(request):
         page, cursor = incident_page(query)
         headers = {}
         if cursor is not None:
-            url = request.build_absolute_uri(f"{request.path}?{next_page_query(query, cursor)}")
+            url = absolute(f"{request.path}?{next_page_query(query, cursor)}", request)
             headers["Link"] = f'<{url}>; rel="next"'
         return json_response([item.to_dict() for item in page], headers=headers), None
 
@@ -107,7 +108,7 @@ def create_incident(request):
             scheduled_end=data.get("scheduledEnd") if maintenance else None,
             actor=_actor(request),
         )
-    location = request.build_absolute_uri(reverse("api:incident", args=[created.id]))
+    location = absolute(reverse("api:incident", args=[created.id]), request)
     return json_response(created.to_dict(), status=201, headers={"Location": location})
 
 
@@ -235,7 +236,7 @@ def create_monitor(request):
             actor=_actor(request),
         )
     created = Monitor.objects.with_maintenance().get(pk=created.pk)
-    location = request.build_absolute_uri(reverse("api:monitor", args=[created.id]))
+    location = absolute(reverse("api:monitor", args=[created.id]), request)
     return json_response(created.to_dict(), status=201, headers={"Location": location})
 
 

@@ -1,25 +1,40 @@
-"""Feeds of incidents and maintenance windows, each item with its timeline."""
+"""Feeds of incidents and maintenance windows, each item with its timeline.
+
+Every link and id is absolute on the page's own URL (incidents/site.py): an
+entry's id is its permalink, the same on every request. An entry is
+published when it was posted and updated at its latest timeline entry (never
+before it was published); the feed is updated at its latest entry's update —
+never at a window's future start.
+"""
+
+import copy
 
 from django.conf import settings
 from django.contrib.syndication.views import Feed
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.feedgenerator import Atom1Feed
 
 from incidents.cache.pages import serve
 from incidents.cache.store import Rendered
 from incidents.models import Incident
+from incidents.overview import status_label
+from incidents.site import page_url
 
 FEED_LENGTH = 50
 
 
 class IncidentFeed(Feed):
     description_template = "incidents/feed-item.html"
+    # The page's base URL, set on the per-request copy made in __call__.
+    base_url = ""
+    now = None
 
     def title(self):
         return f"{settings.KAMUSTATUS_PAGE_NAME} incidents"
 
     def link(self):
-        return reverse("status-page")
+        return self.base_url + reverse("status-page")
 
     def description(self):
         return (
@@ -27,42 +42,54 @@ class IncidentFeed(Feed):
         )
 
     def items(self):
-        return Incident.objects.with_timeline().newest_first()[:FEED_LENGTH]
+        return Incident.objects.with_timeline().order_by("-created_at", "-id")[:FEED_LENGTH]
 
     def item_title(self, item):
         kind = "Maintenance" if item.is_maintenance else "Incident"
-        return f"{kind}: {item.title} ({item.get_status_display()})"
+        return f"{kind}: {item.title} ({status_label(item, now=self.now)})"
 
     def item_link(self, item):
-        return reverse("incident-page", args=[item.id])
+        return self.base_url + reverse("incident-page", args=[item.id])
 
     def item_guid(self, item):
-        return item.id
+        return self.item_link(item)
 
-    item_guid_is_permalink = False
+    item_guid_is_permalink = True
 
     def item_pubdate(self, item):
-        return item.started_at
+        return min(item.created_at, self.now)
 
     def item_updateddate(self, item):
         updates = item.timeline()
-        return updates[-1].created_at if updates else item.started_at
+        latest = updates[-1].created_at if updates else item.created_at
+        return min(max(latest, item.created_at), self.now)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         incident = kwargs["item"]
         context["incident"] = incident
         context["window"] = incident.window
-        context["updates"] = list(reversed(incident.timeline()))
+        context["updates"] = [
+            {"update": update, "label": status_label(incident, update)}
+            for update in reversed(incident.timeline())
+        ]
         return context
 
     def __call__(self, request, *args, **kwargs):
         def build(now):
-            response = super(IncidentFeed, self).__call__(request, *args, **kwargs)
-            return Rendered(response.content, content_type=response["Content-Type"])
+            feed = copy.copy(self)
+            feed.base_url, feed.now = base_url, now or timezone.now()
+            response = super(IncidentFeed, feed).__call__(request, *args, **kwargs)
+            return Rendered(
+                response.content,
+                content_type=response["Content-Type"],
+                # Window labels follow the clock.
+                valid_until=Incident.objects.next_maintenance_edge(now),
+            )
 
-        # Links in a feed are absolute, so each (allowed) host gets its own copy.
-        name = f"feed:{type(self).__name__}:{request.scheme}://{request.get_host()}"
+        base_url = page_url(request)
+        # Links in a feed are absolute, so each base URL gets its own copy.
+        name = f"feed:{type(self).__name__}:{base_url}"
         return serve(request, name, build)
 
 

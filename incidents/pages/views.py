@@ -20,7 +20,14 @@ from django.views.decorators.http import require_safe
 from incidents.cache.pages import STATUS_PAGE_VARY, serve, status_page_name, wants_live_part
 from incidents.cache.store import Rendered
 from incidents.models import Incident, Monitor
-from incidents.overview import MONITOR_LABELS, Overview, monitor_state
+from incidents.overview import (
+    MONITOR_LABELS,
+    Overview,
+    incident_impact,
+    monitor_state,
+    page_updated_at,
+    status_label,
+)
 
 # Resolved incidents and finished windows stay on the front page this long.
 RECENT_HISTORY = timedelta(days=14)
@@ -48,13 +55,20 @@ def render_page(template, context):
 
 
 def describe(incident, monitors_by_id, now):
-    """What a page shows of one incident or window, its timeline newest first."""
+    """What a page shows of one incident or window, its timeline newest first
+    (each entry with its label)."""
+    monitors = incident.affected_monitors(monitors_by_id)
     return {
         "incident": incident,
-        "updates": list(reversed(incident.timeline())),
-        "monitors": incident.affected_monitors(monitors_by_id),
+        "updates": [
+            {"update": update, "label": status_label(incident, update)}
+            for update in reversed(incident.timeline())
+        ],
+        "monitors": monitors,
         "window": incident.window,
-        "maintenance_state": incident.maintenance_state(now),
+        "window_state": incident.window_state(now),
+        "label": status_label(incident, now=now),
+        "impact": incident_impact(incident, monitors),
     }
 
 
@@ -83,6 +97,7 @@ def status_context(now):
         "overview": overview,
         "state": overview.state,
         "state_label": overview.label,
+        "updated_at": page_updated_at(now),
         "active_windows": [describe(w, monitors_by_id, now) for w in overview.active_windows],
         "incidents": [describe(i, monitors_by_id, now) for i in overview.ongoing_incidents],
         "monitors": [
@@ -165,7 +180,13 @@ def history(request):
         )
         items = items[:HISTORY_PAGE_SIZE]
         months = [
-            {"month": month_items[0].finished_at, "items": month_items}
+            {
+                "month": month_items[0].finished_at,
+                "items": [
+                    {"incident": i, "label": status_label(i, now=now), "state": i.window_state(now)}
+                    for i in month_items
+                ],
+            }
             for _key, group in groupby(
                 items, key=lambda i: (i.finished_at.year, i.finished_at.month)
             )

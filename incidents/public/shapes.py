@@ -11,7 +11,7 @@ functions say the same things our status page says, in Statuspage's words:
   here.
 
 Everything is read from objects the caller has already loaded; nothing here
-queries the database except ``page_updated_at``.
+queries the database.
 """
 
 import functools
@@ -22,11 +22,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models import Max, OuterRef, Q, Subquery
+from django.db.models import OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 
 from incidents import overview
 from incidents.models import Incident, IncidentMonitor, Monitor, MonitorStatusChange
+from incidents.site import page_url
 
 # Our overall state -> Statuspage's page indicator. Statuspage documents
 # none/minor/major/critical and sends "maintenance" while a maintenance is in
@@ -56,11 +57,15 @@ COMPONENT_IMPACTS = {
     "major_outage": "critical",
 }
 
-# Our maintenance window states -> Statuspage's scheduled maintenance status.
+# Our maintenance window states (Incident.window_state) -> Statuspage's
+# scheduled maintenance status. Statuspage has no word for a window called
+# off before it began; "cancelled" is sent beside its own (as "maintenance"
+# is for the page indicator): such a window is never "completed".
 MAINTENANCE_STATUSES = {
-    "upcoming": "scheduled",
-    "active": "in_progress",
-    "over": "completed",
+    Incident.WINDOW_SCHEDULED: "scheduled",
+    Incident.WINDOW_IN_PROGRESS: "in_progress",
+    Incident.WINDOW_COMPLETED: "completed",
+    Incident.WINDOW_CANCELLED: "cancelled",
 }
 
 # Statuspage's list endpoints return the 50 most recent items.
@@ -69,8 +74,8 @@ LIST_LIMIT = 50
 
 @dataclass(frozen=True)
 class Page:
-    """This installation as a Statuspage ``page``: from the environment
-    (PAGE_NAME, PAGE_URL, PAGE_TIME_ZONE)."""
+    """This installation as a Statuspage ``page``: named by the environment
+    (PAGE_NAME, PAGE_TIME_ZONE), located by ``incidents.site.page_url``."""
 
     id: str
     name: str
@@ -78,11 +83,9 @@ class Page:
     time_zone: str
 
     @classmethod
-    def from_settings(cls):
+    def for_request(cls, request=None):
         return _page_for(
-            settings.KAMUSTATUS_PAGE_NAME,
-            settings.KAMUSTATUS_PAGE_URL.rstrip("/"),
-            settings.KAMUSTATUS_TIME_ZONE,
+            settings.KAMUSTATUS_PAGE_NAME, page_url(request), settings.KAMUSTATUS_TIME_ZONE
         )
 
     @functools.cached_property
@@ -137,17 +140,6 @@ def page_id(url):
         number, digit = divmod(number, len(alphabet))
         digits.append(alphabet[digit])
     return "".join(digits)
-
-
-def page_updated_at(now):
-    """When anything on the page last changed: the latest edit of a monitor or
-    an incident (an update saves its incident), else now."""
-    latest = [
-        Monitor.objects.aggregate(at=Max("updated_at"))["at"],
-        Incident.objects.aggregate(at=Max("updated_at"))["at"],
-    ]
-    latest = [value for value in latest if value is not None]
-    return max(latest) if latest else now
 
 
 def status_dict(view):
@@ -278,10 +270,11 @@ class Document:
 
     def maintenance_dict(self, incident):
         """A maintenance window as a scheduled maintenance. Its status follows
-        the clock (scheduled, in progress, completed) as the window's does."""
+        the clock (scheduled, in progress, completed) as the window's does, or
+        is cancelled; each update's is what the window was doing then."""
         window = incident.window
         stamp = self.page.stamp
-        state = MAINTENANCE_STATUSES[incident.maintenance_state(self.now)]
+        state = MAINTENANCE_STATUSES[incident.window_state(self.now)]
         timeline = incident.timeline()
         resolved_at = incident.resolved_at
         if resolved_at is None and state == "completed":
@@ -301,20 +294,13 @@ class Document:
             "shortlink": self.page.shortlink(incident),
             "page_id": self.page.id,
             "incident_updates": [
-                self.update_dict(incident, update, self.maintenance_update_status(window, update))
+                self.update_dict(
+                    incident, update, MAINTENANCE_STATUSES[incident.window_state_at(update)]
+                )
                 for update in reversed(timeline)
             ],
             "components": self.affected_components(incident),
         }
-
-    @staticmethod
-    def maintenance_update_status(window, update):
-        """What the window was doing when the update was posted."""
-        if update.status == Incident.RESOLVED or update.created_at >= window.scheduled_end:
-            return "completed"
-        if update.created_at >= window.scheduled_start:
-            return "in_progress"
-        return "scheduled"
 
     def update_dict(self, incident, update, status):
         stamp = self.page.stamp

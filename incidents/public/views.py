@@ -15,7 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from incidents.cache.store import is_not_modified
 from incidents.models import MONITOR_ID_PATTERN, Incident, Monitor
-from incidents.overview import Overview
+from incidents.overview import Overview, page_updated_at
 from incidents.public import badges, shapes
 from incidents.public.cached import cached_body
 
@@ -86,7 +86,7 @@ def statuspage_json(name):
     def decorate(build):
         @public
         def view(request):
-            page = shapes.Page.from_settings()
+            page = shapes.Page.for_request(request)
             entry = cached_body(f"{name}:{page.version}", lambda now: encode(build(page, now)))
             return send(request, entry, JSON)
 
@@ -103,7 +103,7 @@ def _document(page, now, monitors=None):
 
 
 def _page(page, now):
-    return page.to_dict(shapes.page_updated_at(now))
+    return page.to_dict(page_updated_at(now))
 
 
 @statuspage_json("status")
@@ -195,7 +195,7 @@ def not_found(request, path=""):
 
 @public
 def overall_badge(request):
-    page = shapes.Page.from_settings()
+    page = shapes.Page.for_request(request)
 
     def build(now):
         return badges.overall_badge(page.name, Overview.build(now).state).encode("utf-8")

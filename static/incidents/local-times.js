@@ -13,6 +13,28 @@
     timeZoneName: "short",
   });
 
+  var timeOnly = new Intl.DateTimeFormat(undefined, {
+    hour: "2-digit",
+    minute: "2-digit",
+    timeZoneName: "short",
+  });
+  var day = new Intl.DateTimeFormat(undefined, {
+    year: "numeric",
+    month: "numeric",
+    day: "numeric",
+  });
+
+  // The end of a range (start – end) on the same local day as its start shows
+  // the time alone: the date is not repeated.
+  function rangeEndOnSameDay(element, when) {
+    if (!element.classList.contains("range-end")) {
+      return false;
+    }
+    var start = element.parentNode.querySelector("time.range-start");
+    var begun = start && new Date(start.getAttribute("datetime"));
+    return Boolean(begun) && day.format(begun) === day.format(when);
+  }
+
   function localize(root) {
     var times = (root || document).querySelectorAll("time[datetime]");
     for (var i = 0; i < times.length; i++) {
@@ -21,7 +43,9 @@
       if (isNaN(when.getTime())) {
         continue;
       }
-      element.textContent = format.format(when);
+      element.textContent = rangeEndOnSameDay(element, when)
+        ? timeOnly.format(when)
+        : format.format(when);
       element.classList.add("local-time");
     }
   }

@@ -1,4 +1,18 @@
-import os
+"""``manage.py loaddemo``: what ``make run`` sets up on a database, once.
+
+- the demo data (monitors ``mon_abc123`` and ``mon_def456``, so the
+  documented curl commands work, a few more, a past and an ongoing incident
+  and an upcoming window) is loaded once per database and recorded as loaded
+  (with what it made) in the audit trail. It is never loaded again — not
+  after the operator deleted some or all of it, nor onto a database that
+  already holds monitors or incidents. ``--remove`` deletes what is left of
+  it in one step; ``--no-data`` (``make run DEMO=0``) starts empty, and
+  the database then stays without it.
+- with ``--credentials``, the ``admin`` account and a ``demo`` API key are
+  made on the first run and printed then; later runs change neither and say
+  how to reset them (``changepassword``, ``createapikey``).
+"""
+
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
@@ -6,7 +20,16 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils.crypto import get_random_string
 
-from incidents.models import Actor, ApiKey, Incident, Monitor, now_seconds
+from incidents.models import (
+    Actor,
+    ApiKey,
+    AuditRecord,
+    Conflict,
+    Incident,
+    Monitor,
+    now_seconds,
+)
+from incidents.site import page_url
 
 DEMO_MONITORS = [
     ("mon_abc123", "API", "https://api.example.com/health"),
@@ -16,31 +39,155 @@ DEMO_MONITORS = [
     ("mon_mail01", "Email delivery", None),
 ]
 
+# What this command did to a database, kept in the audit trail under this
+# object type: "demo-data" (created: what was loaded; deleted: removed),
+# "admin" and "demo-key" (created once).
+SETUP = "setup"
+MANAGE = ".venv/bin/python manage.py"
+
+
+def setup_record(name, action=AuditRecord.CREATED):
+    return (
+        AuditRecord.objects.filter(object_type=SETUP, object_id=name, action=action)
+        .order_by("created_at", "id")
+        .first()
+    )
+
+
+def record_setup(name, action=AuditRecord.CREATED, **changes):
+    return AuditRecord.objects.create(
+        action=action, object_type=SETUP, object_id=name, actor="loaddemo", changes=changes
+    )
+
+
+def when(record):
+    return record.created_at.strftime("%Y-%m-%d %H:%M UTC")
+
 
 class Command(BaseCommand):
     help = (
-        "Load demo monitors, incidents and a maintenance window (once), and with --credentials "
-        "print a fresh admin password and demo API key."
+        "Load the demo data once per database (never again, even after it was deleted); "
+        "--remove deletes it; --credentials makes the admin account and a demo API key on "
+        "the first run."
     )
 
     def add_arguments(self, parser):
         parser.add_argument(
             "--credentials",
             action="store_true",
-            help="(re)set the 'admin' user's password and create a new 'demo' API key; print both",
+            help="make the 'admin' user and a 'demo' API key if this database never had them",
+        )
+        parser.add_argument(
+            "--no-data", action="store_true", help="do not load the demo data (make run DEMO=0)"
+        )
+        parser.add_argument(
+            "--remove", action="store_true", help="delete what is left of the demo data"
         )
 
-    def handle(self, *args, credentials=False, **options):
-        if Monitor.objects.filter(pk="mon_abc123").exists():
-            self.stdout.write("Demo data already loaded.")
+    def handle(self, *args, credentials=False, no_data=False, remove=False, **options):
+        if remove:
+            self.remove()
+            return
+        if no_data:
+            if setup_record("demo-data") is None:
+                # Asked to start empty: a later plain `make run` keeps it so.
+                record_setup("demo-data", monitors=[], incidents=[], skipped=True)
         else:
-            self.load()
-            self.stdout.write("Loaded demo data.")
+            self.load_once()
         if credentials:
-            self.print_credentials()
+            self.stdout.write("")
+            self.stdout.write(f"  Status page: {page_url()}/")
+            self.admin_account()
+            self.demo_key()
+            self.stdout.write("")
 
-    @transaction.atomic
+    def load_once(self):
+        with transaction.atomic():
+            loaded = setup_record("demo-data")
+            if loaded is None and (Monitor.objects.exists() or Incident.objects.exists()):
+                # An operator's page (or one from before this was recorded):
+                # never add made-up incidents to it, now or later.
+                loaded = record_setup("demo-data", monitors=[], incidents=[], skipped=True)
+                self.stdout.write("The database already has monitors or incidents: no demo data.")
+                return
+            if loaded is None:
+                monitors, incidents = self.load()
+                record_setup("demo-data", monitors=monitors, incidents=incidents)
+                self.stdout.write(
+                    "Loaded demo data (monitors, incidents, a maintenance window). "
+                    f"Remove it with: {MANAGE} loaddemo --remove"
+                )
+                return
+        removed = setup_record("demo-data", AuditRecord.DELETED)
+        if removed is not None:
+            self.stdout.write(f"Demo data was removed on {when(removed)}; not loaded again.")
+        elif not loaded.changes.get("skipped"):
+            self.stdout.write(
+                f"Demo data was loaded on {when(loaded)}; not loaded again "
+                f"(remove it with: {MANAGE} loaddemo --remove)."
+            )
+
+    def remove(self):
+        loaded = setup_record("demo-data")
+        if loaded is None or loaded.changes.get("skipped"):
+            self.stdout.write("No demo data was loaded into this database.")
+            return
+        actor = Actor.system("loaddemo --remove")
+        removed_incidents = removed_monitors = 0
+        kept = []
+        with transaction.atomic():
+            for incident in Incident.objects.filter(pk__in=loaded.changes["incidents"]):
+                incident.delete_with_audit(actor)
+                removed_incidents += 1
+            for monitor in Monitor.objects.filter(pk__in=loaded.changes["monitors"]):
+                try:
+                    monitor.delete_with_audit(actor)
+                    removed_monitors += 1
+                except Conflict:
+                    kept.append(monitor.id)  # an incident of the operator's names it
+            if setup_record("demo-data", AuditRecord.DELETED) is None:
+                record_setup("demo-data", AuditRecord.DELETED, kept=kept)
+        self.stdout.write(
+            f"Removed the demo data: {removed_monitors} monitors, {removed_incidents} incidents."
+        )
+        if kept:
+            self.stdout.write(
+                "Kept monitors that unresolved incidents of yours name: " + ", ".join(kept)
+            )
+
+    def admin_account(self):
+        User = get_user_model()
+        admin_url = f"{page_url()}/admin/"
+        user = User.objects.filter(username="admin").first()
+        if user is None and setup_record("admin") is None:
+            password = get_random_string(20)
+            User.objects.create_superuser("admin", password=password)
+            record_setup("admin")
+            self.stdout.write(f"  Admin:       {admin_url}  user admin  password {password}")
+            self.stdout.write("               (shown once; change it in the admin or with")
+            self.stdout.write(f"               {MANAGE} changepassword admin)")
+        elif user is not None:
+            self.stdout.write(f"  Admin:       {admin_url}  user admin, password as you set it")
+            self.stdout.write(f"               (forgotten? {MANAGE} changepassword admin)")
+        else:
+            self.stdout.write(f"  Admin:       {admin_url}")
+            self.stdout.write(f"               (no 'admin' user: {MANAGE} createsuperuser)")
+
+    def demo_key(self):
+        made = setup_record("demo-key")
+        if made is None:
+            key, raw = ApiKey.objects.create_key("demo")
+            record_setup("demo-key", prefix=key.prefix)
+            self.stdout.write(f"  API key:     {raw}")
+            self.stdout.write("               (shown once; only its hash is kept)")
+            return
+        key = ApiKey.objects.filter(prefix=made.changes.get("prefix"), name="demo").first()
+        state = "revoked" if key is None or key.is_revoked else "as printed on the first run"
+        self.stdout.write(f"  API key:     the demo key {made.changes.get('prefix')}…, {state}")
+        self.stdout.write(f"               (another: {MANAGE} createapikey NAME)")
+
     def load(self):
+        """Make the demo objects; returns their ids."""
         actor = Actor.system("demo data")
         for monitor_id, name, url in DEMO_MONITORS:
             Monitor.create_monitor(id=monitor_id, name=name, url=url, actor=actor)
@@ -88,9 +235,8 @@ class Command(BaseCommand):
         )
 
         tomorrow = (now + timedelta(days=1)).replace(hour=2, minute=0, second=0)
-        Incident.open_incident(
+        window = Incident.open_incident(
             title="Database upgrade",
-            status="monitoring",
             message="Scheduled maintenance window for a database version upgrade.",
             monitor_ids=["mon_abc123", "mon_def456"],
             scheduled_start=tomorrow,
@@ -98,23 +244,8 @@ class Command(BaseCommand):
             actor=actor,
             at=now - timedelta(hours=2),
         )
-
-    def print_credentials(self):
-        User = get_user_model()
-        password = get_random_string(20)
-        user, _created = User.objects.get_or_create(
-            username="admin", defaults={"is_staff": True, "is_superuser": True}
-        )
-        user.is_staff = user.is_superuser = True
-        user.set_password(password)
-        user.save()
-        for old in ApiKey.objects.usable().filter(name="demo"):
-            old.revoke()
-        _key, raw = ApiKey.objects.create_key("demo")
-        self.stdout.write("")
-        port = os.environ.get("PORT", "8000")
-        self.stdout.write(
-            f"  Admin:   http://127.0.0.1:{port}/admin/  user admin  password {password}"
-        )
-        self.stdout.write("  API key: " + raw)
-        self.stdout.write("")
+        return [monitor_id for monitor_id, _name, _url in DEMO_MONITORS], [
+            incident.id,
+            ongoing.id,
+            window.id,
+        ]
