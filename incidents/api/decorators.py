@@ -222,7 +222,15 @@ def _no_duplicate_keys(pairs):
 
 
 def read_body(request):
-    """The body's bytes, refusing more than 64 KiB without reading past it."""
+    """The body's bytes, refusing more than 64 KiB without reading past it.
+
+    With ``Transfer-Encoding: chunked`` there is no Content-Length, so Django
+    reads nothing; the server (gunicorn sets ``wsgi.input_terminated``) then
+    ends the stream itself, and it is read directly, just as bounded. Read once
+    per request (``request.api_body``).
+    """
+    if hasattr(request, "api_body"):
+        return request.api_body
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -232,9 +240,14 @@ def read_body(request):
     )
     if declared > MAX_BODY_BYTES:
         raise too_large
-    body = request.read(MAX_BODY_BYTES + 1)
+    if not declared and request.META.get("wsgi.input_terminated"):
+        stream = request.META["wsgi.input"]
+    else:
+        stream = request
+    body = stream.read(MAX_BODY_BYTES + 1)
     if len(body) > MAX_BODY_BYTES:
         raise too_large
+    request.api_body = body
     return body
 
 
