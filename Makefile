@@ -3,13 +3,12 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
-WORKERS ?= 4
 MANAGE := $(BIN)/python manage.py
 
 # `make run` behaves like production (DEBUG off) with a secret kept in a
 # git-ignored file; tests get a throwaway one.
 RUN_ENV  = SECRET_KEY="$$(cat .secret-key)" ALLOWED_HOSTS=$${ALLOWED_HOSTS:-127.0.0.1,localhost} PORT=$(PORT)
-TEST_ENV = SECRET_KEY=$${SECRET_KEY:-insecure-test-only-key} DEBUG=0
+TEST_ENV = SECRET_KEY=$${SECRET_KEY:-throwaway-key-for-the-test-suite-only-never-for-production} DEBUG=0
 
 .PHONY: install install-dev run test lint bench clean
 
@@ -39,7 +38,7 @@ run: install .secret-key
 	@# The background worker (alert deliveries, window ends) runs beside gunicorn
 	@# and is stopped with it: Ctrl-C, a TERM to make, or gunicorn exiting.
 	$(RUN_ENV) sh -c '$(MANAGE) worker & worker=$$!; \
-	  $(BIN)/gunicorn statuspage.wsgi --bind 127.0.0.1:$(PORT) --workers $(WORKERS) --access-logfile - & web=$$!; \
+	  $(BIN)/gunicorn statuspage.wsgi & web=$$!; \
 	  trap "kill -TERM $$worker $$web 2>/dev/null; wait" EXIT; trap "exit 0" INT TERM; \
 	  wait $$web'
 

@@ -3,6 +3,7 @@ racing over the same alerts deliver each once, and SIGTERM stops a worker
 cleanly."""
 
 import os
+import secrets
 import signal
 import sqlite3
 import subprocess
@@ -37,7 +38,7 @@ def project(tmp_path, receiver):
     }
     env.update(
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        SECRET_KEY="worker-test-only",
+        SECRET_KEY=secrets.token_urlsafe(50),
         DEBUG="0",
         ALERT_WEBHOOK_URL=receiver.url,
         ALERT_WEBHOOK_SECRET=SECRET,
@@ -143,7 +144,7 @@ def settings_check(**env):
     base = {
         key: value for key, value in os.environ.items() if not key.startswith(("ALERT_", "EMAIL_"))
     }
-    base.update(SECRET_KEY="x", **env)
+    base.update(SECRET_KEY=secrets.token_urlsafe(50), **env)
     return subprocess.run(
         [sys.executable, "manage.py", "check"], cwd=ROOT, env=base, capture_output=True, text=True
     )

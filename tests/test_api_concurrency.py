@@ -9,6 +9,7 @@ writers queue instead of failing with "database is locked").
 
 import json
 import os
+import secrets
 import socket
 import sqlite3
 import subprocess
@@ -115,7 +116,7 @@ def gunicorn(tmp_path):
     }
     env.update(
         DATABASE_URL=f"sqlite:///{database}",
-        SECRET_KEY="concurrency-test-only",  # noqa: S106
+        SECRET_KEY=secrets.token_urlsafe(50),
         DEBUG="0",
         ALLOWED_HOSTS="127.0.0.1",
     )

@@ -83,7 +83,7 @@ def state_in(database_url):
 
 
 def manage(database_url, *args):
-    env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "restore-test"}
+    env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": secrets.token_urlsafe(50)}
     env.pop("REDIS_URL", None)  # the restored copy must not touch the shared cache
     result = subprocess.run(
         [sys.executable, "manage.py", *args],

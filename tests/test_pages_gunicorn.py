@@ -3,6 +3,7 @@ API (or from another process altogether), then every read shows it."""
 
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -35,7 +36,7 @@ class Site:
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
             **os.environ,
-            "SECRET_KEY": "test-only-" + os.urandom(8).hex(),
+            "SECRET_KEY": secrets.token_urlsafe(50),
             "DEBUG": "0",
             "DATABASE_URL": f"sqlite:///{self.directory / 'db.sqlite3'}",
             "STATIC_ROOT": str(self.directory / "static"),
@@ -101,6 +102,10 @@ class Site:
                 self.process.kill()
                 self.process.wait()
         self.log.close()
+
+    def log_text(self):
+        """What gunicorn wrote: its access log and errors."""
+        return (self.directory / "gunicorn.log").read_text()
 
     def get(self, path, headers=None):
         request = urllib.request.Request(self.url + path, headers=headers or {})
