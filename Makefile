@@ -5,15 +5,14 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
-WORKERS ?= 4
 # DEMO=0: start without the demo data (it is loaded once per database anyway).
 DEMO   ?= 1
 MANAGE := $(BIN)/python manage.py
 
 # `make run` behaves like production (DEBUG off) with a secret kept in a
 # git-ignored file; tests get a throwaway one.
-RUN_ENV  = SECRET_KEY="$$(cat .secret-key)" ALLOWED_HOSTS=$${ALLOWED_HOSTS:-127.0.0.1,localhost} PORT=$(PORT)
-TEST_ENV = SECRET_KEY=$${SECRET_KEY:-insecure-test-only-key} DEBUG=0
+RUN_ENV  = SECRET_KEY="$$(cat .secret-key)" ALLOWED_HOSTS=$${ALLOWED_HOSTS:-127.0.0.1,localhost} PORT=$(PORT) $(if $(WORKERS),WEB_CONCURRENCY=$(WORKERS))
+TEST_ENV = SECRET_KEY=$${SECRET_KEY:-throwaway-key-for-the-test-suite-only-never-for-production} DEBUG=0
 
 .PHONY: install install-dev run test lint bench clean
 
@@ -42,7 +41,7 @@ run: install .secret-key
 	$(RUN_ENV) $(MANAGE) loaddemo --credentials $(if $(filter 0,$(DEMO)),--no-data)
 	@# gunicorn and the background worker, side by side (manage.py serve): a TERM
 	@# to make (which passes it on), Ctrl-C, or either one exiting stops both.
-	$(RUN_ENV) exec $(MANAGE) serve --bind 127.0.0.1:$(PORT) --workers $(WORKERS)
+	$(RUN_ENV) exec $(MANAGE) serve
 
 test: install-dev
 	$(TEST_ENV) $(MANAGE) collectstatic --noinput --verbosity 0

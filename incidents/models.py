@@ -1017,3 +1017,6 @@ class AuditRecord(NotShownOnPage, models.Model):
 
 # Alerts (incidents/alerts/models.py) build on the models above.
 from incidents.alerts.models import Alert, AlertAttempt, AlertChannel, WindowEnd  # noqa: E402, F401
+
+# Idempotency keys of API POSTs (incidents/idempotency.py).
+from incidents.idempotency import IdempotencyKey  # noqa: E402, F401

@@ -10,12 +10,16 @@ costs no extra cache round trip and keeps working from a shared address that
 someone else is abusing. Successful requests are never counted.
 
 The counters live in the default cache, shared by every worker and host, so
-spreading guesses over processes does not help. If the cache itself fails the
-limiter lets requests through: the credential check still guards the door.
+spreading guesses over processes does not help. While the cache cannot be
+reached each process counts on its own (``LocalCounters``), so an outage of the
+cache never switches the limit off: at worst a guesser gets the limit once per
+worker process instead of once in all.
 """
 
+import ipaddress
 import logging
 import math
+import threading
 import time
 from functools import wraps
 
@@ -30,23 +34,71 @@ logger = logging.getLogger(__name__)
 KEY_PREFIX = "kamustatus:ratelimit:"
 
 
+def _is_trusted_proxy(address):
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in settings.TRUSTED_PROXIES)
+
+
 def client_address(request):
     """The address a request came from.
 
     ``X-Forwarded-For`` can be written by anyone, so it is believed only when
-    settings say a trusted proxy is in front (``TRUSTED_PROXIES`` = how many),
-    and then only the entry that proxy appended, not what the client sent.
+    the connection itself comes from a trusted proxy (``TRUSTED_PROXIES``), and
+    then read from the right: each trusted proxy appended the address it saw,
+    and the first address that is not a trusted proxy is the client. What the
+    client wrote to the left of that is ignored.
     """
-    proxies = getattr(settings, "TRUSTED_PROXIES", 0)
-    if proxies:
+    address = request.META.get("REMOTE_ADDR", "")
+    if address and _is_trusted_proxy(address):
         forwarded = [
             part.strip()
             for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
             if part.strip()
         ]
-        if len(forwarded) >= proxies:
-            return forwarded[-proxies][:64]
-    return request.META.get("REMOTE_ADDR", "")[:64] or "unknown"
+        for hop in reversed(forwarded):
+            address = hop
+            if not _is_trusted_proxy(hop):
+                break
+    return address[:64] or "unknown"
+
+
+class LocalCounters:
+    """Failure counts kept in this process, for while the shared cache is down.
+
+    Keys carry their window number, so counts of windows that ended are
+    dropped as new ones start; memory stays bounded by the addresses failing
+    within one window (and by ``MAX_KEYS`` in any case).
+    """
+
+    MAX_KEYS = 10_000
+
+    def __init__(self):
+        self._counts = {}
+        self._lock = threading.Lock()
+
+    def get(self, key, now):
+        with self._lock:
+            count, expires = self._counts.get(key, (0, 0))
+            return count if expires > now else 0
+
+    def increment(self, key, now, timeout):
+        with self._lock:
+            count, expires = self._counts.get(key, (0, 0))
+            if expires <= now:
+                count, expires = 0, now + timeout
+            if key not in self._counts and len(self._counts) >= self.MAX_KEYS:
+                self._drop_expired(now)
+                if len(self._counts) >= self.MAX_KEYS:
+                    # Full of live windows: forget the oldest count.
+                    self._counts.pop(next(iter(self._counts)))
+            self._counts[key] = (count + 1, expires)
+
+    def _drop_expired(self, now):
+        for key in [k for k, (_, expires) in self._counts.items() if expires <= now]:
+            del self._counts[key]
 
 
 class FailureLimiter:
@@ -54,6 +106,7 @@ class FailureLimiter:
 
     def __init__(self, scope):
         self.scope = scope
+        self.local = LocalCounters()
 
     @property
     def limit(self):
@@ -69,11 +122,14 @@ class FailureLimiter:
     def retry_after(self, address, now=None):
         """Seconds until ``address`` may try again, or None if it may now."""
         now = time.time() if now is None else now
+        key = self._key(address, now)
         try:
-            failures = cache.get(self._key(address, now), 0)
+            failures = cache.get(key, 0)
         except Exception:
-            logger.warning("rate limit counters are unavailable; not limiting", exc_info=True)
-            return None
+            logger.warning("rate limit counters are unavailable; counting in this process")
+            failures = 0
+        # Failures counted here while the cache was down still count.
+        failures = max(failures, self.local.get(key, now))
         if failures < self.limit:
             return None
         window_end = (int(now // self.window) + 1) * self.window
@@ -90,9 +146,13 @@ class FailureLimiter:
             cache.incr(key)
         except ValueError:
             # Expired between add() and incr(): this failure opens a new count.
-            cache.add(key, 1, timeout=self.window + 1)
+            try:
+                cache.add(key, 1, timeout=self.window + 1)
+            except Exception:
+                self.local.increment(key, now, self.window + 1)
         except Exception:
-            logger.warning("could not count a failed attempt", exc_info=True)
+            logger.warning("could not count a failed attempt in the cache; counting it here")
+            self.local.increment(key, now, self.window + 1)
 
 
 api_keys = FailureLimiter("api-key")

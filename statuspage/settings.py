@@ -3,11 +3,17 @@
 Every knob is an environment variable; see the configuration table in docs/operations.md.
 """
 
+import ipaddress
 import os
 from pathlib import Path
 
 import dj_database_url
 from csp.constants import NONCE
+from django.core.checks.security.base import (
+    SECRET_KEY_INSECURE_PREFIX,
+    SECRET_KEY_MIN_LENGTH,
+    SECRET_KEY_MIN_UNIQUE_CHARACTERS,
+)
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -52,6 +58,19 @@ if not SECRET_KEY:
             "SECRET_KEY must be set in the environment (or run with DEBUG=1 for development)."
         )
     SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"  # noqa: S105
+elif not DEBUG and (
+    len(SECRET_KEY) < SECRET_KEY_MIN_LENGTH
+    or len(set(SECRET_KEY)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS
+    or SECRET_KEY.startswith(SECRET_KEY_INSECURE_PREFIX)
+):
+    # The bar of `manage.py check --deploy`, enforced: a short key signs
+    # sessions and CSRF tokens anyone could forge.
+    raise ImproperlyConfigured(
+        f"SECRET_KEY is too weak for production: use at least {SECRET_KEY_MIN_LENGTH} "
+        f"characters, {SECRET_KEY_MIN_UNIQUE_CHARACTERS} of them different, not starting "
+        f"with {SECRET_KEY_INSECURE_PREFIX!r} (e.g. python -c 'import secrets; "
+        f"print(secrets.token_urlsafe(50))')."
+    )
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
@@ -130,10 +149,22 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         ),
     }
 else:
-    DATABASES["default"].setdefault("OPTIONS", {})
-    DATABASES["default"]["OPTIONS"].setdefault(
-        "connect_timeout", envint("DATABASE_CONNECT_TIMEOUT", 5)
-    )
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    options.setdefault("connect_timeout", envint("DATABASE_CONNECT_TIMEOUT", 5))
+    # A query that hangs (a lock never released, a server gone quiet) is
+    # cancelled by PostgreSQL after this many seconds (0: never) and answered
+    # 503 rather than left to gunicorn's worker timeout.
+    statement_timeout = envint("DATABASE_STATEMENT_TIMEOUT", 5)
+    if statement_timeout > 0:
+        options["options"] = (
+            options.get("options", "") + f" -c statement_timeout={statement_timeout * 1000}"
+        ).strip()
+    # TCP keepalives: a connection whose peer vanished without a word (a cut
+    # network, a failed-over host) is noticed within about a minute.
+    options.setdefault("keepalives", 1)
+    options.setdefault("keepalives_idle", envint("DATABASE_KEEPALIVES_IDLE", 30))
+    options.setdefault("keepalives_interval", 10)
+    options.setdefault("keepalives_count", 3)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -242,9 +273,18 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 # the window ends (incidents/ratelimit.py).
 AUTH_FAILURE_LIMIT = max(1, envint("AUTH_FAILURE_LIMIT", 10))
 AUTH_FAILURE_WINDOW = max(1, envint("AUTH_FAILURE_WINDOW", 300))
-# How many proxies in front append to X-Forwarded-For; only then is that
-# header believed for the client address. Behind one TLS proxy: 1.
-TRUSTED_PROXIES = envint("TRUSTED_PROXIES", 1 if envbool("SECURE_PROXY_SSL_HEADER", False) else 0)
+# The addresses (or CIDR networks) of the proxies in front. X-Forwarded-For is
+# believed only from them (incidents/ratelimit.py); by default from nobody,
+# so a client reaching gunicorn directly cannot choose its own address.
+try:
+    TRUSTED_PROXIES = [
+        ipaddress.ip_network(item, strict=False) for item in envlist("TRUSTED_PROXIES", [])
+    ]
+except ValueError as exc:
+    raise ImproperlyConfigured(
+        "TRUSTED_PROXIES must be a comma-separated list of the proxies' addresses or networks "
+        f"(e.g. 127.0.0.1,10.0.0.0/8): {exc}"
+    ) from None
 
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {

@@ -9,6 +9,7 @@ waited for and stopped is written once.
 import contextlib
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -27,6 +28,11 @@ def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def secret_key():
+    """A throwaway SECRET_KEY strong enough for a production start."""
+    return secrets.token_urlsafe(50)
 
 
 def environment(*, drop=("REDIS_URL",), **values):
@@ -153,7 +159,7 @@ class Site:
             environ.setdefault("STATIC_ROOT", str(self.directory / "static"))
         self.env = environment(
             drop=("REDIS_URL", "DATABASE_URL", "DJANGO_SETTINGS_MODULE"),
-            SECRET_KEY="test-only-" + os.urandom(8).hex(),
+            SECRET_KEY=secret_key(),
             DEBUG="0",
             DATABASE_URL=f"sqlite:///{self.database}",
             **{"ALLOWED_HOSTS": "127.0.0.1,localhost", **environ},
@@ -179,6 +185,10 @@ class Site:
 
     def stop(self):
         self.server.stop()
+
+    def log_text(self):
+        """What gunicorn wrote: its access log and errors."""
+        return self.server.log_text()
 
     def get(self, path, headers=None):
         request = urllib.request.Request(self.url + path, headers=headers or {})

@@ -10,8 +10,8 @@ import urllib.request
 
 import pytest
 
+from tests.servers import Site
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, RECORD_CSP_VIOLATIONS, csp_violations
-from tests.test_pages_gunicorn import Site
 
 pytestmark = [
     pytest.mark.slow,

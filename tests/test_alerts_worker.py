@@ -9,7 +9,7 @@ import time
 import pytest
 
 from incidents.alerts import signing
-from tests.servers import environment, manage, start_worker
+from tests.servers import environment, manage, secret_key, start_worker
 from tests.webhook_receiver import running_receiver
 
 pytestmark = pytest.mark.slow
@@ -29,7 +29,7 @@ def project(tmp_path, receiver):
     env = environment(
         drop=("DATABASE_", "ALERT_", "EMAIL_", "REDIS_"),
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        SECRET_KEY="worker-test-only",
+        SECRET_KEY=secret_key(),
         DEBUG="0",
         ALERT_WEBHOOK_URL=receiver.url,
         ALERT_WEBHOOK_SECRET=SECRET,
@@ -102,7 +102,7 @@ def test_sigterm_finishes_and_exits(project, receiver):
 
 
 def settings_check(**env):
-    base = environment(drop=("ALERT_", "EMAIL_"), SECRET_KEY="x", **env)
+    base = environment(drop=("ALERT_", "EMAIL_"), SECRET_KEY=secret_key(), **env)
     return manage(base, "check", check=False)
 
 

@@ -14,7 +14,9 @@ from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from incidents import idempotency
 from incidents.api import urls as api_urls
+from incidents.idempotency import IdempotencyKey
 from tests.seed import (
     CREATE_INCIDENT_BODY,
     CREATE_MAINTENANCE_BODY,
@@ -154,6 +156,20 @@ CASES = {
     ("/openapi.json", "get", "200"): send("GET", "/api/openapi.json", key=None),
 }
 
+# Idempotency-Key on every POST: a retry while the first runs, a key reused.
+IN_PROGRESS, REUSED = {"Idempotency-Key": "in-progress"}, {"Idempotency-Key": "reused"}
+CASES.update(
+    {
+        ("/incidents", "post", "409"): send(
+            "POST", "/api/incidents", CREATE_INCIDENT_BODY, **IN_PROGRESS
+        ),
+        ("/incidents", "post", "422"): send(
+            "POST", "/api/incidents", CREATE_INCIDENT_BODY, **REUSED
+        ),
+        ("/monitors", "post", "422"): send("POST", "/api/monitors", NEW_MONITOR, **REUSED),
+    }
+)
+
 # Every GET that carries an ETag answers 304 when it is sent back.
 for (path, method, status), (verb, url, body, options) in list(CASES.items()):
     if method == "get" and status == "200" and path != "/openapi.json" and "alerts" not in path:
@@ -201,6 +217,15 @@ def test_the_real_response_matches_the_document(api, world, document, case, sett
         settings.AUTH_FAILURE_LIMIT = 1
         assert api("GET", "/api/monitors", key="km_wrong").status_code == 401
     method_name, url, body, options = CASES[case]
+    if options == REUSED:
+        assert api(method_name, url, {"earlier": "body"}, **options).status_code == 400
+    if options == IN_PROGRESS:
+        raw = body if isinstance(body, str) else json.dumps(body)
+        IdempotencyKey.objects.create(
+            api_key=world["key"][0],
+            key=options["Idempotency-Key"],
+            request_hash=idempotency.fingerprint(method_name, url, raw.encode()),
+        )
     if status == "304":
         first = api(method_name, url.format(**world), body, **options)
         options = {**options, "If-None-Match": first["ETag"]}

@@ -81,7 +81,7 @@ def state_in(database_url):
 
 def manage(database_url, *args):
     # Without REDIS_URL: the restored copy must not touch the shared cache.
-    env = servers.environment(DATABASE_URL=database_url, SECRET_KEY="restore-test")
+    env = servers.environment(DATABASE_URL=database_url, SECRET_KEY=servers.secret_key())
     return servers.manage(env, *args)
 
 

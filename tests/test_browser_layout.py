@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.servers import Site
 from tests.test_browser import CHROMIUM, browser  # noqa: F401, F811 (the Chromium fixture)
-from tests.test_pages_gunicorn import Site
 
 pytestmark = [
     pytest.mark.slow,

@@ -122,10 +122,30 @@ def test_history_pages_cover_everything_once_starting_with_the_most_recent(clien
     assert seen[2:] == [f"Incident {n:03d}" for n in range(total)]
 
 
-def test_a_malformed_cursor_is_a_404_page(client, db):
-    response = client.get("/history/?before=nonsense")
+@pytest.mark.parametrize(
+    "before",
+    [
+        "nonsense",
+        "99999999999999999999~inc_abc",  # past the year 9999: OverflowError
+        "253402300800000000~inc_abc",  # the first microsecond of the year 10000
+        "1~inc_abc\n",
+        "1~inc_ABC",
+        "-1~inc_abc",
+        "1~inc_abc~2",
+        "%00",
+    ],
+)
+def test_a_malformed_cursor_is_a_404_page(client, db, before):
+    response = client.get("/history/", {"before": before})
     assert response.status_code == 404
     assert b"Page not found" in response.content
+
+
+@pytest.mark.parametrize("before", ["0~inc_abc", "253402300799999999~inc_abc"])
+def test_a_cursor_at_either_end_of_time_is_a_page(client, db, before):
+    resolved("Something", T0 - timedelta(days=1))
+    response = client.get("/history/", {"before": before})
+    assert response.status_code == 200
 
 
 @pytest.mark.parametrize("path", ["/history/", "/history/?before=1~inc_zzz"])

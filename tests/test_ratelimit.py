@@ -1,6 +1,7 @@
 """Brute force: failed API keys and failed admin sign-ins are limited per client
 address (429 with Retry-After); form bodies are bounded."""
 
+import ipaddress
 import json
 import secrets
 import sys
@@ -19,7 +20,7 @@ NEIGHBOUR = "198.51.100.7"
 def small_limits(settings, monkeypatch):
     settings.AUTH_FAILURE_LIMIT = 3
     settings.AUTH_FAILURE_WINDOW = 300
-    settings.TRUSTED_PROXIES = 0
+    settings.TRUSTED_PROXIES = []
     # Addresses of their own: with REDIS_URL the counters outlive a test.
     module = sys.modules[__name__]
     for name in ("ATTACKER", "NEIGHBOUR"):
@@ -86,7 +87,7 @@ def test_forwarded_for_is_ignored_without_a_trusted_proxy(client, raw_key, trave
 
 
 def test_behind_a_trusted_proxy_the_address_it_saw_counts(client, raw_key, settings, traveller):
-    settings.TRUSTED_PROXIES = 1
+    settings.TRUSTED_PROXIES = [ipaddress.ip_network("10.0.0.2")]
     proxy = "10.0.0.2"
     for _ in range(3):
         # The client prepends made-up addresses; the proxy appends the real one.
@@ -104,6 +105,67 @@ def test_behind_a_trusted_proxy_the_address_it_saw_counts(client, raw_key, setti
     assert (
         get_incidents(client, wrong_key(raw_key), proxy, forwarded_for=NEIGHBOUR).status_code == 401
     )
+
+
+def test_forwarded_for_is_ignored_from_a_client_that_is_not_a_trusted_proxy(
+    client, raw_key, settings, traveller
+):
+    # A proxy is configured, but this client reaches gunicorn directly: each
+    # made-up X-Forwarded-For must not buy it a fresh count.
+    settings.TRUSTED_PROXIES = [ipaddress.ip_network("10.0.0.0/8")]
+    for number in range(4):
+        response = get_incidents(client, wrong_key(raw_key), forwarded_for=f"192.0.2.{number}")
+    assert response.status_code == 429
+
+
+def test_through_a_chain_of_trusted_proxies_the_first_untrusted_hop_counts(
+    client, raw_key, settings, traveller
+):
+    settings.TRUSTED_PROXIES = [ipaddress.ip_network("10.0.0.0/8")]
+    for number in range(4):
+        # client-written junk, the client (seen by the outer proxy), the outer proxy
+        forwarded = f"192.0.2.{number}, {ATTACKER}, 10.1.1.1"
+        response = get_incidents(client, wrong_key(raw_key), "10.0.0.2", forwarded_for=forwarded)
+    assert response.status_code == 429
+    fine = get_incidents(
+        client, wrong_key(raw_key), "10.0.0.2", forwarded_for=f"{ATTACKER}, {NEIGHBOUR}, 10.1.1.1"
+    )
+    assert fine.status_code == 401
+
+
+class BrokenCache:
+    def __getattr__(self, name):
+        def fail(*args, **kwargs):
+            raise ConnectionError("the cache is down")
+
+        return fail
+
+
+def test_while_the_cache_is_down_failures_are_still_limited(
+    client, raw_key, monkeypatch, traveller
+):
+    from incidents import ratelimit
+
+    monkeypatch.setattr(ratelimit, "cache", BrokenCache())
+    for _ in range(3):
+        assert get_incidents(client, wrong_key(raw_key)).status_code == 401
+    blocked = get_incidents(client, wrong_key(raw_key))
+    assert blocked.status_code == 429
+    assert blocked.headers["Retry-After"] == "290"
+    # A valid key still works, and another address is not blocked.
+    assert get_incidents(client, raw_key).status_code == 200
+    assert get_incidents(client, wrong_key(raw_key), address=NEIGHBOUR).status_code == 401
+
+
+def test_admin_sign_ins_are_limited_while_the_cache_is_down(
+    client, operator, monkeypatch, traveller
+):
+    from incidents import ratelimit
+
+    monkeypatch.setattr(ratelimit, "cache", BrokenCache())
+    for _ in range(3):
+        assert sign_in(client, "wrong").status_code == 200
+    assert sign_in(client, "correct horse battery").status_code == 429
 
 
 # --- The admin sign-in ------------------------------------------------------

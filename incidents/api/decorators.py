@@ -3,16 +3,16 @@ router that answers 405, the ``x-api-key`` check and JSON body parsing."""
 
 import json
 import logging
-from contextlib import contextmanager
-from functools import wraps
+from contextlib import contextmanager, suppress
+from functools import partial, wraps
 
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
-from django.db import IntegrityError, InterfaceError, OperationalError
+from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, transaction
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from redis.exceptions import RedisError
 
-from incidents import ratelimit
+from incidents import idempotency, ratelimit
 from incidents.models import ApiKey, Conflict
 
 logger = logging.getLogger(__name__)
@@ -191,9 +191,83 @@ def authorize(handler):
             )
         key.record_use()
         request.api_key = key
+        if request.method == "POST":
+            return idempotent(request, partial(handler, request, *args, **kwargs))
         return handler(request, *args, **kwargs)
 
     return wrapper
+
+
+class _ClaimTakenOver(Exception):
+    """Rolls back a write whose idempotency claim was taken over meanwhile."""
+
+
+def idempotent(request, run):
+    """Run a POST once per ``Idempotency-Key`` (incidents/idempotency.py)."""
+    raw = request.headers.get(idempotency.HEADER)
+    if raw is None:
+        return run()
+    if not idempotency.is_valid_key(raw):
+        raise invalid(
+            {idempotency.HEADER: "Send 1 to 255 printable ASCII characters."},
+            "The Idempotency-Key header is not valid: send 1 to 255 printable ASCII characters.",
+        )
+    body = read_body(request)
+    try:
+        held = idempotency.claim(
+            request.api_key, raw, idempotency.fingerprint(request.method, request.path, body)
+        )
+    except idempotency.KeyReused:
+        raise ApiError(
+            "idempotency_key_reused",
+            "This Idempotency-Key was used with a different request; send a new key.",
+            422,
+        ) from None
+    except idempotency.InProgress:
+        raise ApiError(
+            "conflict",
+            "A request with this Idempotency-Key is still in progress; retry shortly.",
+            409,
+            headers={"Retry-After": "1"},
+        ) from None
+    if isinstance(held, idempotency.IdempotencyKey):
+        return replay(held)
+    try:
+        # The write and its recorded answer commit together.
+        with transaction.atomic():
+            try:
+                response = run()
+            except ApiError as exc:
+                response = exc.response()
+            kept = idempotency.is_kept(response.status_code)
+            if kept and not held.finish(
+                response.status_code,
+                response.content,
+                response.get("Content-Type", ""),
+                response.get("Location"),
+            ):
+                raise _ClaimTakenOver
+    except _ClaimTakenOver:
+        raise ApiError(
+            "conflict",
+            "A request with this Idempotency-Key was retried meanwhile; nothing was changed.",
+            409,
+        ) from None
+    except BaseException:
+        with suppress(DatabaseError):
+            held.release()
+        raise
+    if not kept:
+        held.release()
+    return response
+
+
+def replay(record):
+    response = HttpResponse(record.body, status=record.status, content_type=record.content_type)
+    if record.location:
+        response["Location"] = record.location
+    response["Idempotent-Replayed"] = "true"
+    return response
 
 
 def is_json_content_type(value):
@@ -222,7 +296,15 @@ def _no_duplicate_keys(pairs):
 
 
 def read_body(request):
-    """The body's bytes, refusing more than 64 KiB without reading past it."""
+    """The body's bytes, refusing more than 64 KiB without reading past it.
+
+    With ``Transfer-Encoding: chunked`` there is no Content-Length, so Django
+    reads nothing; the server (gunicorn sets ``wsgi.input_terminated``) then
+    ends the stream itself, and it is read directly, just as bounded. Read once
+    per request (``request.api_body``).
+    """
+    if hasattr(request, "api_body"):
+        return request.api_body
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -232,9 +314,14 @@ def read_body(request):
     )
     if declared > MAX_BODY_BYTES:
         raise too_large
-    body = request.read(MAX_BODY_BYTES + 1)
+    if not declared and request.META.get("wsgi.input_terminated"):
+        stream = request.META["wsgi.input"]
+    else:
+        stream = request
+    body = stream.read(MAX_BODY_BYTES + 1)
     if len(body) > MAX_BODY_BYTES:
         raise too_large
+    request.api_body = body
     return body
 
 

@@ -7,6 +7,7 @@ ones, so this document describes the API as built.
 The document itself is public (no key): it describes the API and holds no data.
 """
 
+import copy
 from functools import lru_cache
 
 from incidents.alerts.models import Alert
@@ -235,7 +236,38 @@ RESPONSES = {
     ),
     "InvalidQuery": error_response("Query parameters that break the rules.", "validation_error"),
     "Conflict": error_response("The current state of things forbids the change.", "conflict"),
+    "IdempotencyConflict": error_response(
+        "The current state of things forbids the change, or a request with this "
+        "Idempotency-Key is still in progress.",
+        "conflict",
+    ),
+    "IdempotencyKeyReused": error_response(
+        "The Idempotency-Key came with a different request before.", "idempotency_key_reused"
+    ),
 }
+
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Retry safely: within 24 h a repeat with the same key and body gets the "
+    "first answer again (status, body, Location) and writes nothing. Keys are per API key.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+}
+
+
+def with_idempotency(paths):
+    """Every POST takes an Idempotency-Key (incidents/idempotency.py)."""
+    paths = copy.deepcopy(paths)
+    for item in paths.values():
+        operation = item.get("post")
+        if operation is not None:
+            operation["parameters"] = [*operation.get("parameters", []), IDEMPOTENCY_KEY]
+            operation["responses"].setdefault("400", ref("responses", "BadRequest"))
+            operation["responses"]["409"] = ref("responses", "IdempotencyConflict")
+            operation["responses"]["422"] = ref("responses", "IdempotencyKeyReused")
+    return paths
+
 
 SCHEMAS = {
     "Update": {
@@ -658,7 +690,7 @@ def build_document():
             {"name": "Alerts", "description": "What was sent, failed or suppressed."},
             {"name": "Meta"},
         ],
-        "paths": PATHS,
+        "paths": with_idempotency(PATHS),
         "components": {
             "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}},
             "schemas": SCHEMAS,

@@ -156,10 +156,14 @@ def encode_cursor(item):
 
 
 def decode_cursor(value):
-    match = CURSOR.match(value)
+    match = CURSOR.fullmatch(value)
     if match is None:
         raise Http404("No such page of history.")
-    return EPOCH + timedelta(microseconds=int(match[1])), match[2]
+    try:
+        return EPOCH + timedelta(microseconds=int(match[1])), match[2]
+    except OverflowError:
+        # Well-formed digits past the year 9999: no page of ours points there.
+        raise Http404("No such page of history.") from None
 
 
 @require_safe

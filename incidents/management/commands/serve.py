@@ -7,11 +7,13 @@ the other is stopped too, and so it is if the parent (``make``) goes away.
 """
 
 import os
+import runpy
 import signal
 import subprocess
 import sys
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -22,26 +24,14 @@ GRACE_SECONDS = 20.0
 class Command(BaseCommand):
     help = "Serve the site with gunicorn and run the background worker beside it."
 
-    def add_arguments(self, parser):
-        parser.add_argument("--bind", default="127.0.0.1:8000")
-        parser.add_argument("--workers", type=int, default=4)
-
-    def handle(self, *args, bind, workers, **options):
+    def handle(self, *args, **options):
         python = sys.executable
+        # gunicorn reads its settings (bind from PORT, workers, threads, the
+        # access log) from gunicorn.conf.py, as every other start does.
+        bind = runpy.run_path(str(settings.BASE_DIR / "gunicorn.conf.py"))["bind"]
         commands = [
             [python, "manage.py", "worker"],
-            [
-                python,
-                "-m",
-                "gunicorn",
-                "statuspage.wsgi",
-                "--bind",
-                bind,
-                "--workers",
-                str(workers),
-                "--access-logfile",
-                "-",
-            ],
+            [python, "-m", "gunicorn", "statuspage.wsgi"],
         ]
         stopping = []
 
