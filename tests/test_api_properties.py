@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from django.db import transaction
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -151,33 +152,37 @@ def state():
 def test_any_json_body_gets_a_json_answer_and_a_refusal_changes_nothing(
     client, raw_key, make_monitor, make_incident, target, body
 ):
-    if not Monitor.objects.filter(pk="mon_abc123").exists():
-        make_monitor(id="mon_abc123")
-        make_monitor(id="mon_def456")
-        make_incident(title="Target", monitor_ids=["mon_abc123"])
-    incident = Incident.objects.filter(title="Target").first()
-    assume(incident is not None)
-    method, collection = target.split()
-    path = {
-        "incidents": "/api/incidents",
-        "incident": f"/api/incidents/{incident.id}",
-        "monitors": "/api/monitors",
-        "monitor": "/api/monitors/mon_def456",
-    }[collection]
-    before = state()
-    response = client.generic(
-        method,
-        path,
-        json.dumps(body),
-        content_type="application/json",
-        headers={"x-api-key": raw_key},
-    )
-    assert response.headers["Content-Type"] == "application/json"
-    payload = json.loads(response.content)
-    if response.status_code >= 400:
-        assert response.status_code in (400, 409), payload
-        assert payload["error"]["code"] in ("validation_error", "conflict")
-        assert state() == before
-    else:
-        assert response.status_code in (200, 201)
-        assert state() != before or method == "PATCH"
+    # Each example starts from the same rows: Hypothesis replays and shrinks
+    # examples, and an accepted PATCH must not change what the next one sees.
+    with transaction.atomic():
+        if not Monitor.objects.filter(pk="mon_abc123").exists():
+            make_monitor(id="mon_abc123")
+            make_monitor(id="mon_def456")
+            make_incident(title="Target", monitor_ids=["mon_abc123"])
+        incident = Incident.objects.filter(title="Target").first()
+        assume(incident is not None)
+        method, collection = target.split()
+        path = {
+            "incidents": "/api/incidents",
+            "incident": f"/api/incidents/{incident.id}",
+            "monitors": "/api/monitors",
+            "monitor": "/api/monitors/mon_def456",
+        }[collection]
+        before = state()
+        response = client.generic(
+            method,
+            path,
+            json.dumps(body),
+            content_type="application/json",
+            headers={"x-api-key": raw_key},
+        )
+        assert response.headers["Content-Type"] == "application/json"
+        payload = json.loads(response.content)
+        if response.status_code >= 400:
+            assert response.status_code in (400, 409), payload
+            assert payload["error"]["code"] in ("validation_error", "conflict")
+            assert state() == before
+        else:
+            assert response.status_code in (200, 201)
+            assert state() != before or method == "PATCH"
+        transaction.set_rollback(True)
