@@ -12,8 +12,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
-from tests.test_pages_gunicorn import Site  # noqa: E402
+from tests.browsers import launch  # noqa: E402
+from tests.servers import Site  # noqa: E402
 
 
 def main():
@@ -26,9 +26,7 @@ def main():
         site.start()
         try:
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(
-                    executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-                )
+                browser = launch(playwright)
                 page = browser.new_page(
                     viewport={"width": 900, "height": 1000},
                     device_scale_factor=1,

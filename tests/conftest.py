@@ -95,3 +95,16 @@ def gunicorn(tmp_path):
         )
     finally:
         site.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium, one per test module."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browsers import launch
+
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        yield browser
+        browser.close()

@@ -10,8 +10,8 @@ import urllib.request
 
 import pytest
 
+from tests.browsers import CHROMIUM, RECORD_CSP_VIOLATIONS, csp_violations
 from tests.servers import Site
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, RECORD_CSP_VIOLATIONS, csp_violations
 
 pytestmark = [
     pytest.mark.slow,
@@ -65,16 +65,6 @@ def find_incident(site, title):
     _status, incidents = call(site, "GET", "/incidents?limit=100")
     (found,) = [incident for incident in incidents if incident["title"] == title]
     return found
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

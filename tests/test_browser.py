@@ -5,24 +5,18 @@ times in the visitor's time zone, and no serious accessibility violations."""
 import re
 import time
 from datetime import datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.browsers import (
+    CHROMIUM,
+    RECORD_CSP_VIOLATIONS,
+    csp_violations,
+    serious_accessibility_violations,
+)
 from tests.servers import Site
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TIMEZONE = "Asia/Kolkata"  # UTC+05:30 all year: a shift no one could mistake for UTC
 
 pytestmark = [
@@ -34,14 +28,6 @@ pytestmark = [
     ),
 ]
 
-# Recorded in the page before any of its own scripts run.
-RECORD_CSP_VIOLATIONS = """
-window.__cspViolations = [];
-document.addEventListener("securitypolicyviolation", (event) => {
-  window.__cspViolations.push(event.violatedDirective + " " + event.blockedURI);
-});
-"""
-
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
@@ -51,16 +37,6 @@ def site(tmp_path_factory):
     site.start()
     yield site
     site.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -90,22 +66,6 @@ def wait_until(page, condition, timeout=15):
             return
         page.wait_for_timeout(100)
     raise AssertionError(f"timed out waiting for {condition}")
-
-
-def csp_violations(page):
-    return page.evaluate("window.__cspViolations")
-
-
-def serious_accessibility_violations(page):
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page)
-    return [
-        f"{violation['id']} ({violation['impact']}): {violation['help']} "
-        + "; ".join(node["target"][0] for node in violation["nodes"][:3])
-        for violation in results.response["violations"]
-        if violation["impact"] in ("serious", "critical")
-    ]
 
 
 def test_the_page_loads_cleanly_under_its_csp(site, page):

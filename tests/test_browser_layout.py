@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.browsers import CHROMIUM
 from tests.servers import Site
-from tests.test_browser import CHROMIUM, browser  # noqa: F401, F811 (the Chromium fixture)
 
 pytestmark = [
     pytest.mark.slow,
@@ -65,7 +65,7 @@ def site(tmp_path_factory):
 
 
 @pytest.fixture(params=WIDTHS, ids=lambda width: f"{width}px")
-def page(browser, request):  # noqa: F811
+def page(browser, request):
     context = browser.new_context(viewport={"width": request.param, "height": 800})
     page = context.new_page()
     page.width = request.param
