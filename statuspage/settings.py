@@ -73,6 +73,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Heartbeat pings (/ping/<token>): answered here, before sessions and CSRF.
+    "incidents.checks.pings.PingMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Keeps the status page's last good copy on disk (incidents/pages/fallback.py).
     "incidents.pages.fallback.LastGoodCopyMiddleware",
@@ -181,6 +183,18 @@ try:
     ALERT_RETRY_DELAYS = [float(d) for d in envlist("ALERT_RETRY_DELAYS", ["5", "30", "120"])]
 except ValueError:
     raise ImproperlyConfigured("ALERT_RETRY_DELAYS must be comma-separated seconds") from None
+
+# --- Checks ---------------------------------------------------------------
+# Monitors that watch by themselves (README.md "Checks"). Targets on loopback,
+# private, link-local … addresses are refused unless this is set (internal
+# services); CHECKS_CA_BUNDLE is a PEM file of roots to trust instead of the
+# public ones (an internal CA).
+CHECKS_ALLOW_PRIVATE = envbool("CHECKS_ALLOW_PRIVATE", False)
+CHECKS_CA_BUNDLE = os.environ.get("CHECKS_CA_BUNDLE", "")
+# Every result is kept this many days, then only hourly aggregates (a year).
+CHECK_RESULTS_DAYS = max(1, envint("CHECK_RESULTS_DAYS", 30))
+# Pings answered per token and minute by one server process before 429.
+PING_RATE_LIMIT = max(1, envint("PING_RATE_LIMIT", 60))
 
 # Email: printed to the console unless EMAIL_HOST names an SMTP server.
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "")

@@ -15,6 +15,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from incidents.api import urls as api_urls
+from incidents.models import CheckResult
 from tests.test_api_seed import (
     CREATE_INCIDENT_BODY,
     CREATE_MAINTENANCE_BODY,
@@ -73,6 +74,18 @@ def world(make_monitor, make_incident, api_key):
     )
     for number in range(3):
         make_incident(title=f"Old {number}").resolve("Done.")
+    # Checked monitors, with results to page through (issue 14).
+    make_monitor(id="mon_chk001", check={"type": "http", "url": "https://api.example.com/"})
+    make_monitor(id="mon_chk002", check={"type": "tcp", "host": "db.example.com", "port": 5432})
+    make_monitor(id="mon_chk003", check={"type": "heartbeat", "period": 60, "grace": 30})
+    for number in range(3):
+        CheckResult.objects.create(
+            monitor_id="mon_chk001",
+            checked_at=datetime(2030, 1, 1, 0, number, tzinfo=UTC),
+            status="down" if number else "operational",
+            response_time_ms=None if number else 120,
+            error="status 503" if number else None,
+        )
     return {"incident": incident.id, "window": window.id, "key": api_key}
 
 
@@ -82,6 +95,7 @@ INC = "/api/incidents/{incident}"
 WINDOW = "/api/incidents/{window}"
 MON = "/api/monitors/mon_abc123"
 FREE = "/api/monitors/mon_free01"
+CHECKS = "/api/monitors/mon_chk001/checks"
 NEW_MONITOR = {"id": "mon_new001", "name": "New", "url": "https://example.com/"}
 
 
@@ -133,11 +147,16 @@ CASES = {
     ("/monitors/{monitorId}", "delete", "404"): send("DELETE", "/api/monitors/mon_nope"),
     ("/monitors/{monitorId}", "delete", "409"): send("DELETE", MON),
     ("/openapi.json", "get", "200"): send("GET", "/api/openapi.json", key=None),
+    ("/monitors/{monitorId}/checks", "get", "200"): send("GET", CHECKS + "?limit=2"),
+    ("/monitors/{monitorId}/checks", "get", "400"): send("GET", CHECKS + "?limit=0"),
+    ("/monitors/{monitorId}/checks", "get", "401"): send("GET", CHECKS, key=None),
+    ("/monitors/{monitorId}/checks", "get", "404"): send("GET", "/api/monitors/mon_x/checks"),
 }
 
 # Every GET that carries an ETag answers 304 when it is sent back.
 for (path, method, status), (verb, url, body, options) in list(CASES.items()):
-    if method == "get" and status == "200" and path != "/openapi.json" and "alerts" not in path:
+    uncached = ("/openapi.json", "/monitors/{monitorId}/checks")
+    if method == "get" and status == "200" and path not in uncached and "alerts" not in path:
         CASES[(path, method, "304")] = send(verb, url, body, **options)
 
 # Every keyed operation answers 429 to a wrong key once the address has sent too many.

@@ -9,6 +9,9 @@ import time_machine
 
 from incidents.models import AuditRecord, Incident, Monitor
 
+# A monitor without a check of its own (issue 14's fields, all empty).
+UNCHECKED = {"check": None, "lastCheckedAt": None, "responseTimeMs": None, "lastError": None}
+
 # The -d bodies of the documentation, verbatim.
 CREATE_INCIDENT_BODY = """{
 "title": "Scheduled database migration",
@@ -219,6 +222,7 @@ def test_the_documentation_replays_verbatim(api, api_key):
             "status": "operational",
             "inMaintenance": True,
             "url": None,
+            **UNCHECKED,
         },
         {
             "id": "mon_def456",
@@ -226,6 +230,7 @@ def test_the_documentation_replays_verbatim(api, api_key):
             "status": "operational",
             "inMaintenance": True,
             "url": None,
+            **UNCHECKED,
         },
     ]
     assert Monitor.objects.count() == 2

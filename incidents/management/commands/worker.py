@@ -28,6 +28,8 @@ from django_tasks_db.utils import exclusive_transaction, is_locked_database_exce
 
 from incidents.alerts.models import Alert, WindowEnd
 from incidents.alerts.tasks import deliver_alert
+from incidents.checks.results import notice_heartbeat_deadlines, purge_old_results
+from incidents.checks.scheduler import CheckScheduler, run_due_checks
 from incidents.models import Incident
 
 logger = logging.getLogger("incidents.worker")
@@ -83,6 +85,16 @@ class Command(BaseCommand):
         if not once:
             self.install_signal_handlers()
             self.stdout.write(f"worker {self.tasks.worker_id} is running")
+        # --- checks (issue 14): due checks and heartbeat deadlines run in a
+        # thread of their own beside this loop (incidents/checks/scheduler.py),
+        # so a slow delivery here never makes a check late.
+        checks = CheckScheduler()
+        if once:
+            run_due_checks()
+            notice_heartbeat_deadlines()
+        else:
+            checks.start()
+        # --- end checks
         next_edge_check = 0.0
         while not self.stopping.is_set():
             if time.monotonic() >= next_edge_check:
@@ -100,6 +112,7 @@ class Command(BaseCommand):
                 self.stopping.wait(RETRY_AFTER_ERROR)
             close_old_connections()  # as a request would: drop broken or old connections
             self.stopping.wait(interval)
+        checks.stop()  # checks (issue 14): lets the checks under way finish
         if not once:
             self.stdout.write("worker stopped")
 
@@ -142,6 +155,7 @@ class Command(BaseCommand):
             alerts = WindowEnd.objects.process_due()
             if alerts:
                 logger.info("maintenance over: %d alert(s) for monitors still failing", len(alerts))
+            purge_old_results()  # checks (issue 14): results past CHECK_RESULTS_DAYS
             requeued = self.requeue_stranded()
             if requeued:
                 logger.warning("queued %d stranded alert delivery(ies) again", requeued)

@@ -1,0 +1,197 @@
+"""The scheduler: which checks are due, who runs them, and when they run next.
+
+A check is claimed by moving its schedule on — ``next_run_at`` becomes the
+previous schedule plus the interval (no drift; runs missed while no worker
+ran are skipped, not caught up) — and marking it running until its timeout
+has passed. The claim is ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL
+and a conditional ``UPDATE`` (on the ``next_run_at`` that was read) on
+SQLite, so several workers on several hosts share the checks and none runs
+one twice per interval. The schedule lives in the database: a restarted
+worker picks it up where it was.
+
+``CheckScheduler`` runs in ``manage.py worker`` beside the task loop, in a
+thread of its own with one asyncio loop: every claimed check runs as its own
+task within its own timeout, so a slow target delays nobody else, and a
+slow alert delivery in the task loop delays no check. Why asyncio rather
+than a pool of threads: a thousand checks waiting on the network cost a
+thousand small tasks in one thread, not a thousand threads. Database work
+(claims, results in batches, heartbeat deadlines) goes through one thread
+of its own, with its own connection.
+"""
+
+import asyncio
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from django.db import close_old_connections, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from incidents.checks.models import Check
+from incidents.checks.results import notice_heartbeat_deadlines, record_outcomes
+from incidents.checks.running import make_client, run_check, run_checks
+
+logger = logging.getLogger("incidents.checks")
+
+RUNNING_MARGIN = timedelta(seconds=5)
+CLAIM_BATCH = 200
+
+
+def next_slot(scheduled, interval, now):
+    """The first slot after ``now`` on the grid ``scheduled + k × interval``."""
+    step = timedelta(seconds=interval)
+    following = scheduled + step
+    if following <= now:
+        following = scheduled + ((now - scheduled) // step + 1) * step
+    return following
+
+
+def _mark_claimed(check, now):
+    check.scheduled_for = check.next_run_at
+    check.next_run_at = next_slot(check.next_run_at, check.interval, now)
+    check.running_until = now + timedelta(seconds=check.timeout) + RUNNING_MARGIN
+
+
+def claim_due_checks(now=None, limit=CLAIM_BATCH):
+    """Claim up to ``limit`` due checks for this process; each has
+    ``scheduled_for``, the slot it runs for."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        due = Check.objects.due(now).order_by("next_run_at")
+        if connection.features.has_select_for_update_skip_locked:
+            claimed = list(due.select_for_update(skip_locked=True)[:limit])
+            for check in claimed:
+                _mark_claimed(check, now)
+            Check.objects.bulk_update(claimed, ["next_run_at", "running_until"])
+            return claimed
+        claimed = []
+        for check in due[:limit]:
+            seen = check.next_run_at
+            _mark_claimed(check, now)
+            won = (
+                Check.objects.due(now)
+                .filter(pk=check.pk, next_run_at=seen)
+                .update(next_run_at=check.next_run_at, running_until=check.running_until)
+            )
+            if won:
+                claimed.append(check)
+        return claimed
+
+
+def claim_now(monitor_ids, now=None):
+    """Claim these checks to run at once ("check now"), unless running; the
+    schedule is left as it is."""
+    now = now or timezone.now()
+    claimed = []
+    for check in Check.objects.scheduled().filter(pk__in=monitor_ids):
+        free = Check.objects.filter(pk=check.pk).filter(
+            Q(running_until__isnull=True) | Q(running_until__lt=now)
+        )
+        check.running_until = now + timedelta(seconds=check.timeout) + RUNNING_MARGIN
+        check.scheduled_for = None
+        if free.update(running_until=check.running_until):
+            claimed.append(check)
+    return claimed
+
+
+def run_claimed(claimed):
+    """Run claimed checks concurrently, keep their results; the Outcomes."""
+    if not claimed:
+        return []
+    scheduled = {check.pk: check.scheduled_for for check in claimed}
+    outcomes = asyncio.run(run_checks(claimed, scheduled))
+    record_outcomes(outcomes)
+    return outcomes
+
+
+def run_due_checks(now=None, limit=CLAIM_BATCH):
+    """Claim the due checks, run them and keep their results (the worker's
+    ``--once``; the long-running worker uses ``CheckScheduler``)."""
+    return run_claimed(claim_due_checks(now, limit))
+
+
+def run_checks_now(monitor_ids):
+    """The admin's "check now": run these checks at once and wait for them."""
+    return run_claimed(claim_now(monitor_ids))
+
+
+class CheckScheduler:
+    """Runs due checks and notices overdue heartbeats until stopped."""
+
+    def __init__(self, *, concurrency=1000, tick=0.25):
+        self.concurrency = concurrency
+        self.tick = tick
+        self._stop = threading.Event()
+        self._thread = None
+        self._db = None
+        self._last_connection_check = 0.0
+
+    def start(self):
+        self._thread = threading.Thread(target=self._run, name="checks", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout=70):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self):
+        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checks-db")
+        try:
+            asyncio.run(self._main())
+        finally:
+            self._db.submit(connection.close).result()
+            self._db.shutdown()
+
+    def _database(self, function, *args):
+        def call():
+            if time.monotonic() - self._last_connection_check > 10:
+                close_old_connections()  # drop a broken or old connection, as a request would
+                self._last_connection_check = time.monotonic()
+            return function(*args)
+
+        return asyncio.get_running_loop().run_in_executor(self._db, call)
+
+    async def _main(self):
+        running = set()
+        finished = []
+
+        async def run_one(client, check):
+            finished.append(await run_check(check, client, check.scheduled_for))
+
+        async with make_client() as client:
+            while not self._stop.is_set():
+                try:
+                    await self._step(client, running, finished, run_one)
+                except Exception:
+                    logger.exception("running checks failed; trying again shortly")
+                    self._last_connection_check = 0.0
+                    await asyncio.sleep(2)
+                await asyncio.sleep(self.tick)
+            # Stopping: let the checks under way finish (each within its
+            # timeout) and keep their results.
+            if running:
+                await asyncio.wait(running)
+            if finished:
+                await self._database(record_outcomes, list(finished))
+
+    async def _step(self, client, running, finished, run_one):
+        now = timezone.now()
+        room = self.concurrency - len(running)
+        if room > 0:
+            for check in await self._database(claim_due_checks, now, min(room, CLAIM_BATCH)):
+                task = asyncio.create_task(run_one(client, check))
+                running.add(task)
+                task.add_done_callback(running.discard)
+        if finished:
+            batch = list(finished)
+            del finished[: len(batch)]
+            try:
+                await self._database(record_outcomes, batch)
+            except Exception:
+                finished[:0] = batch  # kept for the next try
+                raise
+        await self._database(notice_heartbeat_deadlines, now)
