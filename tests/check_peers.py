@@ -34,6 +34,8 @@ def _handler(target):
                 target.user_agents.append(self.headers.get("User-Agent"))
             if path == "/":
                 self.answer(target.status, b"<h1>Welcome to kamustatus</h1>")
+            elif path.startswith("/hit/"):
+                self.answer(200, b"counted")
             elif path.startswith("/status/"):
                 self.answer(int(path.rsplit("/", 1)[1]), b"<p>something</p>")
             elif path == "/slow":
@@ -81,11 +83,15 @@ def _handler(target):
     return Handler
 
 
+class Server(ThreadingHTTPServer):
+    request_queue_size = 1024  # many checks connect at once: no dropped SYNs
+    daemon_threads = True
+
+
 @contextmanager
 def http_target(ssl_context=None):
     target = Target()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(target))
-    server.daemon_threads = True
+    server = Server(("127.0.0.1", 0), _handler(target))
     if ssl_context is not None:
         server.socket = ssl_context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)

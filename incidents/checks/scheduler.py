@@ -143,7 +143,7 @@ class CheckScheduler:
         try:
             asyncio.run(self._main())
         finally:
-            self._db.submit(connection.close).result()
+            self._db.submit(lambda: connection.close()).result()
             self._db.shutdown()
 
     def _database(self, function, *args):
