@@ -13,6 +13,7 @@ Confirmation, not flapping:
 """
 
 import logging
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -203,10 +204,10 @@ def notice_heartbeat_deadlines(now=None):
 
 
 def _percentile(sorted_values, fraction):
+    """The nearest-rank percentile: the smallest value at or above ``fraction`` of them."""
     if not sorted_values:
         return None
-    index = min(len(sorted_values) - 1, max(0, round(fraction * (len(sorted_values) - 1))))
-    return sorted_values[index]
+    return sorted_values[max(0, math.ceil(fraction * len(sorted_values)) - 1)]
 
 
 def _hour_of(moment):
