@@ -9,17 +9,21 @@ like any check result. Pings are limited per token in each server process
 write nothing, since they would move the deadline by less than a second.
 """
 
+import logging
 import re
 import time
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
 from django.utils import timezone
 
 from incidents.checks.models import Check
 from incidents.checks.results import record_ping, record_plain_ping
 from incidents.models import Monitor
+
+logger = logging.getLogger("incidents.checks")
 
 PING_PATH = re.compile(r"/ping/(?P<token>[A-Za-z0-9_-]{1,100})(?P<fail>/fail)?/?", re.ASCII)
 ALLOWED_METHODS = ("GET", "POST", "HEAD")
@@ -90,5 +94,11 @@ class PingMiddleware:
             match = PING_PATH.fullmatch(path)
             if match is None:
                 return _plain("Not found\n", 404)
-            return answer_ping(request, match["token"], bool(match["fail"]))
+            try:
+                return answer_ping(request, match["token"], bool(match["fail"]))
+            except Check.DoesNotExist:  # removed between the lookup and the write
+                return _plain("Not found\n", 404)
+            except (OperationalError, InterfaceError):
+                logger.warning("ping not recorded: the database is unavailable")
+                return _plain("Unavailable, try again\n", 503, Retry_After="5")
         return self.get_response(request)

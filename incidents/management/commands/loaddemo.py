@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils.crypto import get_random_string
 
+from incidents.checks.demo import ensure_check_demo
 from incidents.models import Actor, ApiKey, Incident, Monitor, now_seconds
 
 DEMO_MONITORS = [
@@ -36,8 +37,11 @@ class Command(BaseCommand):
         else:
             self.load()
             self.stdout.write("Loaded demo data.")
+        check_lines = ensure_check_demo()  # checks (issue 14): a live HTTP check, a heartbeat
         if credentials:
             self.print_credentials()
+        for line in check_lines:
+            self.stdout.write(line)
 
     @transaction.atomic
     def load(self):
