@@ -68,14 +68,11 @@ def answer_ping(request, token, failed):
     wait = limiter.retry_after(token)
     if wait is not None:
         return _plain("Too many pings\n", 429, Retry_After=str(wait))
-    found = list(
-        Check.objects.filter(ping_token=token).values_list(
-            "pk", "period", "grace", "last_ping_at", "monitor__status"
-        )[:1]
-    )
-    if not found:
+    found = Check.objects.for_ping(token)
+    if found is None:
         return _plain("Not found\n", 404)
-    check_id, period, grace, last_ping_at, status = found[0]
+    check_id, period, grace = found.pk, found.period, found.grace
+    last_ping_at, status = found.last_ping_at, found.monitor_status
     now = timezone.now()
     if failed or status != Monitor.OPERATIONAL:
         record_ping(check_id, failed=failed, now=now)

@@ -52,15 +52,17 @@ def next_slot(scheduled, interval, now):
 def _mark_claimed(check, now):
     check.scheduled_for = check.next_run_at
     check.next_run_at = next_slot(check.next_run_at, check.interval, now)
-    check.running_until = now + timedelta(seconds=check.timeout) + RUNNING_MARGIN
+    start = max(now, check.scheduled_for)
+    check.running_until = start + timedelta(seconds=check.timeout) + RUNNING_MARGIN
 
 
-def claim_due_checks(now=None, limit=CLAIM_BATCH):
-    """Claim up to ``limit`` due checks for this process; each has
-    ``scheduled_for``, the slot it runs for."""
+def claim_due_checks(now=None, limit=CLAIM_BATCH, ahead=timedelta(0)):
+    """Claim up to ``limit`` checks due by ``now + ahead`` for this process;
+    each has ``scheduled_for``, the slot it runs for (the scheduler claims a
+    little ahead and waits for the slot, so a run starts on time)."""
     now = now or timezone.now()
     with transaction.atomic():
-        due = Check.objects.due(now).order_by("next_run_at")
+        due = Check.objects.due(now, ahead).order_by("next_run_at")
         if connection.features.has_select_for_update_skip_locked:
             claimed = list(due.select_for_update(skip_locked=True)[:limit])
             for check in claimed:
@@ -72,7 +74,7 @@ def claim_due_checks(now=None, limit=CLAIM_BATCH):
             seen = check.next_run_at
             _mark_claimed(check, now)
             won = (
-                Check.objects.due(now)
+                Check.objects.due(now, ahead)
                 .filter(pk=check.pk, next_run_at=seen)
                 .update(next_run_at=check.next_run_at, running_until=check.running_until)
             )
@@ -160,6 +162,9 @@ class CheckScheduler:
         finished = []
 
         async def run_one(client, check):
+            wait = (check.scheduled_for - timezone.now()).total_seconds()
+            if wait > 0:
+                await asyncio.sleep(wait)  # claimed a little ahead: start on the slot
             finished.append(await run_check(check, client, check.scheduled_for))
 
         async with make_client() as client:
@@ -182,7 +187,9 @@ class CheckScheduler:
         now = timezone.now()
         room = self.concurrency - len(running)
         if room > 0:
-            for check in await self._database(claim_due_checks, now, min(room, CLAIM_BATCH)):
+            ahead = timedelta(seconds=2 * self.tick)
+            claimed = await self._database(claim_due_checks, now, min(room, CLAIM_BATCH), ahead)
+            for check in claimed:
                 task = asyncio.create_task(run_one(client, check))
                 running.add(task)
                 task.add_done_callback(running.discard)
