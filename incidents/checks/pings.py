@@ -78,7 +78,7 @@ def answer_ping(request, token, failed):
         record_ping(check_id, failed=failed, now=now)
     elif last_ping_at is None or now - last_ping_at >= WRITE_SPACING:
         record_plain_ping(check_id, period, grace, now)
-    return _plain("OK\n")
+    return _plain("" if request.method == "HEAD" else "OK\n")
 
 
 class PingMiddleware:

@@ -116,7 +116,7 @@ def record_outcomes(outcomes):
             _advance(check, outcome)
             check.running_until = None
         CheckResult.objects.bulk_create(kept)
-        Check.objects.bulk_update(list(checks.values()), RESULT_FIELDS)
+        Check.objects.update_rows([(check, ()) for check in checks.values()], RESULT_FIELDS)
         for check in checks.values():
             transition = _confirm(check)
             if transition is not None:

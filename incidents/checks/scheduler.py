@@ -37,6 +37,7 @@ from incidents.checks.running import make_client, run_check, run_checks
 logger = logging.getLogger("incidents.checks")
 
 RUNNING_MARGIN = timedelta(seconds=5)
+CLAIM_FIELDS = ["next_run_at", "running_until"]
 CLAIM_BATCH = 200
 
 
@@ -64,22 +65,25 @@ def claim_due_checks(now=None, limit=CLAIM_BATCH, ahead=timedelta(0)):
     with transaction.atomic():
         due = Check.objects.due(now, ahead).order_by("next_run_at")
         if connection.features.has_select_for_update_skip_locked:
+            # PostgreSQL: rows another worker holds are skipped, the rest are ours.
             claimed = list(due.select_for_update(skip_locked=True)[:limit])
             for check in claimed:
                 _mark_claimed(check, now)
-            Check.objects.bulk_update(claimed, ["next_run_at", "running_until"])
+            Check.objects.update_rows([(check, ()) for check in claimed], CLAIM_FIELDS)
             return claimed
-        claimed = []
-        for check in due[:limit]:
-            seen = check.next_run_at
+        # SQLite: each row is ours only if its schedule is still the one read.
+        found = list(due[:limit])
+        seen = [check.next_run_at for check in found]
+        for check in found:
             _mark_claimed(check, now)
-            won = (
-                Check.objects.due(now, ahead)
-                .filter(pk=check.pk, next_run_at=seen)
-                .update(next_run_at=check.next_run_at, running_until=check.running_until)
-            )
-            if won:
-                claimed.append(check)
+        field = Check._meta.get_field("next_run_at")
+        counts = Check.objects.update_rows(
+            [(check, [field.get_db_prep_save(slot, connection)])
+             for check, slot in zip(found, seen, strict=True)],
+            CLAIM_FIELDS,
+            condition=" AND next_run_at = %s",
+        )  # fmt: skip
+        claimed = [check for check, won in zip(found, counts, strict=True) if won]
         return claimed
 
 
@@ -121,15 +125,22 @@ def run_checks_now(monitor_ids):
 
 
 class CheckScheduler:
-    """Runs due checks and notices overdue heartbeats until stopped."""
+    """Runs due checks and notices overdue heartbeats until stopped.
+
+    Two loops share one asyncio loop: one claims what falls due within the
+    next ``AHEAD`` and starts each run on its slot; the other keeps the
+    results (in batches) and notices overdue heartbeats. Each has its own
+    database thread and connection, so keeping a batch never delays a claim.
+    """
+
+    AHEAD = timedelta(seconds=1.5)
 
     def __init__(self, *, concurrency=1000, tick=0.25):
         self.concurrency = concurrency
         self.tick = tick
         self._stop = threading.Event()
         self._thread = None
-        self._db = None
-        self._last_connection_check = 0.0
+        self._executors = {}
 
     def start(self):
         self._thread = threading.Thread(target=self._run, name="checks", daemon=True)
@@ -141,64 +152,80 @@ class CheckScheduler:
             self._thread.join(timeout)
 
     def _run(self):
-        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checks-db")
+        self._executors = {
+            name: (ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"checks-{name}"), [0.0])
+            for name in ("claims", "results")
+        }
         try:
             asyncio.run(self._main())
         finally:
-            self._db.submit(lambda: connection.close()).result()
-            self._db.shutdown()
+            for executor, _checked in self._executors.values():
+                executor.submit(lambda: connection.close()).result()
+                executor.shutdown()
 
-    def _database(self, function, *args):
+    def _database(self, name, function, *args):
+        """Run ``function`` in the named database thread."""
+        executor, checked = self._executors[name]
+
         def call():
-            if time.monotonic() - self._last_connection_check > 10:
+            if time.monotonic() - checked[0] > 10:
                 close_old_connections()  # drop a broken or old connection, as a request would
-                self._last_connection_check = time.monotonic()
+                checked[0] = time.monotonic()
             return function(*args)
 
-        return asyncio.get_running_loop().run_in_executor(self._db, call)
+        return asyncio.get_running_loop().run_in_executor(executor, call)
 
     async def _main(self):
         running = set()
         finished = []
-
-        async def run_one(client, check):
-            wait = (check.scheduled_for - timezone.now()).total_seconds()
-            if wait > 0:
-                await asyncio.sleep(wait)  # claimed a little ahead: start on the slot
-            finished.append(await run_check(check, client, check.scheduled_for))
-
         async with make_client() as client:
-            while not self._stop.is_set():
-                try:
-                    await self._step(client, running, finished, run_one)
-                except Exception:
-                    logger.exception("running checks failed; trying again shortly")
-                    self._last_connection_check = 0.0
-                    await asyncio.sleep(2)
-                await asyncio.sleep(self.tick)
+            await asyncio.gather(
+                self._loop("claims", self._claim, client, running, finished),
+                self._loop("results", self._keep, finished),
+            )
             # Stopping: let the checks under way finish (each within its
             # timeout) and keep their results.
             if running:
                 await asyncio.wait(running)
             if finished:
-                await self._database(record_outcomes, list(finished))
+                await self._database("results", record_outcomes, list(finished))
 
-    async def _step(self, client, running, finished, run_one):
-        now = timezone.now()
+    async def _loop(self, name, step, *args):
+        while not self._stop.is_set():
+            try:
+                await step(*args)
+            except Exception:
+                logger.exception("%s of checks failed; trying again shortly", name)
+                self._executors[name][1][0] = 0.0
+                await asyncio.sleep(2)
+            await asyncio.sleep(self.tick)
+
+    async def _claim(self, client, running, finished):
         room = self.concurrency - len(running)
-        if room > 0:
-            ahead = timedelta(seconds=2 * self.tick)
-            claimed = await self._database(claim_due_checks, now, min(room, CLAIM_BATCH), ahead)
-            for check in claimed:
-                task = asyncio.create_task(run_one(client, check))
-                running.add(task)
-                task.add_done_callback(running.discard)
+        if room <= 0:
+            return
+        now = timezone.now()
+        claimed = await self._database(
+            "claims", claim_due_checks, now, min(room, CLAIM_BATCH), self.AHEAD
+        )
+        for check in claimed:
+            task = asyncio.create_task(self._run_one(client, check, finished))
+            running.add(task)
+            task.add_done_callback(running.discard)
+
+    async def _run_one(self, client, check, finished):
+        wait = (check.scheduled_for - timezone.now()).total_seconds()
+        if wait > 0:
+            await asyncio.sleep(wait)  # claimed ahead: start on the slot
+        finished.append(await run_check(check, client, check.scheduled_for))
+
+    async def _keep(self, finished):
         if finished:
             batch = list(finished)
             del finished[: len(batch)]
             try:
-                await self._database(record_outcomes, batch)
+                await self._database("results", record_outcomes, batch)
             except Exception:
                 finished[:0] = batch  # kept for the next try
                 raise
-        await self._database(notice_heartbeat_deadlines, now)
+        await self._database("results", notice_heartbeat_deadlines, timezone.now())
