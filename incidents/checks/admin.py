@@ -184,7 +184,15 @@ class CheckAdminMixin:
             )
             return
         names = dict(queryset.values_list("pk", "name"))
-        for outcome in run_checks_now(ids):
+        outcomes = run_checks_now(ids)
+        for busy in sorted(set(ids) - {outcome.monitor_id for outcome in outcomes}):
+            self.message_user(
+                request,
+                f"{names[busy]}: a worker is running its check right now; "
+                "the result will be in a moment.",
+                messages.INFO,
+            )
+        for outcome in outcomes:
             timing = f" in {outcome.response_time_ms} ms" if outcome.response_time_ms else ""
             reason = f": {outcome.error}" if outcome.error else ""
             self.message_user(
