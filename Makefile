@@ -11,7 +11,10 @@ MANAGE := $(BIN)/python manage.py
 
 # `make run` behaves like production (DEBUG off) with a secret kept in a
 # git-ignored file; tests get a throwaway one.
-RUN_ENV  = SECRET_KEY="$$(cat .secret-key)" ALLOWED_HOSTS=$${ALLOWED_HOSTS:-127.0.0.1,localhost} PORT=$(PORT) $(if $(WORKERS),WEB_CONCURRENCY=$(WORKERS))
+# CHECKS_ALLOW_PRIVATE: the demo checks the server itself on 127.0.0.1.
+RUN_ENV  = SECRET_KEY="$$(cat .secret-key)" ALLOWED_HOSTS=$${ALLOWED_HOSTS:-127.0.0.1,localhost} PORT=$(PORT) \
+           $(if $(WORKERS),WEB_CONCURRENCY=$(WORKERS)) \
+           CHECKS_ALLOW_PRIVATE=$${CHECKS_ALLOW_PRIVATE:-1} PAGE_URL=$${PAGE_URL:-http://127.0.0.1:$(PORT)}
 TEST_ENV = SECRET_KEY=$${SECRET_KEY:-throwaway-key-for-the-test-suite-only-never-for-production} DEBUG=0
 
 .PHONY: install install-dev run test lint bench clean

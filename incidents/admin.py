@@ -16,6 +16,8 @@ from django_tasks_db.models import DBTaskResult
 
 from incidents.admin_site import local_time_column, zoned_help, zoned_label
 from incidents.alerts.models import AlertChannel
+from incidents.checks.admin import READ_ONLY as CHECK_READ_ONLY
+from incidents.checks.admin import CheckAdminMixin, CheckFormMixin, check_change, check_fieldsets
 from incidents.models import (
     Actor,
     ApiKey,
@@ -317,7 +319,7 @@ def warn_without_alert_channels(request):
         messages.warning(request, NO_ALERT_CHANNEL)
 
 
-class MonitorForm(forms.ModelForm):
+class MonitorForm(CheckFormMixin, forms.ModelForm):
     url = forms.URLField(required=False, assume_scheme="https", max_length=2000)
 
     class Meta:
@@ -335,6 +337,7 @@ class MonitorForm(forms.ModelForm):
             Monitor.validate_fields(**values)
         except ValidationError as error:
             errors_to_form(self, error)
+        self.clean_check(cleaned)  # checks (issue 14): cleaned["check"]
         return cleaned
 
 
@@ -354,15 +357,20 @@ class TransitionInline(admin.TabularInline):
 
 
 @admin.register(Monitor)
-class MonitorAdmin(admin.ModelAdmin):
+class MonitorAdmin(CheckAdminMixin, admin.ModelAdmin):
     form = MonitorForm
     list_display = ["name", "id", "status", "in_maintenance_now", "url"]
     list_filter = ["status"]
     search_fields = ["id", "name", "url"]
     inlines = [TransitionInline]
+    actions = ["check_now"]  # checks (issue 14)
+
+    def get_fieldsets(self, request, obj=None):
+        monitor = ["id", "name", "url", "status"]
+        return [(None, {"fields": monitor}), *check_fieldsets(obj)]  # checks (issue 14)
 
     def get_readonly_fields(self, request, obj=None):
-        return ["id"] if obj is not None else []
+        return ["id", *CHECK_READ_ONLY] if obj is not None else []
 
     def get_queryset(self, request):
         return super().get_queryset(request).with_maintenance()
@@ -381,6 +389,7 @@ class MonitorAdmin(admin.ModelAdmin):
                     name=data["name"],
                     url=data.get("url") or None,
                     status=data["status"],
+                    check=data.get("check"),
                     actor=actor,
                 )
                 obj.pk = created.pk
@@ -388,7 +397,11 @@ class MonitorAdmin(admin.ModelAdmin):
                 obj.refresh_from_db()
                 return
             obj.change(
-                name=data["name"], url=data.get("url") or None, status=data["status"], actor=actor
+                name=data["name"],
+                url=data.get("url") or None,
+                status=data["status"],
+                **check_change(obj, data.get("check")),  # checks (issue 14)
+                actor=actor,
             )
         except (ValidationError, Conflict) as error:
             messages.error(request, f"Nothing was saved: {error}")

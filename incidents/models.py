@@ -102,7 +102,7 @@ class MonitorQuerySet(models.QuerySet):
         """Annotate ``in_maintenance``: an active window covers the monitor."""
         active = Incident.objects.active_maintenance(now).values("pk")
         covered = IncidentMonitor.objects.filter(monitor=OuterRef("pk"), incident__in=active)
-        return self.annotate(in_maintenance=Exists(covered))
+        return self.annotate(in_maintenance=Exists(covered)).select_related("health_check")
 
     def for_status_page(self, now=None):
         return self.with_maintenance(now).order_by("created_at", "id")
@@ -149,10 +149,11 @@ class Monitor(ShownOnPage, models.Model):
             "status": self.status,
             "inMaintenance": self.is_in_maintenance(),
             "url": self.url,
+            **check_fields(getattr(self, "health_check", None)),  # checks (issue 14)
         }
 
     @classmethod
-    def validate_fields(cls, *, name=UNSET, url=UNSET, status=UNSET, id=UNSET):
+    def validate_fields(cls, *, name=UNSET, url=UNSET, status=UNSET, id=UNSET, check=UNSET):
         """Check values against the rules; raise ValidationError naming fields."""
         errors = {}
         if name is not UNSET:
@@ -176,12 +177,17 @@ class Monitor(ShownOnPage, models.Model):
             not isinstance(id, str) or not re.fullmatch(MONITOR_ID_PATTERN, id)
         ):
             errors["id"] = "must match ^mon_[a-z0-9]{3,32}$"
+        if check is not UNSET:
+            try:
+                clean_check(check)
+            except ValidationError as error:
+                errors.update(error.message_dict)
         if errors:
             raise ValidationError(errors)
 
     @classmethod
-    def create_monitor(cls, *, name, url=None, status=OPERATIONAL, id=None, actor=None):
-        fields = {"name": name, "url": url, "status": status}
+    def create_monitor(cls, *, name, url=None, status=OPERATIONAL, id=None, check=None, actor=None):
+        fields = {"name": name, "url": url, "status": status, "check": check}
         if id is not None:
             fields["id"] = id
         cls.validate_fields(**fields)
@@ -192,18 +198,23 @@ class Monitor(ShownOnPage, models.Model):
             if id is not None:
                 monitor.id = id
             monitor.save(force_insert=True)
+            if check is not None:
+                Check.apply(monitor, clean_check(check))
             AuditRecord.log(actor, AuditRecord.CREATED, monitor, changes=monitor.to_dict())
         return monitor
 
-    def change(self, *, name=UNSET, url=UNSET, status=UNSET, actor=None):
+    def change(self, *, name=UNSET, url=UNSET, status=UNSET, check=UNSET, actor=None):
         """Edit the monitor; a change of status is recorded as a transition.
 
         Returns the new ``MonitorStatusChange`` if the status moved, else None.
         """
-        self.validate_fields(name=name, url=url, status=status)
+        self.validate_fields(name=name, url=url, status=status, check=check)
         with transaction.atomic():
             locked = Monitor.objects.select_for_update().get(pk=self.pk)
             changes = {}
+            if check is not UNSET:
+                changes["check"] = Check.apply(locked, clean_check(check))
+                self._state.fields_cache.pop("health_check", None)
             if name is not UNSET and name.strip() != locked.name:
                 locked.name = changes["name"] = name.strip()
             if url is not UNSET and (url or None) != locked.url:
@@ -1017,6 +1028,10 @@ class AuditRecord(NotShownOnPage, models.Model):
 
 # Alerts (incidents/alerts/models.py) build on the models above.
 from incidents.alerts.models import Alert, AlertAttempt, AlertChannel, WindowEnd  # noqa: E402, F401
+
+# Checks (incidents/checks/), too.
+from incidents.checks.definition import clean_check  # noqa: E402
+from incidents.checks.models import Check, CheckHourly, CheckResult, check_fields  # noqa: E402, F401
 
 # Idempotency keys of API POSTs (incidents/idempotency.py).
 from incidents.idempotency import IdempotencyKey  # noqa: E402, F401

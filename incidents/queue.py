@@ -153,8 +153,44 @@ def duties():
     return list(_duties)
 
 
+# --- Background loops --------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class BackgroundLoop:
+    """Work with a clock of its own that must not wait behind the worker loop
+    (the check scheduler: a slow alert delivery must never make a check late).
+    ``start()`` runs it in a thread and returns something with ``stop()``;
+    ``once()`` does one pass, for ``worker --once``."""
+
+    name: str
+    start: callable
+    once: callable
+
+
+_loops = []
+
+
+def background_loop(*, once, name=None):
+    """Declare a function that starts a background loop beside the worker
+    loop (it returns a handle with ``stop()``); ``once`` does one pass."""
+
+    def register(function):
+        loop = BackgroundLoop(name or function.__name__, function, once)
+        _loops[:] = [existing for existing in _loops if existing.name != loop.name] + [loop]
+        function.loop = loop
+        return function
+
+    return register
+
+
+def background_loops():
+    """The registered background loops, in the order they were declared."""
+    return list(_loops)
+
+
 def discover():
     """Import every module that declares tasks and duties: each app's
-    ``tasks`` module (incidents.alerts is still part of the incidents app,
-    hence ``alerts.tasks`` until it is an app of its own)."""
-    autodiscover_modules("tasks", "alerts.tasks")
+    ``tasks`` module (incidents.alerts and incidents.checks are still part of
+    the incidents app, hence ``alerts.tasks`` and ``checks.tasks``)."""
+    autodiscover_modules("tasks", "alerts.tasks", "checks.tasks")

@@ -92,6 +92,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Heartbeat pings (/ping/<token>): answered here, before sessions and CSRF.
+    "incidents.checks.pings.PingMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # The status page from the shared cache before sessions & co, and its last
     # good copy for outages (see the module).
@@ -212,6 +214,18 @@ try:
 except ValueError:
     raise ImproperlyConfigured("ALERT_RETRY_DELAYS must be comma-separated seconds") from None
 
+# --- Checks ---------------------------------------------------------------
+# Monitors that watch by themselves (README.md "Checks"). Targets on loopback,
+# private, link-local … addresses are refused unless this is set (internal
+# services); CHECKS_CA_BUNDLE is a PEM file of roots to trust instead of the
+# public ones (an internal CA).
+CHECKS_ALLOW_PRIVATE = envbool("CHECKS_ALLOW_PRIVATE", False)
+CHECKS_CA_BUNDLE = os.environ.get("CHECKS_CA_BUNDLE", "")
+# Every result is kept this many days, then only hourly aggregates (a year).
+CHECK_RESULTS_DAYS = max(1, envint("CHECK_RESULTS_DAYS", 30))
+# Pings answered per token and minute by one server process before 429.
+PING_RATE_LIMIT = max(1, envint("PING_RATE_LIMIT", 60))
+
 # Email: printed to the console unless EMAIL_HOST names an SMTP server.
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
 EMAIL_BACKEND = os.environ.get(
@@ -314,6 +328,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # A line per check request would drown the worker's own lines.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
     },
 }
 

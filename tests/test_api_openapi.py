@@ -17,6 +17,7 @@ from referencing.jsonschema import DRAFT202012
 from incidents import idempotency
 from incidents.api import urls as api_urls
 from incidents.idempotency import IdempotencyKey
+from incidents.models import CheckResult
 from tests.seed import (
     CREATE_INCIDENT_BODY,
     CREATE_MAINTENANCE_BODY,
@@ -75,6 +76,18 @@ def world(make_monitor, make_incident, api_key):
     )
     for number in range(3):
         make_incident(title=f"Old {number}").resolve("Done.")
+    # Checked monitors, with results to page through (issue 14).
+    make_monitor(id="mon_chk001", check={"type": "http", "url": "https://api.example.com/"})
+    make_monitor(id="mon_chk002", check={"type": "tcp", "host": "db.example.com", "port": 5432})
+    make_monitor(id="mon_chk003", check={"type": "heartbeat", "period": 60, "grace": 30})
+    for number in range(3):
+        CheckResult.objects.create(
+            monitor_id="mon_chk001",
+            checked_at=datetime(2030, 1, 1, 0, number, tzinfo=UTC),
+            status="down" if number else "operational",
+            response_time_ms=None if number else 120,
+            error="status 503" if number else None,
+        )
     latest = incident.post_update(message="A second entry.")
     return {
         "incident": incident.id,
@@ -93,6 +106,7 @@ WINDOW = "/api/incidents/{window}"
 MON = "/api/monitors/mon_abc123"
 FREE = "/api/monitors/mon_free01"
 ENTRY = "/incidents/{incidentId}/updates/{updateId}"
+CHECKS = "/api/monitors/mon_chk001/checks"
 NEW_MONITOR = {"id": "mon_new001", "name": "New", "url": "https://example.com/"}
 
 
@@ -154,6 +168,10 @@ CASES = {
     ("/monitors/{monitorId}", "delete", "404"): send("DELETE", "/api/monitors/mon_nope"),
     ("/monitors/{monitorId}", "delete", "409"): send("DELETE", MON),
     ("/openapi.json", "get", "200"): send("GET", "/api/openapi.json", key=None),
+    ("/monitors/{monitorId}/checks", "get", "200"): send("GET", CHECKS + "?limit=2"),
+    ("/monitors/{monitorId}/checks", "get", "400"): send("GET", CHECKS + "?limit=0"),
+    ("/monitors/{monitorId}/checks", "get", "401"): send("GET", CHECKS, key=None),
+    ("/monitors/{monitorId}/checks", "get", "404"): send("GET", "/api/monitors/mon_x/checks"),
 }
 
 # Idempotency-Key on every POST: a retry while the first runs, a key reused.
@@ -172,7 +190,8 @@ CASES.update(
 
 # Every GET that carries an ETag answers 304 when it is sent back.
 for (path, method, status), (verb, url, body, options) in list(CASES.items()):
-    if method == "get" and status == "200" and path != "/openapi.json" and "alerts" not in path:
+    uncached = ("/openapi.json", "/monitors/{monitorId}/checks")
+    if method == "get" and status == "200" and path not in uncached and "alerts" not in path:
         CASES[(path, method, "304")] = send(verb, url, body, **options)
 
 # Every keyed operation answers 429 to a wrong key once the address has sent too many.

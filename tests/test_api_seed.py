@@ -16,6 +16,9 @@ from tests.seed import (
     UPDATE_INCIDENT_BODY,
 )
 
+# A monitor without a check of its own (issue 14's fields, all empty).
+UNCHECKED = {"check": None, "lastCheckedAt": None, "responseTimeMs": None, "lastError": None}
+
 NOW = datetime(2025, 5, 20, 10, 0, 0, tzinfo=UTC)
 
 
@@ -166,6 +169,7 @@ def test_the_documentation_replays_verbatim(api, api_key):
             "status": "operational",
             "inMaintenance": True,
             "url": None,
+            **UNCHECKED,
         },
         {
             "id": "mon_def456",
@@ -173,6 +177,7 @@ def test_the_documentation_replays_verbatim(api, api_key):
             "status": "operational",
             "inMaintenance": True,
             "url": None,
+            **UNCHECKED,
         },
     ]
     assert Monitor.objects.count() == 2

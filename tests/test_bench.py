@@ -30,7 +30,10 @@ MEASURED_ROWS = [
     "static_large",
     "page_large",
     "list_large",
+    "static_checks",
+    "ping",
 ]
+INFORMATION_ROWS = ["check_schedule"]  # figures, not req/s (tests/bench/checks.py)
 
 
 @pytest.fixture(scope="module")
@@ -55,14 +58,17 @@ def quick_results(tmp_path_factory):
 def test_every_row_is_measured_without_errors(quick_results):
     results, _table = quick_results
     rows = {row["key"]: row for row in results["rows"]}
-    assert list(rows) == MEASURED_ROWS
+    assert list(rows) == MEASURED_ROWS + INFORMATION_ROWS
+    checks = rows.pop("check_schedule")["checks"]
+    assert checks["runs"] > 0 and checks["worker_errors_logged"] == 0
+    assert checks["failed_runs"] == 0
     for key, row in rows.items():
         assert row["status"] == "ok", f"{key}: {row['note']}"
         assert row["requests"] > 0 and row["rps"] > 0, key
         assert row["non_2xx_3xx"] == 0, f"{key}: {row['errors']}"
         assert row["errors"]["timeout"] == 0, key
         assert row["ratio"] is not None, key
-    for static in ("static_small", "static", "static_large"):
+    for static in ("static_small", "static", "static_large", "static_checks"):
         assert rows[static]["ratio"] == 1.0
 
 

@@ -21,6 +21,7 @@ from incidents.api.validation import (
     NO_NUL_PATTERN,
     UPDATE_CHANGE,
 )
+from incidents.checks import definition as check_definition
 from incidents.models import Incident, Monitor
 
 UTC_TIMESTAMP = {
@@ -66,6 +67,13 @@ paging stays correct while incidents are being added.
 back in `If-None-Match` and get `304 Not Modified` without a body while nothing
 has changed. Answers are `Cache-Control: private, no-cache`: no shared cache
 keeps them.
+
+**Checks.** A monitor's `check` makes it watch by itself: `http` (status,
+keyword, latency, certificate expiry), `tcp`, or `heartbeat` (a job requests
+its `pingUrl` — `GET`, `POST` or `HEAD`, no key — at least every `period`
+seconds; `/fail` appended reports a failure). Targets on loopback, private,
+link-local, multicast or unspecified addresses are refused unless the
+operator allows them.
 """
 
 
@@ -323,7 +331,17 @@ SCHEMAS = {
     "Monitor": {
         "type": "object",
         "additionalProperties": False,
-        "required": ["id", "name", "status", "inMaintenance", "url"],
+        "required": [
+            "id",
+            "name",
+            "status",
+            "inMaintenance",
+            "url",
+            "check",
+            "lastCheckedAt",
+            "responseTimeMs",
+            "lastError",
+        ],
         "properties": {
             "id": {"type": "string", "pattern": "^mon_[a-z0-9]+$"},
             "name": {"type": "string", "minLength": 1, "maxLength": 200},
@@ -333,6 +351,36 @@ SCHEMAS = {
                 "description": "An active maintenance window covers the monitor.",
             },
             "url": {"type": ["string", "null"]},
+            "check": {
+                "oneOf": [*check_definition.response_schema()["oneOf"], {"type": "null"}],
+                "description": "What the monitor watches by itself, or null: it changes "
+                "only when reported.",
+            },
+            "lastCheckedAt": {
+                **NULLABLE_UTC_TIMESTAMP,
+                "description": "The last check run (or ping received).",
+            },
+            "responseTimeMs": {
+                "type": ["integer", "null"],
+                "minimum": 0,
+                "description": "The last check's response time.",
+            },
+            "lastError": {
+                "type": ["string", "null"],
+                "description": "The last failed (or degraded) check's reason, such as "
+                '"status 503" or "connection refused".',
+            },
+        },
+    },
+    "CheckResult": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["checkedAt", "status", "responseTimeMs", "error"],
+        "properties": {
+            "checkedAt": UTC_TIMESTAMP,
+            "status": {"type": "string", "enum": Monitor.STATUSES},
+            "responseTimeMs": {"type": ["integer", "null"], "minimum": 0},
+            "error": {"type": ["string", "null"]},
         },
     },
     "Alert": {
@@ -622,6 +670,28 @@ PATHS = {
             "responses": {
                 "204": {"description": "Deleted."},
                 **responses("Unauthorized", "NotFound", "Conflict"),
+            },
+        },
+    },
+    "/monitors/{monitorId}/checks": {
+        "parameters": [ID_PARAMETER["monitorId"]],
+        "get": {
+            "operationId": "listMonitorChecks",
+            "summary": "List a monitor's check results",
+            "description": (
+                "Every run of the monitor's check (and every ping that changed something), "
+                "newest first; kept CHECK_RESULTS_DAYS days (30 by default), then folded "
+                "into hourly aggregates."
+            ),
+            "tags": ["Monitors"],
+            "parameters": [p for p in LIST_PARAMETERS if p["name"] in ("limit", "cursor")],
+            "responses": {
+                "200": success(
+                    "Results, newest first.",
+                    {"type": "array", "items": ref("schemas", "CheckResult")},
+                    headers=LINK_HEADER,
+                ),
+                **responses("InvalidQuery", "Unauthorized", "NotFound"),
             },
         },
     },

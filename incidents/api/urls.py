@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from incidents.api import alerts, openapi, views
+from incidents.api import alerts, checks, openapi, views
 
 app_name = "api"
 
@@ -14,6 +14,7 @@ urlpatterns = [
     ),
     path("monitors", views.monitors, name="monitors"),
     path("monitors/<str:monitor_id>", views.monitor, name="monitor"),
+    path("monitors/<str:monitor_id>/checks", checks.results, name="monitor-checks"),
     path("alerts", alerts.alerts, name="alerts"),
     path("openapi.json", openapi.document, name="openapi"),
     # Every other path under /api/ answers a JSON 404, never an HTML page.

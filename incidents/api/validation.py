@@ -10,7 +10,10 @@ Django forms.
 import re
 from datetime import UTC, datetime, timedelta, timezone
 
+from django.core.exceptions import ValidationError
+
 from incidents.api.decorators import invalid
+from incidents.checks import definition as check_definition
 from incidents.models import (
     MONITOR_ID_PATTERN,
     NAME_MAX_LENGTH,
@@ -21,6 +24,7 @@ from incidents.models import (
 )
 
 STRING, BOOLEAN, TIMESTAMP, STRING_LIST = "string", "boolean", "timestamp", "string list"
+OBJECT = "object"  # cleaned by the domain's own function (``cleaner``)
 
 # PostgreSQL refuses NUL in text, and no database stores a lone surrogate.
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -89,8 +93,10 @@ class Field:
         description="",
         example=None,
         schema=None,
+        cleaner=None,
     ):
         self.kind = kind
+        self.cleaner = cleaner
         self.required = required
         self.nullable = nullable
         self.choices = choices
@@ -114,6 +120,8 @@ class Field:
             return value
         if self.kind == TIMESTAMP:
             return parse_timestamp(value)
+        if self.kind == OBJECT:
+            return self.cleaner(value)  # raises a ValidationError naming sub-fields
         if self.kind == STRING_LIST:
             if not isinstance(value, list):
                 raise FieldError("must be an array of strings")
@@ -146,6 +154,11 @@ class Field:
 
     def schema(self):
         """This field as JSON Schema (2020-12, as OpenAPI 3.1 uses)."""
+        if self.kind == OBJECT:
+            schema = dict(self.extra_schema)
+            if self.nullable:
+                schema = {"oneOf": [*schema.pop("oneOf"), {"type": "null"}], **schema}
+            return schema
         if self.kind == BOOLEAN:
             schema = {"type": "boolean"}
         elif self.kind == TIMESTAMP:
@@ -218,6 +231,8 @@ class Spec:
                 cleaned[name] = field.clean(body[name])
             except FieldError as exc:
                 errors[name] = str(exc)
+            except ValidationError as exc:  # an OBJECT field's cleaner: "check.url" …
+                errors.update({key: " ".join(value) for key, value in exc.message_dict.items()})
         if errors:
             raise invalid(errors)
         if self.non_empty and not cleaned:
@@ -397,6 +412,12 @@ def _monitor_fields(*, creating):
             ),
         ),
     }
+    fields["check"] = Field(
+        OBJECT,
+        nullable=True,
+        cleaner=check_definition.clean_check,
+        schema=check_definition.request_schema(),
+    )
     if creating:
         fields = {
             "id": Field(
@@ -411,15 +432,17 @@ def _monitor_fields(*, creating):
     return fields
 
 
+MONITOR_READ_ONLY = ("inMaintenance", "lastCheckedAt", "responseTimeMs", "lastError")
+
 NEW_MONITOR = Spec(
     _monitor_fields(creating=True),
-    read_only=("inMaintenance",),
+    read_only=MONITOR_READ_ONLY,
     example={"id": "mon_abc123", "name": "API", "url": "https://api.example.com/health"},
 )
 
 MONITOR_CHANGE = Spec(
     _monitor_fields(creating=False),
-    read_only=("id", "inMaintenance"),
+    read_only=("id", *MONITOR_READ_ONLY),
     non_empty=True,
     example={"status": "down"},
 )

@@ -207,8 +207,12 @@ def _monitor_or_404(monitor_id, queryset=None):
     return found
 
 
-def _until_next_maintenance_edge(now):
-    """``inMaintenance`` changes when a window starts or ends, without a write."""
+def _until_next_maintenance_edge(now, monitors=()):
+    """``inMaintenance`` changes when a window starts or ends, without a write;
+    a checked monitor's last result changes with every run (issue 14: such
+    answers are built afresh each time)."""
+    if any(getattr(item, "health_check", None) is not None for item in monitors):
+        return now
     return Incident.objects.next_maintenance_edge(now)
 
 
@@ -216,9 +220,9 @@ def _until_next_maintenance_edge(now):
 def list_monitors(request):
     def build():
         now = timezone.now()
-        found = Monitor.objects.for_status_page(now)
+        found = list(Monitor.objects.for_status_page(now))
         body = [item.to_dict() for item in found]
-        return json_response(body), _until_next_maintenance_edge(now)
+        return json_response(body), _until_next_maintenance_edge(now, found)
 
     return cached_get(request, build)
 
@@ -233,6 +237,7 @@ def create_monitor(request):
             url=data.get("url"),
             status=data.get("status", Monitor.OPERATIONAL),
             id=data.get("id"),
+            check=data.get("check"),
             actor=_actor(request),
         )
     created = Monitor.objects.with_maintenance().get(pk=created.pk)
@@ -245,7 +250,7 @@ def get_monitor(request, monitor_id):
     def build():
         now = timezone.now()
         found = _monitor_or_404(monitor_id, Monitor.objects.with_maintenance(now))
-        return json_response(found.to_dict()), _until_next_maintenance_edge(now)
+        return json_response(found.to_dict()), _until_next_maintenance_edge(now, [found])
 
     return cached_get(request, build)
 

@@ -54,8 +54,24 @@ HERE = Path(__file__).resolve().parent
 PROFILES = {
     # incidents at each stage, seconds per measured row, seconds of wrk warm-up
     # (besides a few plain requests per worker, always)
-    "full": {"small": 1_000, "main": 10_000, "large": 100_000, "duration": 10, "warmup": 2},
-    "quick": {"small": 100, "main": 300, "large": 1_000, "duration": 2, "warmup": 0},
+    "full": {
+        "small": 1_000,
+        "main": 10_000,
+        "large": 100_000,
+        "duration": 10,
+        "warmup": 2,
+        "check_monitors": 1_000,
+        "check_seconds": 60,
+    },
+    "quick": {
+        "small": 100,
+        "main": 300,
+        "large": 1_000,
+        "duration": 2,
+        "warmup": 0,
+        "check_monitors": 100,
+        "check_seconds": 12,
+    },
 }
 
 STORM_INTERVAL = 0.1  # seconds between the storm writer's PATCHes
@@ -69,6 +85,7 @@ TARGETS = {
     "api_list": 0.3,
     "api_detail": 0.5,
     "incident_page": 0.5,
+    "ping": 0.3,  # tests/bench/checks.py
 }
 SCALE_TARGET = 1.2  # small-size req/s ÷ large-size req/s, at most
 WRITES_TARGET = 300  # create+patch pairs/s, on PostgreSQL
@@ -589,6 +606,12 @@ class Bench:
         from django.core.management import call_command
 
         filler = Filler(self.args.updates, self.args.monitors, self.args.windows)
+        for name in ("check_monitors", "check_seconds"):
+            if getattr(self.args, name) is None:
+                setattr(self.args, name, self.profile[name])
+        if self.args.checks_only:
+            self.args.small = self.args.incidents = 10
+            self.args.large = 0
         sizes = {
             "small": self.args.small or self.profile["small"],
             "main": self.args.incidents or self.profile["main"],
@@ -611,12 +634,17 @@ class Bench:
         self.server.start(static_path)
         self.wrk = Wrk(self.wrk_binary, self.server.port, self.args.threads, self.args.connections)
         try:
-            self.stage_small(sizes["small"], static_path)
-            filler.fill_to(sizes["main"])
-            self.stage_main(sizes["main"], static_path, filler)
-            if sizes["large"]:
-                filler.fill_to(sizes["large"])
-                self.stage_large(sizes["large"], static_path)
+            if not self.args.checks_only:
+                self.stage_small(sizes["small"], static_path)
+                filler.fill_to(sizes["main"])
+                self.stage_main(sizes["main"], static_path, filler)
+                if sizes["large"]:
+                    filler.fill_to(sizes["large"])
+                    self.stage_large(sizes["large"], static_path)
+            if self.args.check_monitors:
+                from checks import stage_checks
+
+                stage_checks(self, sizes["large"] or sizes["main"], static_path)
         finally:
             self.server.stop()
         return sizes
@@ -942,6 +970,17 @@ def parse_args(argv):
                         help="gunicorn workers (2 per core)")  # fmt: skip
     parser.add_argument("--threads", type=int, default=min(2, nproc), help="wrk threads")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
+    parser.add_argument(
+        "--check-monitors",
+        type=int,
+        help="HTTP monitors for the checks row (1,000; quick 100; 0: no checks)",
+    )
+    parser.add_argument(
+        "--check-seconds", type=int, help="seconds the checks row runs the worker (60; quick 12)"
+    )
+    parser.add_argument(
+        "--checks-only", action="store_true", help="only the checks stage (tests/bench/checks.py)"
+    )
     parser.add_argument("--output", default=str(ROOT / "bench-results.json"))
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     return parser.parse_args(argv)
@@ -967,6 +1006,10 @@ def main(argv=None):
                 # The page's last good copy (incidents/cache/outage.py) is
                 # this run's, not the checkout's.
                 "LAST_GOOD_DIR": str(workdir / "last-good"),
+                # The ping row hammers one token: no per-token limit for it.
+                "PING_RATE_LIMIT": "1000000000",
+                # The checks row's target is a local server.
+                "CHECKS_ALLOW_PRIVATE": "1",
             })  # fmt: skip
             if os.environ.get("REDIS_URL"):
                 # A shared Redis must not mix this run's pages with anyone else's.
@@ -1023,7 +1066,9 @@ def main(argv=None):
         "server_errors_logged": server_log.count("Traceback"),
         "rows": bench.rows,
     }
-    result["targets"] = targets(by_key, database.is_postgres)
+    from checks import check_targets
+
+    result["targets"] = targets(by_key, database.is_postgres) + check_targets(by_key)
     Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
     print(markdown(result))
     log(f"wrote {args.output} in {result['total_seconds']} s")

@@ -20,6 +20,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils.crypto import get_random_string
 
+from incidents.checks.demo import check_demo_lines, create_check_demo
 from incidents.models import (
     Actor,
     ApiKey,
@@ -99,6 +100,8 @@ class Command(BaseCommand):
             self.stdout.write(f"  Status page: {page_url()}/")
             self.admin_account()
             self.demo_key()
+            for line in check_demo_lines():
+                self.stdout.write(line)
             self.stdout.write("")
 
     def load_once(self):
@@ -244,7 +247,8 @@ class Command(BaseCommand):
             actor=actor,
             at=now - timedelta(hours=2),
         )
-        return [monitor_id for monitor_id, _name, _url in DEMO_MONITORS], [
+        checked = create_check_demo(actor)  # a live HTTP check and a heartbeat
+        return [monitor_id for monitor_id, _name, _url in DEMO_MONITORS] + checked, [
             incident.id,
             ongoing.id,
             window.id,

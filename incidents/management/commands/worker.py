@@ -5,7 +5,9 @@
   when it is due: the ends of maintenance windows (alerts for monitors still
   failing; also at the moment a window ends by the clock) and deliveries whose
   worker died or whose task was lost. A window resolved early queues its own
-  check.
+  check;
+- the background loops registered with ``incidents.queue.background_loop``,
+  each in a thread of its own (the check scheduler).
 
 SIGTERM or SIGINT finishes the current task and exits; a second Ctrl-C
 (SIGINT) exits at once. Several workers may run side by side: deliveries and
@@ -67,6 +69,13 @@ class Command(BaseCommand):
         if not once:
             self.install_signal_handlers()
             self.stdout.write(f"worker {self.tasks.worker_id} is running")
+        loops = queue.background_loops()
+        if once:
+            for loop in loops:
+                loop.once()
+            running = []
+        else:
+            running = [loop.start() for loop in loops]
         duties = queue.duties()
         next_run = dict.fromkeys(duties, 0.0)
         while not self.stopping.is_set():
@@ -86,6 +95,8 @@ class Command(BaseCommand):
                 self.stopping.wait(RETRY_AFTER_ERROR)
             close_old_connections()  # as a request would: drop broken or old connections
             self.stopping.wait(interval)
+        for handle in running:
+            handle.stop()  # lets the work under way finish
         if not once:
             self.stdout.write("worker stopped")
 
