@@ -54,6 +54,12 @@ class IncidentForm(forms.ModelForm):
     scheduled_end = forms.SplitDateTimeField(
         required=False, widget=AdminSplitDateTime, help_text="Maintenance windows only (UTC)."
     )
+    notify = forms.BooleanField(
+        label="Notify subscribers",
+        required=False,
+        initial=True,
+        help_text="Untick to make this change without telling anyone (a typo fix, a test).",
+    )
 
     class Meta:
         model = Incident
@@ -148,7 +154,7 @@ class IncidentAdmin(admin.ModelAdmin):
         schedule = ["scheduled_start", "scheduled_end"]
         if obj is not None and obj.window is None:
             schedule = []
-        main = ["title", "status", "message", "monitors"]
+        main = ["title", "status", "message", "monitors", "notify"]
         fieldsets = [(None, {"fields": main})]
         if schedule:
             fieldsets.append(
@@ -184,6 +190,7 @@ class IncidentAdmin(admin.ModelAdmin):
                     scheduled_start=data.get("scheduled_start"),
                     scheduled_end=data.get("scheduled_end"),
                     actor=actor,
+                    notify=data.get("notify", False),
                 )
                 obj.pk = created.pk
                 obj._state.adding = False
@@ -199,7 +206,7 @@ class IncidentAdmin(admin.ModelAdmin):
             if "status" in form.changed_data or data.get("message"):
                 edits["status"] = data["status"]
                 edits["message"] = data.get("message", "")
-            obj.change(actor=actor, **edits)
+            obj.change(actor=actor, notify=data.get("notify", False), **edits)
         except (ValidationError, Conflict) as error:
             # Validated in the form already; a race can still lose. Say so.
             messages.error(request, f"Nothing was saved: {error}")

@@ -73,7 +73,15 @@ def world(make_monitor, make_incident, api_key):
     )
     for number in range(3):
         make_incident(title=f"Old {number}").resolve("Done.")
-    return {"incident": incident.id, "window": window.id, "key": api_key}
+    from incidents.subscribers.models import Subscriber
+
+    subscriber = Subscriber.objects.add_email("exists@example.com", skip_confirmation=True)
+    return {
+        "incident": incident.id,
+        "window": window.id,
+        "key": api_key,
+        "subscriber": subscriber.id,
+    }
 
 
 TOO_BIG = "{" + " " * (64 * 1024) + "}"
@@ -82,6 +90,7 @@ INC = "/api/incidents/{incident}"
 WINDOW = "/api/incidents/{window}"
 MON = "/api/monitors/mon_abc123"
 FREE = "/api/monitors/mon_free01"
+SUB = "/api/subscribers/{subscriber}"
 NEW_MONITOR = {"id": "mon_new001", "name": "New", "url": "https://example.com/"}
 
 
@@ -133,11 +142,29 @@ CASES = {
     ("/monitors/{monitorId}", "delete", "404"): send("DELETE", "/api/monitors/mon_nope"),
     ("/monitors/{monitorId}", "delete", "409"): send("DELETE", MON),
     ("/openapi.json", "get", "200"): send("GET", "/api/openapi.json", key=None),
+    ("/subscribers", "get", "200"): send("GET", "/api/subscribers?limit=2"),
+    ("/subscribers", "get", "400"): send("GET", "/api/subscribers?limit=0"),
+    ("/subscribers", "get", "401"): send("GET", "/api/subscribers", key=None),
+    ("/subscribers", "post", "201"): send("POST", "/api/subscribers", {"email": "new@example.com"}),
+    ("/subscribers", "post", "400"): send("POST", "/api/subscribers", {"email": "nope"}),
+    ("/subscribers", "post", "401"): send("POST", "/api/subscribers", {}, key=None),
+    ("/subscribers", "post", "409"): send(
+        "POST", "/api/subscribers", {"email": "exists@example.com"}
+    ),
+    ("/subscribers", "post", "413"): send("POST", "/api/subscribers", TOO_BIG),
+    ("/subscribers", "post", "415"): send("POST", "/api/subscribers", {}, content_type="text/x"),
+    ("/subscribers/{subscriberId}", "get", "200"): send("GET", SUB),
+    ("/subscribers/{subscriberId}", "get", "401"): send("GET", SUB, key=None),
+    ("/subscribers/{subscriberId}", "get", "404"): send("GET", "/api/subscribers/sub_nope"),
+    ("/subscribers/{subscriberId}", "delete", "204"): send("DELETE", SUB),
+    ("/subscribers/{subscriberId}", "delete", "401"): send("DELETE", SUB, key=None),
+    ("/subscribers/{subscriberId}", "delete", "404"): send("DELETE", "/api/subscribers/sub_x"),
 }
 
 # Every GET that carries an ETag answers 304 when it is sent back.
 for (path, method, status), (verb, url, body, options) in list(CASES.items()):
-    if method == "get" and status == "200" and path != "/openapi.json" and "alerts" not in path:
+    uncached = ("/openapi.json", "/alerts", "/subscribers", "/subscribers/{subscriberId}")
+    if method == "get" and status == "200" and path not in uncached:
         CASES[(path, method, "304")] = send(verb, url, body, **options)
 
 # Every keyed operation answers 429 to a wrong key once the address has sent too many.
@@ -288,6 +315,9 @@ REFUSED = [
     ("NewMonitor", {"id": "mon_abc999"}),
     ("MonitorChange", {}),
     ("MonitorChange", {"status": "up"}),
+    ("NewSubscriber", {}),
+    ("NewSubscriber", {"email": "a@example.com", "webhookUrl": "https://x.example/"}),
+    ("NewSubscriber", {"email": "a@example.com", "confirmed": True}),
 ]
 
 
@@ -299,6 +329,7 @@ def test_what_the_schema_refuses_the_api_refuses_too(api, world, document, schem
         "IncidentChange": ("PATCH", f"/api/incidents/{world['incident']}"),
         "NewMonitor": ("POST", "/api/monitors"),
         "MonitorChange": ("PATCH", "/api/monitors/mon_abc123"),
+        "NewSubscriber": ("POST", "/api/subscribers"),
     }[schema]
     response = api(method, path, body)
     assert response.status_code == 400

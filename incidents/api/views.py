@@ -34,6 +34,7 @@ INCIDENT_ARGUMENTS = {
     "monitorIds": "monitor_ids",
     "scheduledStart": "scheduled_start",
     "scheduledEnd": "scheduled_end",
+    "notify": "notify",
 }
 
 
@@ -100,6 +101,7 @@ def create_incident(request):
             scheduled_start=data.get("scheduledStart") if maintenance else None,
             scheduled_end=data.get("scheduledEnd") if maintenance else None,
             actor=_actor(request),
+            notify=data.get("notify", True),
         )
     location = request.build_absolute_uri(reverse("api:incident", args=[created.id]))
     return json_response(created.to_dict(), status=201, headers={"Location": location})

@@ -29,6 +29,8 @@ from django_tasks_db.utils import exclusive_transaction, is_locked_database_exce
 from incidents.alerts.models import Alert, WindowEnd
 from incidents.alerts.tasks import deliver_alert
 from incidents.models import Incident
+from incidents.subscribers import fanout as subscriber_fanout
+from incidents.subscribers.outbox import notice_window_edges
 
 logger = logging.getLogger("incidents.worker")
 
@@ -90,9 +92,12 @@ class Command(BaseCommand):
                 next_edge_check = time.monotonic() + self.seconds_to_next_check(edge_interval)
             if once:
                 self.run_due_tasks()
+                while self.run_subscriber_duties():
+                    pass
                 break
             try:
                 self.run_due_tasks()
+                self.run_subscriber_duties()  # issue 16; a duty of incidents/queue.py at merge
             except Exception:
                 # The database went away, most likely: keep the process (and
                 # its window checks) alive and try again.
@@ -122,6 +127,14 @@ class Command(BaseCommand):
                 return
             self.tasks.run_task(task_result)
 
+    def run_subscriber_duties(self):
+        """Fan out subscribers' events and send their due mail and webhooks
+        (issue 16), for a few seconds at most so the loop's other duties and
+        a stop request wait no longer. Returns how many deliveries were handled."""
+        if self.stopping.is_set():
+            return 0
+        return subscriber_fanout.run(self.tasks.worker_id, budget_seconds=5.0)
+
     def seconds_to_next_check(self, edge_interval):
         """At most ``edge_interval``, sooner when a window ends by the clock
         before that (an early resolution queues its own check)."""
@@ -142,6 +155,14 @@ class Command(BaseCommand):
             alerts = WindowEnd.objects.process_due()
             if alerts:
                 logger.info("maintenance over: %d alert(s) for monitors still failing", len(alerts))
+            # --- issue 16: subscribers; duties of incidents/queue.py at merge ---
+            events = notice_window_edges()
+            if events:
+                logger.info("maintenance edges: %d event(s) for subscribers", len(events))
+            lapsed = subscriber_fanout.forget_lapsed()
+            if lapsed:
+                logger.info("forgot %d unconfirmed subscription(s) after 48 hours", lapsed)
+            # --- end of issue 16 ---
             requeued = self.requeue_stranded()
             if requeued:
                 logger.warning("queued %d stranded alert delivery(ies) again", requeued)
