@@ -59,7 +59,8 @@ def isostring(value):
     """RFC 3339 in UTC with a ``Z`` suffix and whole seconds, or None."""
     if value is None:
         return None
-    return value.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat, not strftime("%Y"): the year keeps four digits before 1000.
+    return value.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 class Conflict(Exception):

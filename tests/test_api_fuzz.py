@@ -81,9 +81,16 @@ def resources(make_monitor, make_incident):
     resolved = make_incident(title="Done")
     resolved.resolve("Fixed.")
     incidents.append(resolved)
+    from incidents.subscribers.models import Subscriber
+
+    subscribers = [
+        Subscriber.objects.add_email(f"fuzz{n}@example.com", skip_confirmation=True)
+        for n in range(2)
+    ]
     return {
         "incidentId": [i.id for i in incidents],
         "monitorId": [m.id for m in monitors],
+        "subscriberId": [s.id for s in subscribers],
     }
 
 
