@@ -69,7 +69,7 @@ def subscribe(client, email, monitor_ids=(), **extra):
     """Post the form as the page's HTML has it: email, the ticked monitors,
     and the (empty) honeypot."""
     return client.post(
-        "/subscribe/", {"email": email, "monitors": list(monitor_ids), "website": "", **extra}
+        "/subscribe/", {"email": email, "monitors": list(monitor_ids), "leave_empty": "", **extra}
     )
 
 
@@ -211,7 +211,7 @@ class TestTheForm:
 
     def test_the_honeypot_answers_alike_and_keeps_nothing(self, client, mail_server):
         human = subscribe(client, "human@example.com")
-        bot = subscribe(client, "victim@example.com", website="http://spam.example")
+        bot = subscribe(client, "victim@example.com", leave_empty="http://spam.example")
         assert bot.status_code == 200 and bot.content == human.content
         assert not Subscriber.objects.filter(email="victim@example.com").exists()
 

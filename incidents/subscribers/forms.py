@@ -25,8 +25,9 @@ class MonitorChoiceForm(forms.Form):
 
 class SubscribeForm(MonitorChoiceForm):
     email = forms.CharField(max_length=EMAIL_MAX_LENGTH, strip=True)
-    # The honeypot: hidden from people by CSS, filled in by bots.
-    website = forms.CharField(required=False)
+    # The honeypot: hidden from people by CSS, filled in by bots. Not named like
+    # anything a browser autofills (a "website" field would be, for some people).
+    leave_empty = forms.CharField(required=False)
 
     def clean_email(self):
         try:
@@ -36,4 +37,4 @@ class SubscribeForm(MonitorChoiceForm):
 
     @property
     def is_bot(self):
-        return bool(self.data.get("website"))
+        return bool(self.data.get("leave_empty"))

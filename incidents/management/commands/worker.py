@@ -92,7 +92,9 @@ class Command(BaseCommand):
                 next_edge_check = time.monotonic() + self.seconds_to_next_check(edge_interval)
             if once:
                 self.run_due_tasks()
-                while self.run_subscriber_duties():
+                # What is due now, within bounds: retries may fall due again at once.
+                until = time.monotonic() + 120
+                while self.run_subscriber_duties() and time.monotonic() < until:
                     pass
                 break
             try:
