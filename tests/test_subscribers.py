@@ -65,6 +65,14 @@ def monitors(make_monitor):
     return make_monitor("API", id="mon_api"), make_monitor("Website", id="mon_web")
 
 
+def confirmed_subscribers(count):
+    """``count`` addresses confirmed a moment ago (before any event to come)."""
+    confirmed = datetime.now(UTC) - timedelta(seconds=1)
+    Subscriber.objects.bulk_create(
+        Subscriber(email=f"s{n}@example.com", confirmed_at=confirmed) for n in range(count)
+    )
+
+
 def subscribe(client, email, monitor_ids=(), **extra):
     """Post the form as the page's HTML has it: email, the ticked monitors,
     and the (empty) honeypot."""
@@ -285,10 +293,7 @@ class TestOutbox:
         assert Event.objects.count() == 1
 
     def test_the_request_writes_one_row_whatever_the_number_of_subscribers(self, api, db):
-        Subscriber.objects.bulk_create(
-            Subscriber(email=f"s{n}@example.com", confirmed_at=datetime.now(UTC))
-            for n in range(300)
-        )
+        confirmed_subscribers(300)
         response = api("POST", "/api/incidents", {"title": "Down", "message": "x"})
         assert response.status_code == 201
         assert Event.objects.count() == 1
@@ -325,11 +330,7 @@ class TestOutbox:
         assert response.json()["error"]["fields"] == {"notify": "must be true or false"}
 
     def test_a_fan_out_done_twice_makes_one_delivery_per_subscriber(self, make_incident, db):
-        now = datetime.now(UTC)
-        Subscriber.objects.bulk_create(
-            Subscriber(email=f"s{n}@example.com", confirmed_at=now - timedelta(seconds=1))
-            for n in range(2500)
-        )
+        confirmed_subscribers(2500)
         make_incident()
         event = Event.objects.get()
         assert fanout.fan_out(event) == 2500
@@ -424,10 +425,7 @@ class TestMail:
             opened.append(1)
             return original(self, *args, **kwargs)
 
-        now = datetime.now(UTC) - timedelta(seconds=1)
-        Subscriber.objects.bulk_create(
-            Subscriber(email=f"s{n}@example.com", confirmed_at=now) for n in range(50)
-        )
+        confirmed_subscribers(50)
         Incident.open_incident(title="Batch", message="x")
         smtplib.SMTP.connect = counting
         try:
@@ -439,10 +437,7 @@ class TestMail:
 
     def test_a_down_mail_server_delays_mail_and_loses_none(self, mail_server, settings, db):
         sink = mail_server
-        now = datetime.now(UTC) - timedelta(seconds=1)
-        Subscriber.objects.bulk_create(
-            Subscriber(email=f"s{n}@example.com", confirmed_at=now) for n in range(30)
-        )
+        confirmed_subscribers(30)
         sink.stop()
         Incident.open_incident(title="During the outage", message="x")
         down_until = time.monotonic() + OUTAGE_SECONDS

@@ -188,12 +188,14 @@ def measure(args, workdir):
                 time.sleep(0.05)
             delivered_s = round(counter.last_at - started, 1) if counter.last_at else None
             peak = peak_memory_mb(worker.pid)
+            described = database.describe()
         finally:
             if worker is not None and worker.poll() is None:
                 worker.terminate()
                 worker.wait(timeout=60)
             server.stop()
             controller.stop()
+            connection.close()  # before the database is dropped
     return {
         "subscribers": args.subscribers,
         "mails_accepted": counter.count,
@@ -205,7 +207,7 @@ def measure(args, workdir):
         "update_without_subscribers": without,
         "update_with_subscribers": with_subscribers,
         "update_p50_ratio": round(with_subscribers["p50_ms"] / without["p50_ms"], 2),
-        "database": database.describe(),
+        "database": described,
     }
 
 
