@@ -154,7 +154,11 @@ def measure(args, workdir):
         key = out.getvalue().strip().splitlines()[-1]
         Monitor.create_monitor(name="Subscribed", id="mon_bench")
         Monitor.create_monitor(name="Other", id="mon_other")
-        other = Incident.open_incident(title="Other", message="x", monitor_ids=["mon_other"])
+        # One incident per side, so both sides PATCH a timeline of the same length.
+        others = [
+            Incident.open_incident(title=f"Other {n}", message="x", monitor_ids=["mon_other"])
+            for n in range(2)
+        ]
         target = Incident.open_incident(title="Bench", message="x", monitor_ids=["mon_bench"])
         connection.close()
 
@@ -163,11 +167,11 @@ def measure(args, workdir):
         worker = None
         try:
             bench.log(f"subscribers: posting {args.samples} updates with no subscribers")
-            without = sample_updates(server.port, key, other.pk, args.samples)
+            without = sample_updates(server.port, key, others[0].pk, args.samples)
             bench.log(f"subscribers: adding {args.subscribers:,} confirmed subscribers")
             add_subscribers(args.subscribers, "mon_bench")
             connection.close()
-            with_subscribers = sample_updates(server.port, key, other.pk, args.samples)
+            with_subscribers = sample_updates(server.port, key, others[1].pk, args.samples)
             worker = subprocess.Popen(
                 [sys.executable, "manage.py", "worker", "--interval", "0.2"],
                 cwd=ROOT,
