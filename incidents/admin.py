@@ -69,6 +69,12 @@ class IncidentForm(forms.ModelForm):
         widget=AdminSplitDateTime,
         help_text=zoned_help("Maintenance windows only."),
     )
+    notify = forms.BooleanField(
+        label="Notify subscribers",
+        required=False,
+        initial=True,
+        help_text="Untick to make this change without telling anyone (a typo fix, a test).",
+    )
 
     class Meta:
         model = Incident
@@ -197,7 +203,7 @@ class IncidentAdmin(admin.ModelAdmin):
         schedule = ["scheduled_start", "scheduled_end"]
         if obj is not None and obj.window is None:
             schedule = []
-        main = ["title", "status", "message", "monitors"]
+        main = ["title", "status", "message", "monitors", "notify"]
         fieldsets = [(None, {"fields": main})]
         if schedule:
             fieldsets.append(
@@ -236,6 +242,7 @@ class IncidentAdmin(admin.ModelAdmin):
                     scheduled_start=data.get("scheduled_start"),
                     scheduled_end=data.get("scheduled_end"),
                     actor=actor,
+                    notify=data.get("notify", False),
                 )
                 obj.pk = created.pk
                 obj._state.adding = False
@@ -255,7 +262,7 @@ class IncidentAdmin(admin.ModelAdmin):
             if "status" in form.changed_data or data.get("message"):
                 edits["status"] = data["status"]
                 edits["message"] = data.get("message", "")
-            obj.change(actor=actor, **edits)
+            obj.change(actor=actor, notify=data.get("notify", False), **edits)
         except (ValidationError, Conflict) as error:
             # Validated in the form already; a race can still lose. Say so.
             messages.error(request, f"Nothing was saved: {error}")

@@ -22,6 +22,7 @@ from django.db.models.functions import Coalesce, Least
 from django.dispatch import Signal
 from django.utils import timezone
 
+from incidents import signals
 from incidents.cache import generation
 from incidents.cache.generation import NotShownOnPage, ShownOnPage
 
@@ -60,7 +61,8 @@ def isostring(value):
     """RFC 3339 in UTC with a ``Z`` suffix and whole seconds, or None."""
     if value is None:
         return None
-    return value.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat, not strftime("%Y"): the year keeps four digits before 1000.
+    return value.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 class Conflict(Exception):
@@ -564,9 +566,11 @@ class Incident(ShownOnPage, models.Model):
         scheduled_end=None,
         actor=None,
         at=None,
+        notify=True,
     ):
         """Create an incident (or, with a schedule, a maintenance window) with
-        its first timeline entry. ``at`` backdates it (demo data, imports)."""
+        its first timeline entry. ``at`` backdates it (demo data, imports);
+        ``notify=False`` tells no subscriber."""
         if (scheduled_start is None) != (scheduled_end is None):
             missing = "scheduled_end" if scheduled_end is None else "scheduled_start"
             raise ValidationError({missing: "a maintenance window needs both start and end"})
@@ -595,19 +599,19 @@ class Incident(ShownOnPage, models.Model):
                     scheduled_end=scheduled_end,
                 )
             incident._set_monitors(monitors)
-            incident._append_update(status, message, now)
+            update = incident._append_update(status, message, now)
             incident = cls.objects.with_timeline().get(pk=incident.pk)
             AuditRecord.log(actor, AuditRecord.CREATED, incident, changes=incident.to_dict())
+            incident._announce(signals.CREATED, update, None, notify=notify)
         return incident
 
-    def post_update(self, status=None, message="", actor=None, at=None):
+    def post_update(self, status=None, message="", actor=None, at=None, notify=True):
         """Append one entry to the timeline and move the incident to its status.
 
         ``resolved`` sets resolvedAt; any other status clears it (a reopening).
         """
-        return self.change(
-            status=self.status if status is None else status, message=message, actor=actor, at=at
-        )
+        status = self.status if status is None else status
+        return self.change(status=status, message=message, actor=actor, at=at, notify=notify)
 
     def change(
         self,
@@ -620,9 +624,11 @@ class Incident(ShownOnPage, models.Model):
         message=UNSET,
         actor=None,
         at=None,
+        notify=True,
     ):
         """Apply a PATCH: edit fields in place and, when a status and/or a
         message is given, append exactly one timeline entry. All or nothing.
+        ``notify=False``: subscribers are not told.
 
         Returns the new IncidentUpdate, or None when no entry was appended.
         """
@@ -633,6 +639,7 @@ class Incident(ShownOnPage, models.Model):
             # Lock the row: concurrent updates to one incident are applied one
             # after the other, so the timeline and the status never disagree.
             locked = Incident.objects.select_for_update().get(pk=self.pk)
+            previous_status = locked.status
             window = locked.window
             if window is None and (scheduled_start is not UNSET or scheduled_end is not UNSET):
                 field = "scheduled_start" if scheduled_start is not UNSET else "scheduled_end"
@@ -672,20 +679,29 @@ class Incident(ShownOnPage, models.Model):
                 locked.save()
             if changes:
                 AuditRecord.log(actor, AuditRecord.UPDATED, locked, changes=changes)
+            if update is not None or "scheduledStart" in changes:
+                locked._announce(
+                    signals.UPDATED,
+                    update,
+                    previous_status,
+                    notify=notify,
+                    schedule_changed="scheduledStart" in changes,
+                )
             self.refresh_from_db()
             for cached in ("updates", "monitor_links"):
                 getattr(self, "_prefetched_objects_cache", {}).pop(cached, None)
         return update
 
-    def resolve(self, message="", actor=None, at=None):
-        return self.post_update(status=self.RESOLVED, message=message, actor=actor, at=at)
+    def resolve(self, message="", actor=None, at=None, notify=True):
+        return self.post_update(self.RESOLVED, message, actor=actor, at=at, notify=notify)
 
-    def delete_with_audit(self, actor=None):
+    def delete_with_audit(self, actor=None, notify=True):
         """Delete the incident, keeping a snapshot of it in the audit trail."""
         with transaction.atomic():
             locked = Incident.objects.select_for_update().get(pk=self.pk)
             snapshot = Incident.objects.with_timeline().get(pk=locked.pk).to_dict()
             AuditRecord.log(actor, AuditRecord.DELETED, locked, snapshot=snapshot)
+            locked._announce(signals.DELETED, None, locked.status, notify=notify, snapshot=snapshot)
             locked.delete()
         return snapshot
 
@@ -759,6 +775,24 @@ class Incident(ShownOnPage, models.Model):
                 break
             self.resolved_at = created_at
         self.save()
+
+    def _announce(
+        self, action, update, previous_status, *, notify, schedule_changed=False, snapshot=None
+    ):
+        """Tell the sub-apps (subscribers) what happened, in this transaction.
+        ``snapshot`` (the API object) is given only for a deletion: receivers
+        that need it otherwise read it themselves, so a write pays nothing
+        for it when nobody listens."""
+        signals.incident_changed.send(
+            sender=Incident,
+            incident=self,
+            action=action,
+            update=update,
+            previous_status=previous_status,
+            notify=notify,
+            schedule_changed=schedule_changed,
+            snapshot=snapshot,
+        )
 
     def _append_update(self, status, message, at):
         last = self.updates.aggregate(last=Max("sequence"))["last"] or 0

@@ -107,13 +107,16 @@ class Duty:
     run: callable
     every: float  # seconds between runs
     wake_at: callable = None  # now -> the moment it must run sooner, or None
+    drain: bool = False  # `worker --once` runs it again while it did something
 
     def run_logged(self):
-        """Run once; a failure is logged and retried at the next run."""
+        """Run once and return what the duty returned; a failure is logged
+        (and retried at the next run) and returns None."""
         try:
-            self.run()
+            return self.run()
         except Exception:
             logger.exception("periodic duty %r failed; trying again at its next run", self.name)
+            return None
 
     def seconds_to_next_run(self, every=None):
         """At most ``every`` (the duty's own by default), sooner when its
@@ -135,12 +138,13 @@ class Duty:
 _duties = []
 
 
-def periodic_duty(every=60.0, *, wake_at=None, name=None):
+def periodic_duty(every=60.0, *, wake_at=None, name=None, drain=False):
     """Declare a function as a duty of the worker loop, run every ``every``
-    seconds (and at ``wake_at(now)`` when that is sooner)."""
+    seconds (and at ``wake_at(now)`` when that is sooner). With ``drain``,
+    ``worker --once`` runs it again while it returns a true value."""
 
     def register(function):
-        duty = Duty(name or function.__name__, function, float(every), wake_at)
+        duty = Duty(name or function.__name__, function, float(every), wake_at, drain)
         _duties[:] = [d for d in _duties if d.name != duty.name] + [duty]
         function.duty = duty
         return function

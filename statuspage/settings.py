@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "csp",
     "incidents",
+    "incidents.subscribers",
 ]
 
 MIDDLEWARE = [
@@ -225,6 +226,25 @@ CHECKS_CA_BUNDLE = os.environ.get("CHECKS_CA_BUNDLE", "")
 CHECK_RESULTS_DAYS = max(1, envint("CHECK_RESULTS_DAYS", 30))
 # Pings answered per token and minute by one server process before 429.
 PING_RATE_LIMIT = max(1, envint("PING_RATE_LIMIT", 60))
+
+# --- Subscribers ----------------------------------------------------------
+# Seconds before the 2nd, 3rd, … attempt at a subscriber's mail or webhook;
+# the last delay repeats until SUBSCRIBER_GIVE_UP_AFTER seconds have passed.
+try:
+    SUBSCRIBER_RETRY_DELAYS = [
+        float(d) for d in envlist("SUBSCRIBER_RETRY_DELAYS", ["10", "30", "60", "300", "900"])
+    ]
+except ValueError:
+    raise ImproperlyConfigured("SUBSCRIBER_RETRY_DELAYS must be comma-separated seconds") from None
+SUBSCRIBER_GIVE_UP_AFTER = max(1, envint("SUBSCRIBER_GIVE_UP_AFTER", 3 * 24 * 3600))
+# Deliveries claimed (and mails sent over one SMTP connection) at a time, and
+# the most seconds one batch may take before the rest is given back.
+SUBSCRIBER_BATCH_SIZE = max(1, envint("SUBSCRIBER_BATCH_SIZE", 200))
+SUBSCRIBER_BATCH_SECONDS = max(1, envint("SUBSCRIBER_BATCH_SECONDS", 120))
+# Subscribe requests per client address per window (the form answers 429 after).
+SUBSCRIBE_LIMIT = max(1, envint("SUBSCRIBE_LIMIT", 10))
+SUBSCRIBE_WINDOW = max(1, envint("SUBSCRIBE_WINDOW", 600))
+# Webhook subscribers obey the checks' address rules (CHECKS_ALLOW_PRIVATE).
 
 # Email: printed to the console unless EMAIL_HOST names an SMTP server.
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "")

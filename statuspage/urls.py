@@ -15,6 +15,8 @@ urlpatterns = [
     path("", include("incidents.public.urls")),
     # The keyed JSON API (its own JSON 404 for anything else under /api/).
     path("api/", include("incidents.api.urls")),
+    # Subscribing, and the pages reached from subscribers' mails.
+    path("", include("incidents.subscribers.urls")),
     # The public status page, permalinks, history and feeds.
     path("", include("incidents.pages.urls")),
 ]

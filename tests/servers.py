@@ -161,8 +161,11 @@ class Site:
             drop=("REDIS_URL", "DATABASE_URL", "DJANGO_SETTINGS_MODULE"),
             SECRET_KEY=secret_key(),
             DEBUG="0",
-            DATABASE_URL=f"sqlite:///{self.database}",
-            **{"ALLOWED_HOSTS": "127.0.0.1,localhost", **environ},
+            **{
+                "DATABASE_URL": f"sqlite:///{self.database}",
+                "ALLOWED_HOSTS": "127.0.0.1,localhost",
+                **environ,
+            },
         )
         self.server = Gunicorn(
             self.env, self.directory / "gunicorn.log", workers=workers, options=gunicorn_options

@@ -82,11 +82,18 @@ def resources(make_monitor, make_incident):
     resolved.resolve("Fixed.")
     incidents.append(resolved)
     incidents[0].post_update(message="A second entry.")
+    from incidents.subscribers.models import Subscriber
+
+    subscribers = [
+        Subscriber.objects.add_email(f"fuzz{n}@example.com", skip_confirmation=True)
+        for n in range(2)
+    ]
     return {
         "incidentId": [i.id for i in incidents],
         "monitorId": [m.id for m in monitors],
         # Timeline entries with their incident: (incidentId, updateId).
         "updateId": [(i.id, u.id) for i in incidents for u in i.updates.all()],
+        "subscriberId": [s.id for s in subscribers],
     }
 
 

@@ -113,7 +113,7 @@ def test_it_refuses_unknown_fields_naming_the_allowed_ones(api):
     fields = fields_of(api("POST", "/api/incidents", {"title": "x", "message": "y", "sev": 1}))
     assert fields == {
         "sev": "unknown field; allowed: title, status, message, monitorIds, maintenance, "
-        "scheduledStart, scheduledEnd"
+        "scheduledStart, scheduledEnd, notify"
     }
 
 

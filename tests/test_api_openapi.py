@@ -89,6 +89,9 @@ def world(make_monitor, make_incident, api_key):
             error="status 503" if number else None,
         )
     latest = incident.post_update(message="A second entry.")
+    from incidents.subscribers.models import Subscriber
+
+    subscriber = Subscriber.objects.add_email("exists@example.com", skip_confirmation=True)
     return {
         "incident": incident.id,
         "window": window.id,
@@ -96,6 +99,7 @@ def world(make_monitor, make_incident, api_key):
         "first": incident.timeline()[0].id,
         "latest": latest.id,
         "only": window.timeline()[0].id,
+        "subscriber": subscriber.id,
     }
 
 
@@ -107,6 +111,7 @@ MON = "/api/monitors/mon_abc123"
 FREE = "/api/monitors/mon_free01"
 ENTRY = "/incidents/{incidentId}/updates/{updateId}"
 CHECKS = "/api/monitors/mon_chk001/checks"
+SUB = "/api/subscribers/{subscriber}"
 NEW_MONITOR = {"id": "mon_new001", "name": "New", "url": "https://example.com/"}
 
 
@@ -172,6 +177,23 @@ CASES = {
     ("/monitors/{monitorId}/checks", "get", "400"): send("GET", CHECKS + "?limit=0"),
     ("/monitors/{monitorId}/checks", "get", "401"): send("GET", CHECKS, key=None),
     ("/monitors/{monitorId}/checks", "get", "404"): send("GET", "/api/monitors/mon_x/checks"),
+    ("/subscribers", "get", "200"): send("GET", "/api/subscribers?limit=2"),
+    ("/subscribers", "get", "400"): send("GET", "/api/subscribers?limit=0"),
+    ("/subscribers", "get", "401"): send("GET", "/api/subscribers", key=None),
+    ("/subscribers", "post", "201"): send("POST", "/api/subscribers", {"email": "new@example.com"}),
+    ("/subscribers", "post", "400"): send("POST", "/api/subscribers", {"email": "nope"}),
+    ("/subscribers", "post", "401"): send("POST", "/api/subscribers", {}, key=None),
+    ("/subscribers", "post", "409"): send(
+        "POST", "/api/subscribers", {"email": "exists@example.com"}
+    ),
+    ("/subscribers", "post", "413"): send("POST", "/api/subscribers", TOO_BIG),
+    ("/subscribers", "post", "415"): send("POST", "/api/subscribers", {}, content_type="text/x"),
+    ("/subscribers/{subscriberId}", "get", "200"): send("GET", SUB),
+    ("/subscribers/{subscriberId}", "get", "401"): send("GET", SUB, key=None),
+    ("/subscribers/{subscriberId}", "get", "404"): send("GET", "/api/subscribers/sub_nope"),
+    ("/subscribers/{subscriberId}", "delete", "204"): send("DELETE", SUB),
+    ("/subscribers/{subscriberId}", "delete", "401"): send("DELETE", SUB, key=None),
+    ("/subscribers/{subscriberId}", "delete", "404"): send("DELETE", "/api/subscribers/sub_x"),
 }
 
 # Idempotency-Key on every POST: a retry while the first runs, a key reused.
@@ -185,12 +207,21 @@ CASES.update(
             "POST", "/api/incidents", CREATE_INCIDENT_BODY, **REUSED
         ),
         ("/monitors", "post", "422"): send("POST", "/api/monitors", NEW_MONITOR, **REUSED),
+        ("/subscribers", "post", "422"): send(
+            "POST", "/api/subscribers", {"email": "retry@example.com"}, **REUSED
+        ),
     }
 )
 
 # Every GET that carries an ETag answers 304 when it is sent back.
 for (path, method, status), (verb, url, body, options) in list(CASES.items()):
-    uncached = ("/openapi.json", "/monitors/{monitorId}/checks")
+    uncached = (
+        "/openapi.json",
+        "/monitors/{monitorId}/checks",
+        "/alerts",
+        "/subscribers",
+        "/subscribers/{subscriberId}",
+    )
     if method == "get" and status == "200" and path not in uncached and "alerts" not in path:
         CASES[(path, method, "304")] = send(verb, url, body, **options)
 
@@ -351,6 +382,9 @@ REFUSED = [
     ("NewMonitor", {"id": "mon_abc999"}),
     ("MonitorChange", {}),
     ("MonitorChange", {"status": "up"}),
+    ("NewSubscriber", {}),
+    ("NewSubscriber", {"email": "a@example.com", "webhookUrl": "https://x.example/"}),
+    ("NewSubscriber", {"email": "a@example.com", "confirmed": True}),
 ]
 
 
@@ -362,6 +396,7 @@ def test_what_the_schema_refuses_the_api_refuses_too(api, world, document, schem
         "IncidentChange": ("PATCH", f"/api/incidents/{world['incident']}"),
         "NewMonitor": ("POST", "/api/monitors"),
         "MonitorChange": ("PATCH", "/api/monitors/mon_abc123"),
+        "NewSubscriber": ("POST", "/api/subscribers"),
     }[schema]
     response = api(method, path, body)
     assert response.status_code == 400

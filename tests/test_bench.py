@@ -102,3 +102,14 @@ def test_the_table_and_targets_are_reported(quick_results):
     assert results["machine"]["nproc"] >= 1
     assert {check["target"].split(" ")[0] for check in results["targets"]} >= {"page:", "list:"}
     assert all(check["value"] is not None for check in results["targets"])
+
+
+@pytest.mark.slow
+def test_the_subscribers_stage_mails_each_subscriber_once(quick_results):
+    results, table = quick_results
+    mail = results["subscribers"]
+    assert mail["status"] == "ok"
+    assert mail["mails_accepted"] == mail["distinct_recipients"] == mail["subscribers"] == 300
+    assert mail["seconds_to_last_mail"] > 0 and mail["worker_peak_mb"] > 0
+    assert mail["update_p50_ratio"] > 0
+    assert "| subscribers | last mail accepted after |" in table

@@ -11,9 +11,9 @@ import pytest
 
 from tests.browsers import (
     CHROMIUM,
-    RECORD_CSP_VIOLATIONS,
     csp_violations,
     serious_accessibility_violations,
+    watched_page,
 )
 from tests.servers import Site
 
@@ -41,20 +41,8 @@ def site(tmp_path_factory):
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(timezone_id=TIMEZONE, locale="en-GB")
-    page = context.new_page()
-    page.problems = []
-    page.on(
-        "console",
-        lambda message: (
-            message.type in ("error", "warning")
-            and page.problems.append(f"console {message.type}: {message.text} {message.location}")
-        ),
-    )
-    page.on("pageerror", lambda error: page.problems.append(f"page error: {error}"))
-    page.add_init_script(RECORD_CSP_VIOLATIONS)
-    yield page
-    context.close()
+    with watched_page(browser, timezone_id=TIMEZONE, locale="en-GB") as page:
+        yield page
 
 
 def wait_until(page, condition, timeout=15):

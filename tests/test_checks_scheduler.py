@@ -18,6 +18,7 @@ from incidents.checks.results import Outcome, record_outcomes
 from incidents.checks.scheduler import CheckScheduler, claim_due_checks, next_slot
 from incidents.models import Check, CheckResult
 from tests.check_peers import http_target
+from tests.servers import secret_key
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -125,7 +126,7 @@ def database_url(tmp_path):
 def test_two_workers_run_each_of_200_checks_once_per_interval(tmp_path):
     url, needs_migrate = database_url(tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_"))}
-    env.update(DATABASE_URL=url, SECRET_KEY="checks-test", DEBUG="0", CHECKS_ALLOW_PRIVATE="1",
+    env.update(DATABASE_URL=url, SECRET_KEY=secret_key(), DEBUG="0", CHECKS_ALLOW_PRIVATE="1",
                ALERT_EMAILS="", ALERT_WEBHOOK_URL="")  # fmt: skip
 
     def manage(*args):

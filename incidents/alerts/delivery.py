@@ -117,19 +117,25 @@ def send_webhook(alert):
     if not secret:
         raise DeliveryError("the webhook channel is no longer configured", final=True)
     body = json.dumps(alert.payload(), separators=(",", ":")).encode("utf-8")
-    request = urllib.request.Request(  # noqa: S310 (an http(s) URL checked by URLField)
-        alert.target,
+    headers = {"User-Agent": USER_AGENT, "Kamustatus-Alert-Id": alert.pk}
+    return post_signed(alert.target, secret, body, headers, settings.ALERT_WEBHOOK_TIMEOUT)
+
+
+def post_signed(url, secret, body, headers, timeout):
+    """POST ``body`` (JSON bytes) signed with ``secret``; the status on a 2xx,
+    else DeliveryError. Redirects are not followed. Shared by alerts and
+    webhook subscribers."""
+    request = urllib.request.Request(  # noqa: S310 (an http(s) URL checked on the way in)
+        url,
         data=body,
         method="POST",
         headers={
             "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-            "Kamustatus-Alert-Id": alert.pk,
+            **headers,
             signing.HEADER: signing.signature_header(secret, body),
         },
     )
     opener = urllib.request.build_opener(_NoRedirects)
-    timeout = settings.ALERT_WEBHOOK_TIMEOUT
     try:
         with opener.open(request, timeout=timeout) as response:
             response.read(65536)

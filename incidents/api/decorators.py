@@ -66,6 +66,7 @@ CONTRACT_NAMES = {
     "monitor_ids": "monitorIds",
     "scheduled_start": "scheduledStart",
     "scheduled_end": "scheduledEnd",
+    "webhook_url": "webhookUrl",
 }
 
 

@@ -23,6 +23,7 @@ from incidents.api.validation import (
 )
 from incidents.checks import definition as check_definition
 from incidents.models import Incident, Monitor
+from incidents.subscribers.api import NEW_SUBSCRIBER
 
 UTC_TIMESTAMP = {
     "type": "string",
@@ -131,6 +132,13 @@ def request_body(name):
 
 
 ID_PARAMETER = {
+    "subscriberId": {
+        "name": "subscriberId",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "example": "sub_001",
+    },
     "incidentId": {
         "name": "incidentId",
         "in": "path",
@@ -746,6 +754,97 @@ PATHS = {
 }
 
 
+# --- Subscribers ------------------------------------------------------------
+
+SCHEMAS["Subscriber"] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["id", "monitorIds", "confirmed", "createdAt"],
+    "properties": {
+        "id": {"type": "string", "pattern": "^sub_[a-z0-9]+$"},
+        "email": {"type": "string"},
+        "webhookUrl": {"type": "string"},
+        "monitorIds": {
+            "type": "array",
+            "items": {"type": "string"},
+            "uniqueItems": True,
+            "description": "The monitors chosen; empty: everything.",
+        },
+        "confirmed": {"type": "boolean"},
+        "createdAt": UTC_TIMESTAMP,
+    },
+    "oneOf": [{"required": ["email"]}, {"required": ["webhookUrl"]}],
+}
+SCHEMAS["NewSubscriber"] = NEW_SUBSCRIBER.schema()
+SCHEMAS["CreatedSubscriber"] = {
+    **SCHEMAS["Subscriber"],
+    "properties": {
+        **SCHEMAS["Subscriber"]["properties"],
+        "webhookSecret": {
+            "type": "string",
+            "description": "Webhooks only, shown once: the secret of Kamustatus-Signature.",
+        },
+    },
+}
+
+PATHS["/subscribers"] = {
+    "get": {
+        "operationId": "listSubscribers",
+        "summary": "List subscribers",
+        "description": "Newest first; e-mail subscribers and webhooks.",
+        "tags": ["Subscribers"],
+        "parameters": [p for p in LIST_PARAMETERS if p["name"] in ("limit", "cursor")],
+        "responses": {
+            "200": success(
+                "Subscribers, newest first.",
+                {"type": "array", "items": ref("schemas", "Subscriber")},
+                headers=LINK_HEADER,
+            ),
+            **responses("InvalidQuery", "Unauthorized"),
+        },
+    },
+    "post": {
+        "operationId": "createSubscriber",
+        "summary": "Add a subscriber",
+        "description": (
+            "With email: a confirmation mail is sent (unless skipConfirmation), and "
+            "nothing else until it is confirmed; an address already subscribed is a 409. "
+            "With webhookUrl: confirmed at once; each event is a signed JSON POST "
+            '(Kamustatus-Signature, as for alerts) of {"id", "type", "occurredAt", '
+            '"incident"}.'
+        ),
+        "tags": ["Subscribers"],
+        "requestBody": request_body("NewSubscriber"),
+        "responses": {
+            "201": success("Added.", ref("schemas", "CreatedSubscriber"), headers=LOCATION_HEADER),
+            **responses(*BODY_ERRORS, "Conflict"),
+        },
+    },
+}
+PATHS["/subscribers/{subscriberId}"] = {
+    "parameters": [ID_PARAMETER["subscriberId"]],
+    "get": {
+        "operationId": "getSubscriber",
+        "summary": "Get a subscriber",
+        "tags": ["Subscribers"],
+        "responses": {
+            "200": success("The subscriber.", ref("schemas", "Subscriber")),
+            **responses("Unauthorized", "NotFound"),
+        },
+    },
+    "delete": {
+        "operationId": "deleteSubscriber",
+        "summary": "Delete a subscriber",
+        "description": "Deletes the address (or webhook); mail not yet sent to it is cancelled.",
+        "tags": ["Subscribers"],
+        "responses": {
+            "204": {"description": "Deleted."},
+            **responses("Unauthorized", "NotFound"),
+        },
+    },
+}
+
+
 @lru_cache(maxsize=1)
 def build_document():
     return {
@@ -758,6 +857,7 @@ def build_document():
             {"name": "Incidents", "description": "Incidents, their timeline, maintenance windows."},
             {"name": "Monitors", "description": "What the status page reports on."},
             {"name": "Alerts", "description": "What was sent, failed or suppressed."},
+            {"name": "Subscribers", "description": "Who is told about incidents and windows."},
             {"name": "Meta"},
         ],
         "paths": with_idempotency(PATHS),

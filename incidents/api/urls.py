@@ -1,6 +1,7 @@
 from django.urls import path, re_path
 
 from incidents.api import alerts, checks, openapi, views
+from incidents.subscribers import api as subscribers
 
 app_name = "api"
 
@@ -16,6 +17,8 @@ urlpatterns = [
     path("monitors/<str:monitor_id>", views.monitor, name="monitor"),
     path("monitors/<str:monitor_id>/checks", checks.results, name="monitor-checks"),
     path("alerts", alerts.alerts, name="alerts"),
+    path("subscribers", subscribers.subscribers, name="subscribers"),
+    path("subscribers/<str:subscriber_id>", subscribers.subscriber, name="subscriber"),
     path("openapi.json", openapi.document, name="openapi"),
     # Every other path under /api/ answers a JSON 404, never an HTML page.
     re_path(r"^", views.not_found),

@@ -344,6 +344,11 @@ def _incident_fields(*, creating):
             description="After scheduledStart.",
             example="2025-06-01T04:00:00Z",
         ),
+        "notify": Field(
+            BOOLEAN,
+            description="false: the change is made and shown, but subscribers are not told "
+            "(default true).",
+        ),
     }
 
 

@@ -41,6 +41,7 @@ INCIDENT_ARGUMENTS = {
     "monitorIds": "monitor_ids",
     "scheduledStart": "scheduled_start",
     "scheduledEnd": "scheduled_end",
+    "notify": "notify",
 }
 
 
@@ -107,6 +108,7 @@ def create_incident(request):
             scheduled_start=data.get("scheduledStart") if maintenance else None,
             scheduled_end=data.get("scheduledEnd") if maintenance else None,
             actor=_actor(request),
+            notify=data.get("notify", True),
         )
     location = absolute(reverse("api:incident", args=[created.id]), request)
     return json_response(created.to_dict(), status=201, headers={"Location": location})

@@ -20,6 +20,7 @@ listeners as public with the ``CHECKS_PUBLIC_FOR_TESTS`` setting
 import asyncio
 import ipaddress
 import socket
+from urllib.parse import urlsplit
 
 import httpcore
 from django.conf import settings
@@ -160,3 +161,26 @@ async def open_checked_connection(host, port):
         except OSError as error:
             last_error = error
     raise last_error
+
+
+def refusal_for_url(url):
+    """Why the server may not send a request to ``url`` now ("address not
+    allowed"), or None: the URL's host as written (``refusal_for_host``) and
+    every address its name resolves to now. For senders that connect through
+    another client (the subscribers' webhooks): a check connects through
+    ``PolicyNetworkBackend`` instead, which also closes the rebinding gap
+    between this look-up and the connection."""
+    if allow_private():
+        return None
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if refusal_for_host(host):
+        return NOT_ALLOWED
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        asyncio.run(checked_addresses(host, port))
+    except AddressNotAllowed:
+        return NOT_ALLOWED
+    except (NameNotResolved, ValueError):
+        return None  # nothing to connect to: the sending itself fails and is retried
+    return None

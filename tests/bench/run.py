@@ -981,9 +981,36 @@ def parse_args(argv):
     parser.add_argument(
         "--checks-only", action="store_true", help="only the checks stage (tests/bench/checks.py)"
     )
+    parser.add_argument("--subscribers", type=int,
+                        help="subscribers to mail (10,000; quick 300; 0: none)")  # fmt: skip
     parser.add_argument("--output", default=str(ROOT / "bench-results.json"))
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     return parser.parse_args(argv)
+
+
+def subscribers_stage(args, configured_url):
+    """tests/bench/subscribers.py in its own process and database: mail to N
+    subscribers after one update, and the update request's time beside it."""
+    count = args.subscribers
+    if count is None:
+        count = 300 if args.quick else 10_000
+    if not count:
+        return None
+    output = Path(tempfile.mkdtemp(prefix="kamustatus-bench-")) / "subscribers.json"
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env["DATABASE_URL"] = configured_url
+    command = [sys.executable, str(HERE / "subscribers.py"), "--subscribers", str(count)]
+    command += ["--workers", str(args.workers), "--output", str(output)]
+    if args.quick:
+        command += ["--samples", "10"]
+    log(f"subscribers stage: {count:,} subscribers")
+    completed = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, check=False)
+    if completed.returncode != 0 or not output.exists():
+        log("subscribers stage failed")
+        return {"status": "failed"}
+    result = json.loads(output.read_text())
+    shutil.rmtree(output.parent, ignore_errors=True)
+    return {"status": "ok", **result}
 
 
 def main(argv=None):
@@ -1047,6 +1074,7 @@ def main(argv=None):
         else:
             log(f"kept {workdir}")
 
+    subscribers = subscribers_stage(args, configured_url)
     by_key = add_ratios(bench.rows)
     result = {
         "finished_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -1069,8 +1097,14 @@ def main(argv=None):
     from checks import check_targets
 
     result["targets"] = targets(by_key, database.is_postgres) + check_targets(by_key)
+    result["subscribers"] = subscribers
     Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
     print(markdown(result))
+    if subscribers:
+        import subscribers as subscribers_bench
+
+        print()
+        print(subscribers_bench.markdown(subscribers))
     log(f"wrote {args.output} in {result['total_seconds']} s")
     return 0
 

@@ -27,6 +27,7 @@ from incidents import queue
 logger = logging.getLogger("incidents.worker")
 
 RETRY_AFTER_ERROR = 5.0  # seconds
+DRAIN_SECONDS = 120.0  # at most, for --once
 
 
 def positive_seconds(value):
@@ -85,6 +86,7 @@ class Command(BaseCommand):
                     next_run[duty] = time.monotonic() + duty.seconds_to_next_run(edge_interval)
             if once:
                 self.run_due_tasks()
+                self.drain(duties)
                 break
             try:
                 self.run_due_tasks()
@@ -103,6 +105,16 @@ class Command(BaseCommand):
     def run_due_tasks(self):
         """Run queued tasks until none is due (or we are asked to stop)."""
         self.tasks.run_due(self.stopping)
+
+    def drain(self, duties, bound=DRAIN_SECONDS):
+        """For ``--once``: what is due now, within bounds. Duties that drain
+        (subscriber deliveries) run again while they did something, since a
+        retry they queued may fall due at once."""
+        until = time.monotonic() + bound
+        for duty in duties:
+            if duty.drain:
+                while duty.run_logged() and time.monotonic() < until:
+                    pass
 
     def install_signal_handlers(self):
         def stop(signum, frame):
