@@ -356,3 +356,136 @@ def test_queries_do_not_grow_with_history(api, client, make_monitor, fresh_cache
 
         counts.append(queries_for(None, call))
     assert counts[0] == counts[1]
+
+
+# --- What visitors see ---------------------------------------------------------------
+
+
+def bar_texts(html):
+    import re
+
+    return re.findall(
+        r'<li class="bar bar-(\w+)" tabindex="0"><span class="bar-text">([^<]*)</span>', html
+    )
+
+
+def test_the_status_page_shows_90_bars_with_their_words(
+    client, monitor, make_incident, fresh_cache
+):
+    report(monitor.id, "down", at(2026, 5, 10, 12))
+    with time_machine.travel(at(2026, 5, 10, 12, 5), tick=False):
+        incident = make_incident(title="Database trouble", monitor_ids=[monitor.id])
+    report(monitor.id, "operational", at(2026, 5, 10, 12, 30))
+    with time_machine.travel(at(2026, 5, 10, 13), tick=False):
+        incident.resolve("Fixed.")
+    with time_machine.travel(at(2026, 5, 12, 6), tick=False):
+        html = client.get("/").content.decode()
+    bars = bar_texts(html)
+    assert len(bars) == 90
+    assert bars[0] == ("noData", "12 Feb 2026: No data. No data.")
+    assert bars[-3] == (
+        "down",
+        "10 May 2026: Outage. 97.91 % uptime, 30 minutes down. Incidents: Database trouble.",
+    )
+    assert bars[-1] == (
+        "operational",
+        "12 May 2026 (today, so far): Operational. 100.00 % uptime, 0 minutes down.",
+    )
+    assert f'href="/monitors/{monitor.id}/"' in html
+    assert "99.81 % uptime over 90 days" in html  # 1,800 s down in 11 days and 6 h
+
+
+def test_maintenance_and_no_data_bars_are_told_apart(client, make_monitor, fresh_cache):
+    with time_machine.travel(at(2026, 5, 10, 12), tick=False):
+        make_monitor(id="mon_newish1")
+    window(["mon_newish1"], at(2026, 5, 11, 0), at(2026, 5, 12, 0))
+    with time_machine.travel(at(2026, 5, 12, 6), tick=False):
+        bars = bar_texts(client.get("/").content.decode())
+    assert [state for state, _text in bars[-4:]] == [
+        "noData",
+        "operational",
+        "maintenance",
+        "operational",
+    ]
+    assert bars[-2][1] == "11 May 2026: Maintenance. Under maintenance."
+
+
+def test_the_stored_page_lasts_until_midnight_or_the_refresh(
+    client, monitor, fresh_cache, settings
+):
+    with time_machine.travel(at(2026, 5, 12, 23, 59, 0), tick=False):
+        first = client.get("/").content
+    with time_machine.travel(at(2026, 5, 12, 23, 59, 59), tick=False):
+        assert client.get("/").content == first  # stored: nothing moved
+    with time_machine.travel(at(2026, 5, 13, 0, 0, 1), tick=False):
+        after = client.get("/").content.decode()
+    assert bar_texts(after)[-1][1].startswith("13 May 2026 (today, so far)")
+    # While a monitor is down its numbers move: kept for the refresh at most.
+    report(monitor.id, "down", at(2026, 5, 13, 1))
+    with time_machine.travel(at(2026, 5, 13, 1, 0, 30), tick=False):
+        down = client.get("/").content.decode()
+    assert "1 minute down" in bar_texts(down)[-1][1]
+    with time_machine.travel(at(2026, 5, 13, 1, 0, 50), tick=False):
+        assert client.get("/").content.decode() == down
+    with time_machine.travel(
+        at(2026, 5, 13, 1, 0, 31) + timedelta(seconds=settings.KAMUSTATUS_UPTIME_REFRESH_SECONDS),
+        tick=False,
+    ):
+        assert "2 minutes down" in bar_texts(client.get("/").content.decode())[-1][1]
+
+
+def test_the_monitor_page(client, monitor, make_incident, fresh_cache):
+    from incidents.models import Check, CheckResult
+
+    report(monitor.id, "down", at(2026, 5, 11, 12))
+    report(monitor.id, "operational", at(2026, 5, 11, 12, 36))
+    with time_machine.travel(at(2026, 5, 11, 12, 5), tick=False):
+        make_incident(title="Slow answers", monitor_ids=[monitor.id]).resolve("Gone.")
+    with time_machine.travel(at(2026, 5, 12, 6), tick=False):
+        html = client.get(f"/monitors/{monitor.id}/").content.decode()
+        missing = client.get("/monitors/mon_nothere/")
+    assert '<h1 id="monitor-heading">Monitor 1</h1>' in html
+    assert "<dt>24 hours</dt><dd>97.50 %</dd>" in html  # 36 minutes down
+    assert "<dt>7 days</dt><dd>99.60 %</dd>" in html  # ... in 6 days and 6 hours
+    assert "<dt>365 days</dt><dd>99.77 %</dd>" in html  # ... in 11 days and 6 hours
+    assert len(bar_texts(html)) == 90
+    assert "Slow answers" in html
+    assert "Response times" not in html  # not a checked monitor
+    assert missing.status_code == 404
+
+    Check.objects.create(monitor_id=monitor.id, type="http", url="https://example.com/")
+    CheckResult.objects.bulk_create(
+        CheckResult(
+            monitor_id=monitor.id,
+            checked_at=at(2026, 5, 12, 5) + timedelta(minutes=minute),
+            status="operational",
+            response_time_ms=100 + minute,
+        )
+        for minute in range(0, 60, 5)
+    )
+    with time_machine.travel(at(2026, 5, 12, 7), tick=False):
+        html = client.get(f"/monitors/{monitor.id}/").content.decode()
+    assert "Last 24 hours: median 130 ms, fastest 100 ms, slowest 155 ms." in html
+    assert '<polyline class="chart-line" points="' in html
+    assert "Last 30 days:" in html
+    assert "style=" not in html and "<script>" not in html
+
+
+def test_the_uptime_badge(client, monitor, fresh_cache):
+    import xml.etree.ElementTree as ET
+
+    report(monitor.id, "down", at(2026, 5, 11, 12))
+    report(monitor.id, "operational", at(2026, 5, 11, 13, 12))
+    with time_machine.travel(at(2026, 5, 12, 0), tick=False):
+        thirty = client.get(f"/badge/{monitor.id}/uptime.svg")
+        one = client.get(f"/badge/{monitor.id}/uptime.svg?days=2")
+        bad = client.get(f"/badge/{monitor.id}/uptime.svg?days=0")
+        missing = client.get("/badge/mon_nothere/uptime.svg")
+    title = ET.fromstring(thirty.content).find("{http://www.w3.org/2000/svg}title").text
+    assert title == "uptime: 99.54 %"  # 72 minutes of 11 days
+    assert (
+        ET.fromstring(one.content).find("{http://www.w3.org/2000/svg}title").text
+        == "uptime: 95.00 %"
+    )
+    assert thirty["Content-Type"].startswith("image/svg+xml")
+    assert bad.status_code == 400 and missing.status_code == 404

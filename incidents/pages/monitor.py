@@ -43,8 +43,9 @@ class Chart:
     peak_ms: int
 
     @classmethod
-    def of(cls, title, samples, start, end):
-        """``samples``: [(moment, milliseconds)] between ``start`` and ``end``."""
+    def of(cls, title, samples, start, end, values=None):
+        """``samples``: [(moment, milliseconds)] between ``start`` and ``end``,
+        drawn; ``values`` (the samples' own by default): what the words say."""
         samples = [(at, ms) for at, ms in samples if ms is not None]
         if not samples:
             return cls(title, "", "No response times recorded.", 0)
@@ -56,10 +57,10 @@ class Chart:
             f"{CHART_HEIGHT - CHART_PAD - ms / peak * height:.1f}"
             for at, ms in sorted(samples)
         )
-        values = sorted(ms for _at, ms in samples)
+        values = sorted(values or [ms for _at, ms in samples])
         median = values[len(values) // 2]
         summary = (
-            f"Median {median:.0f} ms, fastest {values[0]:.0f} ms, slowest {values[-1]:.0f} ms."
+            f"median {median:.0f} ms, fastest {values[0]:.0f} ms, slowest {values[-1]:.0f} ms."
         )
         return cls(title, points, summary, round(peak))
 
@@ -74,9 +75,11 @@ def response_charts(monitor, now):
     aggregates). A fixed number of queries."""
     day_start = now - timedelta(hours=24)
     buckets = {}
-    rows = CheckResult.objects.filter(
-        monitor_id=monitor.id, checked_at__gte=day_start, response_time_ms__isnull=False
-    ).values_list("checked_at", "response_time_ms")
+    rows = list(
+        CheckResult.objects.filter(
+            monitor_id=monitor.id, checked_at__gte=day_start, response_time_ms__isnull=False
+        ).values_list("checked_at", "response_time_ms")
+    )
     for at, ms in rows:
         buckets.setdefault(quarter(at), []).append(ms)
     day = [(at, sum(values) / len(values)) for at, values in buckets.items()]
@@ -98,7 +101,7 @@ def response_charts(monitor, now):
     )
     hours.update(dict(averaged))
     return [
-        Chart.of("Last 24 hours", day, day_start, now),
+        Chart.of("Last 24 hours", day, day_start, now, [ms for _at, ms in rows]),
         Chart.of("Last 30 days", list(hours.items()), month_start, now),
     ]
 
