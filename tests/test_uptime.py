@@ -489,3 +489,19 @@ def test_the_uptime_badge(client, monitor, fresh_cache):
     )
     assert thirty["Content-Type"].startswith("image/svg+xml")
     assert bad.status_code == 400 and missing.status_code == 404
+
+
+def test_the_demo_data_carries_90_days_of_history(client, fresh_cache):
+    from io import StringIO
+
+    call_command("loaddemo", stdout=StringIO())
+    found = history.history(Monitor.objects.filter(pk__startswith="mon_"), 90)
+    worst = {monitor_id: {day.worst for day in days} for monitor_id, days in found.items()}
+    assert worst["mon_abc123"] == {"operational", "down"}
+    assert worst["mon_def456"] == {"operational", "degraded", "maintenance"}
+    assert "down" in worst["mon_mail01"] and "degraded" in worst["mon_cdn001"]
+    database = history.Day.total(found["mon_def456"])
+    assert database.down == 0 and database.maintenance == 2 * 3600  # down inside the window
+    assert database.no_data == 0
+    bars = bar_texts(client.get("/").content.decode())
+    assert "Incidents: Elevated error rates on the API." in " ".join(t for _s, t in bars)
