@@ -112,7 +112,7 @@ def status_context(now):
                 "monitor": monitor,
                 "state": state,
                 "label": MONITOR_LABELS[state],
-                "uptime": uptime[monitor.id],
+                "uptime": uptime.get(monitor.id),
             }
             for monitor in overview.monitors
             for state in [monitor_state(monitor)]

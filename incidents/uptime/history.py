@@ -41,6 +41,14 @@ NO_DATA = "noData"
 STATES = (OPERATIONAL, DEGRADED, DOWN, MAINTENANCE, NO_DATA)
 WORST_FIRST = (DOWN, DEGRADED, MAINTENANCE, OPERATIONAL, NO_DATA)
 
+# UptimeDay's seconds, in the order of Day's fields.
+STORED_FIELDS = (
+    "operational_seconds",
+    "degraded_seconds",
+    "down_seconds",
+    "maintenance_seconds",
+    "no_data_seconds",
+)
 DEFAULT_DAYS = 90
 MAX_DAYS = 365
 
@@ -71,7 +79,7 @@ def next_day_boundary(now, zone=None):
     return day_bounds(local_date(now, zone), zone)[1]
 
 
-@dataclass
+@dataclass(slots=True)
 class Day:
     """One day (or a span) of one monitor: seconds in each state."""
 
@@ -102,7 +110,13 @@ class Day:
     @property
     def worst(self):
         """The state a bar is coloured by: the worst seen that day."""
-        return next((state for state in WORST_FIRST if self.seconds(state)), NO_DATA)
+        if self.down:
+            return DOWN
+        if self.degraded:
+            return DEGRADED
+        if self.maintenance:
+            return MAINTENANCE
+        return OPERATIONAL if self.operational else NO_DATA
 
     @property
     def down_minutes(self):
@@ -122,11 +136,15 @@ class Day:
     @classmethod
     def total(cls, days):
         """The sum of some days (their top-level uptime)."""
-        total = cls(date=None)
-        for day in days:
-            for state in STATES:
-                total.add(state, day.seconds(state))
-        return total
+        days = list(days)
+        return cls(
+            date=None,
+            operational=sum(day.operational for day in days),
+            degraded=sum(day.degraded for day in days),
+            down=sum(day.down for day in days),
+            maintenance=sum(day.maintenance for day in days),
+            no_data=sum(day.no_data for day in days),
+        )
 
 
 def uptime_ratio(up, measured):
@@ -300,8 +318,18 @@ def history(monitors, days=DEFAULT_DAYS, now=None, *, with_incidents=False, stor
     windows = window_intervals(ids, first_start, now)
     stored = {}
     if days > 1:
-        rows = UptimeDay.objects.filter(monitor_id__in=ids, date__gte=dates[0], date__lt=today)
-        stored = {(row.monitor_id, row.date): row for row in rows}
+        rows = UptimeDay.objects.filter(
+            monitor_id__in=ids, date__gte=dates[0], date__lt=today
+        ).values_list("monitor_id", "date", *STORED_FIELDS, "basis")
+        stored = {(row[0], row[1]): row[2:] for row in rows}
+    bases = {}
+
+    def basis_of(monitor, start, end, monitor_windows):
+        touching = tuple((ws, we) for ws, we in monitor_windows if ws < end and we > start)
+        key = (monitor.id, touching and (start, touching))
+        if key not in bases:
+            bases[key] = basis(zone, monitor, start, end, monitor_windows)
+        return bases[key]
 
     result = {}
     to_compute = {}  # monitor id -> closed dates to compute
@@ -315,15 +343,8 @@ def history(monitors, days=DEFAULT_DAYS, now=None, *, with_incidents=False, stor
                 out[day] = Day(date=day, no_data=int((end - start).total_seconds()))
                 continue
             row = stored.get((monitor.id, day))
-            if row is not None and row.basis == basis(zone, monitor, start, end, monitor_windows):
-                out[day] = Day(
-                    date=day,
-                    operational=row.operational_seconds,
-                    degraded=row.degraded_seconds,
-                    down=row.down_seconds,
-                    maintenance=row.maintenance_seconds,
-                    no_data=row.no_data_seconds,
-                )
+            if row is not None and row[5] == basis_of(monitor, start, end, monitor_windows):
+                out[day] = Day(day, *row[:5])
             else:
                 to_compute.setdefault(monitor.id, []).append(day)
 
@@ -369,7 +390,7 @@ def history(monitors, days=DEFAULT_DAYS, now=None, *, with_incidents=False, stor
                         down_seconds=computed.down,
                         maintenance_seconds=computed.maintenance,
                         no_data_seconds=computed.no_data,
-                        basis=basis(zone, monitor, start, end, monitor_windows),
+                        basis=basis_of(monitor, start, end, monitor_windows),
                         computed_at=now,
                     )
                 )
@@ -403,15 +424,7 @@ def store_days(rows):
                 batch_size=500,
                 update_conflicts=True,
                 unique_fields=["monitor", "date"],
-                update_fields=[
-                    "operational_seconds",
-                    "degraded_seconds",
-                    "down_seconds",
-                    "maintenance_seconds",
-                    "no_data_seconds",
-                    "basis",
-                    "computed_at",
-                ],
+                update_fields=[*STORED_FIELDS, "basis", "computed_at"],
             )
     except DatabaseError:
         logger.warning("could not store %d uptime roll-ups; computed again next time", len(rows))

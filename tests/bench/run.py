@@ -983,9 +983,31 @@ def parse_args(argv):
     )
     parser.add_argument("--subscribers", type=int,
                         help="subscribers to mail (10,000; quick 300; 0: none)")  # fmt: skip
+    parser.add_argument("--uptime-monitors", type=int, default=50,
+                        help="monitors of the uptime stage (50; 0: none)")  # fmt: skip
     parser.add_argument("--output", default=str(ROOT / "bench-results.json"))
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     return parser.parse_args(argv)
+
+
+def uptime_stage(args, configured_url):
+    """tests/bench/uptime.py in its own process and database: ``/`` rendered
+    fresh after a write with 50 monitors × 90 days, before and after the bars."""
+    if not args.uptime_monitors:
+        return None
+    output = Path(tempfile.mkdtemp(prefix="kamustatus-bench-")) / "uptime.json"
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env["DATABASE_URL"] = configured_url
+    command = [sys.executable, str(HERE / "uptime.py"), "--monitors", str(args.uptime_monitors)]
+    command += ["--samples", "5" if args.quick else "20", "--output", str(output)]
+    log(f"uptime stage: {args.uptime_monitors} monitors × 90 days")
+    completed = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, check=False)
+    if completed.returncode != 0 or not output.exists():
+        log("uptime stage failed")
+        return {"status": "failed"}
+    result = json.loads(output.read_text())
+    shutil.rmtree(output.parent, ignore_errors=True)
+    return {"status": "ok", **result}
 
 
 def subscribers_stage(args, configured_url):
@@ -1075,6 +1097,7 @@ def main(argv=None):
             log(f"kept {workdir}")
 
     subscribers = subscribers_stage(args, configured_url)
+    uptime = uptime_stage(args, configured_url)
     by_key = add_ratios(bench.rows)
     result = {
         "finished_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -1098,6 +1121,7 @@ def main(argv=None):
 
     result["targets"] = targets(by_key, database.is_postgres) + check_targets(by_key)
     result["subscribers"] = subscribers
+    result["uptime"] = uptime
     Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
     print(markdown(result))
     if subscribers:
@@ -1105,6 +1129,11 @@ def main(argv=None):
 
         print()
         print(subscribers_bench.markdown(subscribers))
+    if uptime:
+        import uptime as uptime_bench
+
+        print()
+        print(uptime_bench.markdown(uptime))
     log(f"wrote {args.output} in {result['total_seconds']} s")
     return 0
 
