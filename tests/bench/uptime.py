@@ -95,7 +95,7 @@ def measure_side(client, samples, before=False, cold=False):
             elapsed, count, body = render_once(client, number)
             times.append(elapsed)
             queries.append(count)
-    bars = body.count(b'class="bar bar-')
+    bars = body.count(b'<li class="bar-')
     return {
         "p50_ms": round(statistics.median(times), 1),
         "max_ms": round(max(times), 1),
