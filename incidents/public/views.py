@@ -213,6 +213,13 @@ def overall_badge(request):
     return send(request, cached_body(f"badge:{page.version}", build), SVG)
 
 
+def uncached_badge(svg, status):
+    """A badge saying what is wrong with the request (an unknown monitor)."""
+    response = HttpResponse(svg.encode("utf-8"), status=status, content_type=SVG)
+    response["Cache-Control"] = CACHE_CONTROL
+    return response
+
+
 @public
 def monitor_badge(request, monitor_id):
     def build(now):
@@ -223,11 +230,7 @@ def monitor_badge(request, monitor_id):
     if re.fullmatch(MONITOR_ID_PATTERN, monitor_id):
         entry = cached_body(f"badge:{monitor_id}", build)
     if entry is None:
-        response = HttpResponse(
-            badges.not_found_badge().encode("utf-8"), status=404, content_type=SVG
-        )
-        response["Cache-Control"] = CACHE_CONTROL
-        return response
+        return uncached_badge(badges.not_found_badge(), 404)
     return send(request, entry, SVG)
 
 
@@ -237,13 +240,7 @@ def uptime_badge(request, monitor_id):
     days (30 by default, 1 to 365), today so far included."""
     days = request.GET.get("days", str(UPTIME_BADGE_DAYS))
     if not re.fullmatch(r"[0-9]{1,3}", days, re.ASCII) or not 1 <= int(days) <= MAX_DAYS:
-        response = HttpResponse(
-            badges.render("uptime", "days: 1 to 365", badges.GREY).encode(),
-            status=400,
-            content_type=SVG,
-        )
-        response["Cache-Control"] = CACHE_CONTROL
-        return response
+        return uncached_badge(badges.render("uptime", "days: 1 to 365", badges.GREY), 400)
     days = int(days)
 
     def build(now):
@@ -263,9 +260,5 @@ def uptime_badge(request, monitor_id):
     if re.fullmatch(MONITOR_ID_PATTERN, monitor_id):
         entry = RESPONSES.get_or_build(f"badge-uptime:{monitor_id}:{days}", build)
     if entry is None:
-        response = HttpResponse(
-            badges.not_found_badge().encode("utf-8"), status=404, content_type=SVG
-        )
-        response["Cache-Control"] = CACHE_CONTROL
-        return response
+        return uncached_badge(badges.not_found_badge(), 404)
     return send(request, entry, SVG)
