@@ -1,4 +1,4 @@
-"""The operators' face. Every write delegates to the domain (incidents/models.py):
+"""The operators' face. Every write delegates to the domain (incidents/models/):
 an edited status appends a timeline entry exactly as the API's PATCH does."""
 
 import json
