@@ -569,9 +569,6 @@ class AuditRecordAdmin(admin.ModelAdmin):
         return False
 
 
-# Alert channels, alerts and their attempts (incidents/alerts/admin.py).
-import incidents.alerts.admin  # noqa: E402, F401
-
 # django-tasks' result table is the worker's business, not the operators'.
 if admin.site.is_registered(DBTaskResult):
     admin.site.unregister(DBTaskResult)

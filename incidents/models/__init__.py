@@ -13,7 +13,9 @@ each importing the modules it builds on (and never one that builds on it):
   (``incidents/checks/models.py``) and idempotency keys
   (``incidents/idempotency.py``), part of this app.
 
-Everything is importable from ``incidents.models``.
+Everything is importable from ``incidents.models``. The domain imports no
+face and no sub-app that reacts to it: alerts and subscribers are apps of their
+own, told what happened by ``incidents.signals``.
 """
 
 from incidents.checks.definition import clean_check
@@ -57,13 +59,9 @@ from incidents.models.monitors import (
     Monitor,
     MonitorQuerySet,
     MonitorStatusChange,
-    monitor_status_changed,
     new_monitor_id,
 )
-
-# isort: split
-# Alerts (incidents/alerts/models.py) build on the models above.
-from incidents.alerts.models import Alert, AlertAttempt, AlertChannel, WindowEnd
+from incidents.signals import monitor_status_changed
 
 __all__ = [
     "API_KEY_DISPLAY_LENGTH",
@@ -78,9 +76,6 @@ __all__ = [
     "UNSET",
     "URL_MAX_LENGTH",
     "Actor",
-    "Alert",
-    "AlertAttempt",
-    "AlertChannel",
     "ApiKey",
     "ApiKeyQuerySet",
     "AuditRecord",
@@ -98,7 +93,6 @@ __all__ = [
     "Monitor",
     "MonitorQuerySet",
     "MonitorStatusChange",
-    "WindowEnd",
     "check_fields",
     "clean_check",
     "hash_api_key",

@@ -1,6 +1,7 @@
 """Monitors: what the page shows the state of, and each change of that state
-(``MonitorStatusChange``), which the domain announces (``incidents.signals``)
-for the alerts app to decide its alerts from.
+(``MonitorStatusChange``), which the domain announces (``incidents.signals``):
+the alerts app decides its alerts from it, and the domain knows nothing of
+alerts.
 
 Incidents (``incidents.py``) and checks (``incidents/checks/models.py``) build
 on monitors and import this module; the few monitor methods that need them
@@ -12,8 +13,8 @@ import re
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import Exists, OuterRef
-from django.dispatch import Signal
 
+from incidents import signals
 from incidents.cache.generation import NotShownOnPage, ShownOnPage
 from incidents.checks.definition import clean_check
 from incidents.models.audit import AuditRecord
@@ -27,9 +28,6 @@ from incidents.models.common import (
     make_id,
     now_seconds,
 )
-
-# Sent once a monitor's change of status is committed, with ``transition``.
-monitor_status_changed = Signal()
 
 
 def new_monitor_id():
@@ -236,12 +234,13 @@ class MonitorStatusChange(NotShownOnPage, models.Model):
         return self.to_status in (Monitor.DEGRADED, Monitor.DOWN)
 
     def announce(self):
-        """Decide the transition's alerts in the transaction that records it (so
-        none is lost), then tell other listeners once committed."""
-        from incidents.alerts.models import Alert
-
-        Alert.objects.decide_for_transition(self)
+        """Tell the sub-apps in the transaction that records the transition (the
+        alerts app decides its alerts there, so none is lost), then tell
+        other listeners once committed."""
+        signals.monitor_transition.send(sender=MonitorStatusChange, transition=self)
         transaction.on_commit(
-            lambda: monitor_status_changed.send(sender=MonitorStatusChange, transition=self),
+            lambda: signals.monitor_status_changed.send(
+                sender=MonitorStatusChange, transition=self
+            ),
             robust=True,
         )
