@@ -9,7 +9,7 @@ each importing the modules it builds on (and never one that builds on it):
 - ``keys``: API keys; ``audit``: the audit trail;
 - ``monitors``: monitors and their changes of status;
 - ``incidents``: incidents, their timeline, links to monitors, windows;
-- then the models kept beside the code that uses them: checks
+- and the models kept beside the code that uses them: checks
   (``incidents/checks/models.py``) and idempotency keys
   (``incidents/idempotency.py``), part of this app.
 
