@@ -11,6 +11,7 @@ import re
 from functools import wraps
 
 from django.http import HttpResponse
+from django.utils.translation import get_language
 from django.views.decorators.csrf import csrf_exempt
 
 from incidents.cache.store import is_not_modified
@@ -200,7 +201,8 @@ def overall_badge(request):
     def build(now):
         return badges.overall_badge(page.name, Overview.build(now).state).encode("utf-8")
 
-    return send(request, cached_body(f"badge:{page.version}", build), SVG)
+    # Badges speak the visitor's language (incidents/languages.py): a copy each.
+    return send(request, cached_body(f"badge:{page.version}:{get_language()}", build), SVG)
 
 
 @public
@@ -211,7 +213,7 @@ def monitor_badge(request, monitor_id):
 
     entry = None
     if re.fullmatch(MONITOR_ID_PATTERN, monitor_id):
-        entry = cached_body(f"badge:{monitor_id}", build)
+        entry = cached_body(f"badge:{monitor_id}:{get_language()}", build)
     if entry is None:
         response = HttpResponse(
             badges.not_found_badge().encode("utf-8"), status=404, content_type=SVG
