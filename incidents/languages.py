@@ -65,6 +65,11 @@ def offered():
     return [code for code, _name in settings.LANGUAGES]
 
 
+def named():
+    """(code, name) of each offered language, the name in that language."""
+    return list(settings.LANGUAGES)
+
+
 def default_language():
     """The page's language for visitors who ask for none it offers.
 
