@@ -525,3 +525,19 @@ def test_a_cookie_choice_is_served_from_the_fast_path_too(client, monitors):
     assert "Gumagana nang maayos ang lahat ng sistema" in first.content.decode()
     again = client.get("/", headers={"Accept-Language": "de"})
     assert again.templates == [] and again.content == first.content
+
+
+def test_permalinks_and_history_are_stored_per_language_too(client, busy_page):
+    incident = Incident.objects.get(title="Zahlungsdienst gestört")
+    for url, german, english in (
+        (f"/incidents/{incident.id}/", "Meldungen", "Updates"),
+        ("/history/", "Störungsverlauf", "Incident history"),
+        ("/feed.atom", "Störung: Zahlungsdienst", "Incident: Zahlungsdienst"),
+    ):
+        with time_machine.travel(NOW, tick=False):
+            first = client.get(url, headers={"Accept-Language": "de"}).content.decode()
+            other = client.get(url, headers={"Accept-Language": "en"}).content.decode()
+            again = client.get(url, headers={"Accept-Language": "de"})
+        assert german in first and german not in other, url
+        assert english in other and english not in first, url
+        assert again.content.decode() == first and again.templates == [], url
