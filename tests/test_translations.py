@@ -486,7 +486,9 @@ def test_each_language_has_its_own_stored_page(client, monitors):
     token = cache.get(generation.KEY)
     assert cache.get(page_key("status:de"))[0] == token
     assert cache.get(page_key("status:ja"))[0] == token
-    assert cache.get(page_key("status:en")) is None
+    # No English copy was made (with Redis one from an earlier test may be there, out of date).
+    english = cache.get(page_key("status:en"))
+    assert english is None or english[0] != token
 
 
 def test_two_languages_in_a_row_are_each_one_round_trip_from_the_fast_path(
