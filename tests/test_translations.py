@@ -543,3 +543,29 @@ def test_permalinks_and_history_are_stored_per_language_too(client, busy_page):
         assert german in first and german not in other, url
         assert english in other and english not in first, url
         assert again.content.decode() == first and again.templates == [], url
+
+
+def test_the_server_error_page_is_translated():
+    from django.template.loader import render_to_string
+    from django.utils import translation
+
+    with translation.override("de"):
+        body = render_to_string("500.html")
+    assert '<html lang="de">' in body
+    assert "Bei uns ist etwas schiefgelaufen" in body and "Erneut versuchen" in body
+
+
+def test_without_any_copy_the_unavailable_notice_is_translated(rf, db):
+    from django.db import OperationalError
+    from django.utils import translation
+
+    from incidents.cache.outage import survives_outages
+
+    def unreachable(request):
+        raise OperationalError("connection refused")
+
+    with translation.override("ja"):
+        cache.delete(page_key("status:ja"))
+        response = survives_outages(unreachable)(rf.get("/"))
+    assert response.status_code == 503
+    assert "ステータスページは一時的に利用できません" in response.content.decode()
