@@ -217,7 +217,7 @@ def test_without_a_header_the_page_speaks_its_default(client, settings, monitors
     response = client.get("/")
     assert response["Content-Language"] == "de"
     assert '<html lang="de">' in response.content.decode()
-    assert "Alle Systeme funktionieren" in response.content.decode()
+    assert "Alle Systeme betriebsbereit" in response.content.decode()
 
 
 def test_public_pages_say_what_they_vary_on(client, monitors):
@@ -452,7 +452,7 @@ def test_the_stale_notice_is_translated(client, busy_page, last_good_dir):
 
 def test_badges_speak_the_visitors_language(client, monitors):
     assert (
-        ">funktioniert</text>"
+        ">betriebsbereit</text>"
         in client.get("/badge.svg", headers={"Accept-Language": "de"}).content.decode()
     )
     assert ">operational</text>" in client.get("/badge.svg").content.decode()
@@ -555,11 +555,15 @@ def test_the_server_error_page_is_translated():
     assert "Bei uns ist etwas schiefgelaufen" in body and "Erneut versuchen" in body
 
 
-def test_without_any_copy_the_unavailable_notice_is_translated(rf, db):
+def test_without_any_copy_the_unavailable_notice_is_translated(rf, db, monkeypatch):
     from django.db import OperationalError
     from django.utils import translation
 
+    from incidents.cache import outage
     from incidents.cache.outage import survives_outages
+
+    # The failure it records is put back afterwards: later tests get live data.
+    monkeypatch.setattr(outage, "_live_data_failed_at", None)
 
     def unreachable(request):
         raise OperationalError("connection refused")
