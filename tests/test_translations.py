@@ -573,3 +573,14 @@ def test_without_any_copy_the_unavailable_notice_is_translated(rf, db, monkeypat
         response = survives_outages(unreachable)(rf.get("/"))
     assert response.status_code == 503
     assert "ステータスページは一時的に利用できません" in response.content.decode()
+
+
+def test_the_subscribe_form_answers_in_the_language(client, monitors):
+    response = client.post(
+        "/subscribe/",
+        {"email": "not an address", "leave_empty": ""},
+        headers={"Accept-Language": "fr"},
+    )
+    body = response.content.decode()
+    assert "Saisissez une adresse e-mail valide." in body
+    assert "Recevoir des notifications" in body and "S’abonner" in body
