@@ -95,12 +95,17 @@ def supported(code):
     return None
 
 
-@lru_cache(maxsize=256)
 def from_accept_language(header):
     """The first offered language of an Accept-Language value (by quality,
-    then order), or None. Cached per value: browsers send few distinct ones."""
+    then order), or None. Read up to HEADER_MAX_LENGTH characters, and
+    memoised per value so read (browsers send few distinct ones)."""
+    return _first_offered(header[:HEADER_MAX_LENGTH])
+
+
+@lru_cache(maxsize=256)
+def _first_offered(header):
     weighted = []
-    for position, part in enumerate(header[:HEADER_MAX_LENGTH].split(",")):
+    for position, part in enumerate(header.split(",")):
         tag, _, params = part.partition(";")
         tag = tag.strip()
         quality = 1.0
