@@ -584,3 +584,19 @@ def test_the_subscribe_form_answers_in_the_language(client, monitors):
     body = response.content.decode()
     assert "Saisissez une adresse e-mail valide." in body
     assert "Recevoir des notifications" in body and "S’abonner" in body
+
+
+def test_in_an_outage_a_language_without_a_copy_gets_the_default_ones(
+    client, busy_page, monkeypatch
+):
+    from incidents.cache import outage
+
+    render(client, "en")  # this host has kept the English copy only
+    monkeypatch.setattr(outage, "_live_data_failed_at", __import__("time").monotonic())
+    cache.delete(page_key("status:ja"))
+    with time_machine.travel(NOW, tick=False):
+        response = client.get("/", headers={"Accept-Language": "ja"})
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Zahlungsdienst gestört" in body and "Ongoing incidents" in body
+    assert "時点の状況を表示しています" in body

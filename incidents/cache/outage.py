@@ -37,12 +37,12 @@ from django.db import DatabaseError
 from django.http import HttpResponse
 from django.utils import dateformat
 from django.utils.html import format_html
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 from redis.exceptions import RedisError
 
 from incidents.cache.pages import STATUS_PAGE_VARY, page_key, status_page_name
 from incidents.cache.store import Stored
-from incidents.languages import date_format
+from incidents.languages import date_format, default_language
 
 logger = logging.getLogger(__name__)
 
@@ -156,9 +156,18 @@ def survives_outages(view):
     return wrapper
 
 
-def fallback_response(name):
+def copies_to_try(name):
+    """The page's copy in the language being spoken, then in the page's
+    default language: a visitor whose language this host has not served yet
+    still gets the page during an outage (with the note in their language)."""
+    yield name
+    spoken, default = f":{get_language()}", f":{default_language()}"
+    if name.endswith(spoken) and spoken != default:
+        yield name.removesuffix(spoken) + default
 
-    found = last_good(name)
+
+def fallback_response(name):
+    found = next(filter(None, map(last_good, copies_to_try(name))), None)
     if found is None:
         response = HttpResponse(
             gettext("The status page is temporarily unavailable. Please try again shortly.") + "\n",
