@@ -46,17 +46,27 @@ DJANGO_MSGIDS = [
     gettext_noop("December"),
 ]
 
-# How the pages write a moment, a time of day and a month, per language, in
+# How the pages write a moment, a time of day, a day and a month, per language, in
 # Django's date format characters (month names come from the catalogs). Not
 # Django's own DATETIME_FORMAT: the admin keeps that one.
 DATE_FORMATS = {
-    "en": {"datetime": "j M Y, H:i", "time": "H:i", "month": "F Y"},
-    "de": {"datetime": "j. F Y, H:i", "time": "H:i", "month": "F Y"},
-    "fr": {"datetime": "j F Y, H:i", "time": "H:i", "month": "F Y"},
-    "es": {"datetime": r"j \d\e F \d\e Y, H:i", "time": "H:i", "month": r"F \d\e Y"},
-    "pt-br": {"datetime": r"j \d\e F \d\e Y, H:i", "time": "H:i", "month": r"F \d\e Y"},
-    "ja": {"datetime": "Y年n月j日 H:i", "time": "H:i", "month": "Y年n月"},
-    "fil": {"datetime": "F j, Y, H:i", "time": "H:i", "month": "F Y"},
+    "en": {"datetime": "j M Y, H:i", "time": "H:i", "day": "j M Y", "month": "F Y"},
+    "de": {"datetime": "j. F Y, H:i", "time": "H:i", "day": "j. F Y", "month": "F Y"},
+    "fr": {"datetime": "j F Y, H:i", "time": "H:i", "day": "j F Y", "month": "F Y"},
+    "es": {
+        "datetime": r"j \d\e F \d\e Y, H:i",
+        "time": "H:i",
+        "day": r"j \d\e F \d\e Y",
+        "month": r"F \d\e Y",
+    },
+    "pt-br": {
+        "datetime": r"j \d\e F \d\e Y, H:i",
+        "time": "H:i",
+        "day": r"j \d\e F \d\e Y",
+        "month": r"F \d\e Y",
+    },
+    "ja": {"datetime": "Y年n月j日 H:i", "time": "H:i", "day": "Y年n月j日", "month": "Y年n月"},
+    "fil": {"datetime": "F j, Y, H:i", "time": "H:i", "day": "F j, Y", "month": "F Y"},
 }
 
 
@@ -139,7 +149,7 @@ def visitor_language(request):
 
 
 def date_format(kind):
-    """The active language's format for ``kind`` (datetime, time, month)."""
+    """The active language's format for ``kind`` (datetime, time, day, month)."""
     formats = DATE_FORMATS.get(translation.get_language()) or DATE_FORMATS["en"]
     return formats[kind]
 

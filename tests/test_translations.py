@@ -368,17 +368,25 @@ def found(fragment, text):
     return re.search(r"(?<!\w)" + re.escape(fragment) + r"(?!\w)", text) is not None
 
 
-def render(client, language):
+def render(client, language, url="/"):
     with time_machine.travel(NOW, tick=False):
-        response = client.get("/", headers={"Accept-Language": language})
+        response = client.get(url, headers={"Accept-Language": language})
     assert response.status_code == 200
     assert response["Content-Language"] == language
     return response.content.decode()
 
 
-@pytest.mark.parametrize(("language", "catalog"), [("de", "de"), ("ja", "ja")])
-def test_the_status_page_is_fully_translated(client, busy_page, language, catalog):
-    english_text = own_words(render(client, "en"))
+def assert_fully_translated(client, url, language, catalog, expected, user_text=()):
+    """Every English string of the catalogs that ``url`` shows in English is
+    translated on it in ``language``; ``expected``: strings it must show."""
+
+    def words(body):
+        text = own_words(body)
+        for written in user_text:
+            text = text.replace(written, " ")
+        return text
+
+    english_text = words(render(client, "en", url))
     pairs = english_and_translations(catalog)
     # The English strings the page shows: the test checks exactly these.
     shown = {
@@ -387,34 +395,139 @@ def test_the_status_page_is_fully_translated(client, busy_page, language, catalo
         for fragment in fragments(english)
         if found(fragment, english_text)
     }
-    for expected in (
-        "Ongoing incidents",
-        "Systems",
-        "Upcoming maintenance",
-        "Maintenance in progress",
-        "Get notified",
-        "E-mail address",
-        "Subscribe",
-        "Last updated",
-        "Investigating",
-        "Degraded performance",
-        "Skip to content",
-        "Full incident history",
-    ):
-        assert expected in shown, f"the English page no longer shows {expected!r}"
+    for fragment in expected:
+        assert fragment in shown, f"the English page no longer shows {fragment!r}"
 
-    text = own_words(render(client, language))
+    text = words(render(client, language, url))
     left = sorted(
         fragment
         for fragment, translated in shown.items()
         # A word the language writes the same (German "Status") is no leftover.
         if found(fragment, text) and not found(fragment, translated)
     )
-    assert left == [], f"English left on the {language} page: {left}"
+    assert left == [], f"English left on the {language} page {url}: {left}"
     # Nor is any other Latin-letter word of English there that the catalogs do not know.
     if language == "ja":
         latin = set(re.findall(r"[A-Za-z]{3,}", text)) - {"UTC", "RSS", "Atom", "JavaScript"}
         assert latin == set(), latin
+
+
+@pytest.mark.parametrize(("language", "catalog"), [("de", "de"), ("ja", "ja")])
+def test_the_status_page_is_fully_translated(client, busy_page, language, catalog):
+    assert_fully_translated(
+        client,
+        "/",
+        language,
+        catalog,
+        expected=(
+            "Ongoing incidents",
+            "Systems",
+            "Upcoming maintenance",
+            "Maintenance in progress",
+            "Get notified",
+            "E-mail address",
+            "Subscribe",
+            "Last updated",
+            "Investigating",
+            "Degraded performance",
+            "Skip to content",
+            "Full incident history",
+            "uptime over",
+            "days ago",
+            "Today",
+        ),
+    )
+
+
+@pytest.fixture
+def watched_kasse(busy_page):
+    """Kasse with 100 days of history: down for half an hour yesterday, a
+    finished maintenance window three days ago, response times today."""
+    from incidents.models import Check, CheckResult
+
+    Monitor.objects.filter(pk="mon_kasse").update(created_at=NOW - timedelta(days=100))
+    for moment, status in ((NOW - 26 * HOUR, Monitor.DOWN), (NOW - 25 * HOUR, Monitor.OPERATIONAL)):
+        with time_machine.travel(moment, tick=False):
+            Monitor.objects.get(pk="mon_kasse").report_status(status)
+    with time_machine.travel(NOW - 5 * 24 * HOUR, tick=False):
+        Incident.open_incident(
+            title="Datenbank-Umzug",
+            message="Wir prüfen das.",
+            scheduled_start=NOW - 3 * 24 * HOUR,
+            scheduled_end=NOW - 3 * 24 * HOUR + HOUR,
+            monitor_ids=["mon_kasse"],
+        )
+    Check.objects.create(monitor_id="mon_kasse", type="http", url="https://example.com/")
+    CheckResult.objects.bulk_create(
+        CheckResult(
+            monitor_id="mon_kasse",
+            checked_at=NOW - HOUR + timedelta(minutes=minute),
+            status="operational",
+            response_time_ms=100 + minute,
+        )
+        for minute in range(0, 60, 5)
+    )
+    return "/monitors/mon_kasse/"
+
+
+@pytest.mark.parametrize(("language", "catalog"), [("de", "de"), ("ja", "ja")])
+def test_the_monitor_page_is_fully_translated(client, watched_kasse, language, catalog):
+    from incidents.site import absolute
+
+    assert_fully_translated(
+        client,
+        watched_kasse,
+        language,
+        catalog,
+        expected=(
+            "System",
+            "Uptime",
+            "24 hours",
+            "days",
+            "uptime per day, last",
+            "uptime over",
+            "minutes down",
+            "minutes of maintenance",
+            "Incidents",
+            "today, so far",
+            "Response times",
+            "Last 24 hours",
+            "Last 30 days",
+            "median",
+            "ms at the top",
+            "Incidents and maintenance",
+            "started",
+            "This page",
+        ),
+        # Its own address, shown as written.
+        user_text=[absolute(watched_kasse)],
+    )
+
+
+def test_the_monitor_page_speaks_the_languages_numbers_and_dates(client, watched_kasse):
+    english = render(client, "en", watched_kasse)
+    german = render(client, "de", watched_kasse)
+    japanese = render(client, "ja", watched_kasse)
+    french = render(client, "fr", watched_kasse)
+    # Uptime in the language's numbers: 99,85 % in French; the API's stay ratios.
+    assert "<dt>24 hours</dt><dd>100.00 %</dd>" in english
+    assert "<dt>24 Stunden</dt><dd>100,00\u00a0%</dd>" in german
+    assert "<dt>30 jours</dt><dd>99,85\u00a0%</dd>" in french
+    assert "<dt>7日間</dt><dd>99.34%</dd>" in japanese
+    # The bars: the day in the language's own way, the state and the minutes.
+    assert "9 Jun 2025: Outage. 95.83 % uptime, 60 minutes down." in english
+    assert "9. Juni 2025: Ausfall. 95,83\u00a0% Verfügbarkeit, 60 Minuten Ausfall." in german
+    assert "2025年6月9日：停止。稼働率 95.83%、停止 60 分。" in japanese
+    assert (
+        "7. Juni 2025: Wartung. 100,00\u00a0% Verfügbarkeit, 0 Minuten Ausfall. 60 Minuten Wartung."
+        in german
+    )
+    assert (
+        "10. Juni 2025 (heute, bis jetzt): Betriebsbereit. 100,00\u00a0% Verfügbarkeit,"
+        " 0 Minuten Ausfall. Störungen: Zahlungsdienst gestört." in german
+    )
+    assert "Letzte 24 Stunden: Median 130 ms, schnellste 100 ms, langsamste 155 ms." in german
+    assert "Wartung · abgeschlossen" in german
 
 
 def test_dates_are_written_the_languages_way(client, busy_page):
@@ -460,6 +573,24 @@ def test_badges_speak_the_visitors_language(client, monitors):
         ">見つかりません</text>"
         in client.get("/badge/mon_none.svg", headers={"Accept-Language": "ja"}).content.decode()
     )
+
+
+def test_the_uptime_badge_speaks_the_visitors_language_each_its_own_copy(client, watched_kasse):
+    def badge(language, query=""):
+        with time_machine.travel(NOW, tick=False):
+            url = f"/badge/mon_kasse/uptime.svg{query}"
+            response = client.get(url, headers={"Accept-Language": language})
+        return response.content.decode()
+
+    english, german = badge("en"), badge("de")
+    assert "<title>uptime: 99.85 %</title>" in english
+    assert "<title>Verfügbarkeit: 99,85 %</title>" in german  # one line: a plain space
+    assert "<title>稼働率: 99.85%</title>" in badge("ja")
+    assert badge("en") == english and badge("de") == german  # stored apart
+    assert ">Tage: 1 bis 365</text>" in badge("de", "?days=0")
+    Monitor.objects.filter(pk="mon_kasse").update(created_at=NOW)
+    cache.set(generation.KEY, secrets.token_hex(8), None)
+    assert ">keine Daten</text>" in badge("de", "?days=1")
 
 
 def test_feeds_have_translated_fixed_words(client, busy_page):
@@ -535,6 +666,7 @@ def test_permalinks_and_history_are_stored_per_language_too(client, busy_page):
         (f"/incidents/{incident.id}/", "Meldungen", "Updates"),
         ("/history/", "Störungsverlauf", "Incident history"),
         ("/feed.atom", "Störung: Zahlungsdienst", "Incident: Zahlungsdienst"),
+        ("/monitors/mon_kasse/", "Verfügbarkeit", "Uptime"),
     ):
         with time_machine.travel(NOW, tick=False):
             first = client.get(url, headers={"Accept-Language": "de"}).content.decode()

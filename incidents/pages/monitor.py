@@ -7,12 +7,15 @@ from datetime import timedelta
 
 from django.db.models import Avg, Count
 from django.db.models.functions import TruncHour
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from incidents.models import CheckHourly, CheckResult, Incident
 from incidents.uptime import history
 from incidents.uptime.history import percent
 
-PERIODS = [("24 hours", None), ("7 days", 7), ("30 days", 30), ("90 days", 90), ("365 days", 365)]
+# (words, days): None is the last 24 hours, to the second.
+PERIODS = [(_("24 hours"), None), (None, 7), (None, 30), (None, 90), (None, 365)]
 RECENT_INCIDENTS = 50
 CHART_WIDTH = 720
 CHART_HEIGHT = 160
@@ -24,6 +27,8 @@ def uptime_periods(monitor, days, now):
     """[(label, "99.95 %")] for 24 h and the day spans, from 365 days read once."""
     found = []
     for label, count in PERIODS:
+        if label is None:
+            label = ngettext("%(days)s day", "%(days)s days", count) % {"days": count}
         total = (
             history.rolling(monitor, timedelta(hours=24), now)
             if count is None
@@ -48,7 +53,7 @@ class Chart:
         drawn; ``values`` (the samples' own by default): what the words say."""
         samples = [(at, ms) for at, ms in samples if ms is not None]
         if not samples:
-            return cls(title, "", "No response times recorded.", 0)
+            return cls(title, "", gettext("No response times recorded."), 0)
         peak = max(ms for _at, ms in samples) or 1
         span = (end - start).total_seconds() or 1
         width, height = CHART_WIDTH - 2 * CHART_PAD, CHART_HEIGHT - 2 * CHART_PAD
@@ -59,9 +64,13 @@ class Chart:
         )
         values = sorted(values or [ms for _at, ms in samples])
         median = values[len(values) // 2]
-        summary = (
-            f"median {median:.0f} ms, fastest {values[0]:.0f} ms, slowest {values[-1]:.0f} ms."
-        )
+        summary = gettext(
+            "median %(median)s ms, fastest %(fastest)s ms, slowest %(slowest)s ms."
+        ) % {
+            "median": f"{median:.0f}",
+            "fastest": f"{values[0]:.0f}",
+            "slowest": f"{values[-1]:.0f}",
+        }
         return cls(title, points, summary, round(peak))
 
 
@@ -101,8 +110,8 @@ def response_charts(monitor, now):
     )
     hours.update(dict(averaged))
     return [
-        Chart.of("Last 24 hours", day, day_start, now, [ms for _at, ms in rows]),
-        Chart.of("Last 30 days", list(hours.items()), month_start, now),
+        Chart.of(gettext("Last 24 hours"), day, day_start, now, [ms for _at, ms in rows]),
+        Chart.of(gettext("Last 30 days"), list(hours.items()), month_start, now),
     ]
 
 

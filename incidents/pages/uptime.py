@@ -4,52 +4,80 @@ percentages (the numbers are incidents/uptime/history.py's)."""
 from dataclasses import dataclass
 from functools import lru_cache
 
+from django.utils import dateformat
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
+from django.utils.translation import get_language, gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
+from incidents import languages
 from incidents.uptime import history
 from incidents.uptime.history import percent
 
 # A bar's state in words: read without colour, and by screen readers.
 BAR_LABELS = {
-    history.OPERATIONAL: "Operational",
-    history.DEGRADED: "Degraded performance",
-    history.DOWN: "Outage",
-    history.MAINTENANCE: "Maintenance",
-    history.NO_DATA: "No data",
+    history.OPERATIONAL: _("Operational"),
+    history.DEGRADED: _("Degraded performance"),
+    history.DOWN: _("Outage"),
+    history.MAINTENANCE: _("Maintenance"),
+    history.NO_DATA: _("No data"),
 }
 SHOWN_DAYS = 90
 PHONE_DAYS = 30  # static/incidents/status.css hides the others on a narrow screen
 
 
 def minutes(seconds):
-    count = -(-seconds // 60)
-    return "1 minute" if count == 1 else f"{count} minutes"
+    """Whole minutes, a started one counted."""
+    return -(-seconds // 60)
 
 
 @lru_cache(maxsize=1024)
-def date_label(value, is_today):
-    return f"{value.day} {value:%b %Y}" + (" (today, so far)" if is_today else "")
+def date_label(value, is_today, language):
+    """A bar's day in ``language`` (the active one): "10 May 2026"."""
+    day = dateformat.format(value, languages.date_format("day"))
+    if is_today:
+        return gettext("%(day)s (today, so far)") % {"day": day}
+    return day
 
 
 def day_label(day):
-    return date_label(day.date, day.is_today)
+    return date_label(day.date, day.is_today, get_language())
 
 
 def bar_text(day):
     """What one bar says: date, uptime, downtime and the day's incidents."""
-    parts = [f"{day_label(day)}: {BAR_LABELS[day.worst]}."]
+    parts = [
+        gettext("%(day)s: %(state)s.") % {"day": day_label(day), "state": BAR_LABELS[day.worst]}
+    ]
     if day.uptime is not None:
-        parts.append(f"{percent(day.uptime)} uptime, {minutes(day.down)} down.")
+        down = minutes(day.down)
+        parts.append(
+            ngettext(
+                "%(uptime)s uptime, %(minutes)s minute down.",
+                "%(uptime)s uptime, %(minutes)s minutes down.",
+                down,
+            )
+            % {"uptime": percent(day.uptime), "minutes": down}
+        )
     elif day.maintenance:
-        parts.append("Under maintenance.")
+        parts.append(gettext("Under maintenance."))
     else:
-        parts.append("No data.")
+        parts.append(gettext("No data."))
     if day.maintenance and day.uptime is not None:
-        parts.append(f"{minutes(day.maintenance)} of maintenance.")
+        maintenance = minutes(day.maintenance)
+        parts.append(
+            ngettext(
+                "%(minutes)s minute of maintenance.",
+                "%(minutes)s minutes of maintenance.",
+                maintenance,
+            )
+            % {"minutes": maintenance}
+        )
     if day.incidents:
-        parts.append("Incidents: " + "; ".join(title for _id, title in day.incidents) + ".")
-    return " ".join(parts)
+        titles = "; ".join(title for _id, title in day.incidents)
+        parts.append(gettext("Incidents: %(titles)s.") % {"titles": titles})
+    # Sentences are spaced, but not after a full-width stop (Japanese "。").
+    return " ".join(parts).replace("。 ", "。")
 
 
 @dataclass

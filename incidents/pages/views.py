@@ -214,11 +214,14 @@ def monitor_page(request, monitor_id):
         ):
             # Response times land without a write the generation tracks.
             valid_until = min(valid_until, uptime_history.refresh_bound(now))
-        return Rendered(render_page("incidents/monitor.html", context), valid_until=valid_until)
+        return Rendered(
+            render_page("incidents/monitor.html", context, here=here), valid_until=valid_until
+        )
 
     if not re.fullmatch(MONITOR_ID_PATTERN, monitor_id):
         raise Http404("No such monitor.")
-    return serve(request, "monitor:" + monitor_id, build)
+    here = reverse("monitor-page", args=[monitor_id])
+    return serve(request, page_name("monitor:" + monitor_id), build)
 
 
 # --- /history/ ----------------------------------------------------------------

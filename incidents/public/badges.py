@@ -148,9 +148,17 @@ def not_found_badge(label=None):
 UPTIME_COLOURS = [(0.999, GREEN), (0.99, YELLOW), (0.95, ORANGE), (0.0, RED)]
 
 
+UPTIME = pgettext_lazy("badge", "uptime")
+
+
 def uptime_badge(ratio):
     """``uptime | 99.95 %``: the message says it, the colour only echoes it."""
     if ratio is None:
-        return render("uptime", "no data", GREY)
+        return render(UPTIME, pgettext("badge", "no data"), GREY)
     colour = next(colour for floor, colour in UPTIME_COLOURS if ratio >= floor)
-    return render("uptime", percent(ratio), colour)
+    return render(UPTIME, percent(ratio), colour)
+
+
+def uptime_days_badge():
+    """The answer to an uptime badge asked for a span it does not draw."""
+    return render(UPTIME, pgettext("badge", "days: 1 to 365"), GREY)

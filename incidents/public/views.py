@@ -242,7 +242,7 @@ def uptime_badge(request, monitor_id):
     days (30 by default, 1 to 365), today so far included."""
     days = request.GET.get("days", str(UPTIME_BADGE_DAYS))
     if not re.fullmatch(r"[0-9]{1,3}", days, re.ASCII) or not 1 <= int(days) <= MAX_DAYS:
-        return uncached_badge(badges.render("uptime", "days: 1 to 365", badges.GREY), 400)
+        return uncached_badge(badges.uptime_days_badge(), 400)
     days = int(days)
 
     def build(now):
@@ -260,7 +260,7 @@ def uptime_badge(request, monitor_id):
 
     entry = None
     if re.fullmatch(MONITOR_ID_PATTERN, monitor_id):
-        entry = RESPONSES.get_or_build(f"badge-uptime:{monitor_id}:{days}", build)
+        entry = RESPONSES.get_or_build(f"badge-uptime:{monitor_id}:{days}:{get_language()}", build)
     if entry is None:
         return uncached_badge(badges.not_found_badge(), 404)
     return send(request, entry, SVG)

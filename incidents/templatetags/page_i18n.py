@@ -1,7 +1,8 @@
 """The pages' own i18n tags.
 
 - ``{{ moment|page_date }}``: a date as the visitor's language writes it —
-  ``page_date`` (a day and time), ``page_date:"time"`` (the time of day) and
+  ``page_date`` (a day and time), ``page_date:"time"`` (the time of day),
+  ``page_date:"day"`` (a day) and
   ``page_date:"month"`` (a month and year), in the active language's formats
   (incidents/languages.py), in the time zone Django's ``date`` filter uses;
 - ``{% offered_languages as LANGUAGES %}``: the picker's (code, name) pairs,

@@ -20,13 +20,16 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from functools import lru_cache
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.translation import get_language, pgettext
 
 from incidents.models import IncidentMonitor, Monitor, MonitorStatusChange
 
@@ -152,11 +155,21 @@ def uptime_ratio(up, measured):
 
 
 def percent(ratio):
-    """How a page writes an uptime: ``99.95 %`` (never rounded up to 100)."""
+    """How a page writes an uptime, in the active language: ``99.95 %``,
+    ``99,95 %`` in German (never rounded up to 100). The API's numbers are
+    the ratios themselves, untouched."""
     if ratio is None:
-        return "no data"
+        return pgettext("uptime", "no data")
     hundredths = int(ratio * 10_000)  # floor: 99.999 % is not 100 %
-    return f"{hundredths // 100}.{hundredths % 100:02d} %"
+    return _percent(hundredths, get_language())
+
+
+@lru_cache(maxsize=4096)
+def _percent(hundredths, language):
+    """The words for ``hundredths`` / 100 %, once per value and language (a
+    page writes hundreds of them)."""
+    number = formats.number_format(Decimal(hundredths) / 100, decimal_pos=2, use_l10n=True)
+    return pgettext("uptime", "%(number)s %%") % {"number": number}
 
 
 # --- Measuring a span ---------------------------------------------------------------
