@@ -31,6 +31,34 @@ def minutes(seconds):
     return -(-seconds // 60)
 
 
+@lru_cache(maxsize=16)
+def _words(language):
+    """The bars' fixed words in ``language`` (the active one), looked up once:
+    a page writes thousands of bars, and each lookup costs."""
+    return {
+        "states": {state: str(label) for state, label in BAR_LABELS.items()},
+        "headline": gettext("%(day)s: %(state)s."),
+        "under maintenance": gettext("Under maintenance."),
+        "no data": gettext("No data."),
+        "incidents": gettext("Incidents: %(titles)s."),
+    }
+
+
+@lru_cache(maxsize=4096)
+def _counted(language, kind, count):
+    """A bar's sentence with ``count`` minutes down or of maintenance (``kind``)
+    in ``language`` (the active one), looked up once per count."""
+    if kind == "down":
+        return ngettext(
+            "%(uptime)s uptime, %(minutes)s minute down.",
+            "%(uptime)s uptime, %(minutes)s minutes down.",
+            count,
+        )
+    return ngettext(
+        "%(minutes)s minute of maintenance.", "%(minutes)s minutes of maintenance.", count
+    )
+
+
 @lru_cache(maxsize=1024)
 def date_label(value, is_today, language):
     """A bar's day in ``language`` (the active one): "10 May 2026"."""
@@ -44,38 +72,30 @@ def day_label(day):
     return date_label(day.date, day.is_today, get_language())
 
 
-def bar_text(day):
-    """What one bar says: date, uptime, downtime and the day's incidents."""
-    parts = [
-        gettext("%(day)s: %(state)s.") % {"day": day_label(day), "state": BAR_LABELS[day.worst]}
-    ]
-    if day.uptime is not None:
+def bar_text(day, language=None):
+    """What one bar says, in ``language`` (the active one): date, uptime,
+    downtime and the day's incidents."""
+    language = language or get_language()
+    words = _words(language)
+    day_words = date_label(day.date, day.is_today, language)
+    parts = [words["headline"] % {"day": day_words, "state": words["states"][day.worst]}]
+    uptime = day.uptime
+    if uptime is not None:
         down = minutes(day.down)
         parts.append(
-            ngettext(
-                "%(uptime)s uptime, %(minutes)s minute down.",
-                "%(uptime)s uptime, %(minutes)s minutes down.",
-                down,
-            )
-            % {"uptime": percent(day.uptime), "minutes": down}
+            _counted(language, "down", down)
+            % {"uptime": percent(uptime, language), "minutes": down}
         )
     elif day.maintenance:
-        parts.append(gettext("Under maintenance."))
+        parts.append(words["under maintenance"])
     else:
-        parts.append(gettext("No data."))
-    if day.maintenance and day.uptime is not None:
+        parts.append(words["no data"])
+    if day.maintenance and uptime is not None:
         maintenance = minutes(day.maintenance)
-        parts.append(
-            ngettext(
-                "%(minutes)s minute of maintenance.",
-                "%(minutes)s minutes of maintenance.",
-                maintenance,
-            )
-            % {"minutes": maintenance}
-        )
+        parts.append(_counted(language, "maintenance", maintenance) % {"minutes": maintenance})
     if day.incidents:
         titles = "; ".join(title for _id, title in day.incidents)
-        parts.append(gettext("Incidents: %(titles)s.") % {"titles": titles})
+        parts.append(words["incidents"] % {"titles": titles})
     # Sentences are spaced, but not after a full-width stop (Japanese "。").
     return " ".join(parts).replace("。 ", "。")
 
@@ -98,9 +118,10 @@ class Strip:
 
     @classmethod
     def of(cls, days):
+        language = get_language()
         ratio = history.Day.total(days).uptime
         return cls(
-            bars=[Bar(day.worst, bar_text(day), day.incidents) for day in days],
+            bars=[Bar(day.worst, bar_text(day, language), day.incidents) for day in days],
             days=len(days),
             total=percent(ratio),
             total_ratio=ratio,

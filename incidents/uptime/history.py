@@ -154,14 +154,14 @@ def uptime_ratio(up, measured):
     return up / measured if measured else None
 
 
-def percent(ratio):
-    """How a page writes an uptime, in the active language: ``99.95 %``,
-    ``99,95 %`` in German (never rounded up to 100). The API's numbers are
-    the ratios themselves, untouched."""
+def percent(ratio, language=None):
+    """How a page writes an uptime, in ``language`` (the active one):
+    ``99.95 %``, ``99,95 %`` in German (never rounded up to 100). The API's
+    numbers are the ratios themselves, untouched."""
     if ratio is None:
         return pgettext("uptime", "no data")
     hundredths = int(ratio * 10_000)  # floor: 99.999 % is not 100 %
-    return _percent(hundredths, get_language())
+    return _percent(hundredths, language or get_language())
 
 
 @lru_cache(maxsize=4096)
