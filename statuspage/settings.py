@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "csp",
     "incidents",
     "incidents.subscribers",
+    "incidents.appearance",
 ]
 
 MIDDLEWARE = [
@@ -355,6 +356,9 @@ LOGGING = {
 }
 
 # --- Kamustatus -----------------------------------------------------------
+# PAGE_NAME, PAGE_URL, PAGE_TIME_ZONE and PAGE_LANGUAGE are the defaults of a
+# fresh install: what the admin's page settings leave empty comes from here
+# (incidents/appearance/page.py, docs/page-settings.md).
 KAMUSTATUS_PAGE_NAME = os.environ.get("PAGE_NAME", "Kamustatus")
 # The page's public URL (incidents/site.py): PAGE_URL when set, else the host a
 # visitor used, else (mails and webhooks from the worker) the local address
@@ -362,6 +366,7 @@ KAMUSTATUS_PAGE_NAME = os.environ.get("PAGE_NAME", "Kamustatus")
 KAMUSTATUS_PAGE_URL = os.environ.get("PAGE_URL", "").strip()
 KAMUSTATUS_LOCAL_URL = f"http://127.0.0.1:{envint('PORT', 8000)}"
 KAMUSTATUS_TIME_ZONE = os.environ.get("PAGE_TIME_ZONE", "Etc/UTC")
+KAMUSTATUS_PAGE_LANGUAGE = os.environ.get("PAGE_LANGUAGE", "en").strip().lower()
 # The status page's last good rendering, served while the database is
 # unreachable (incidents/cache/outage.py); local to each host.
 KAMUSTATUS_LAST_GOOD_DIR = Path(os.environ.get("LAST_GOOD_DIR", BASE_DIR / "var" / "last-good"))

@@ -9,12 +9,12 @@ never at a window's future start.
 
 import copy
 
-from django.conf import settings
 from django.contrib.syndication.views import Feed
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.feedgenerator import Atom1Feed
 
+from incidents.appearance.page import page_settings
 from incidents.cache.pages import serve
 from incidents.cache.store import Rendered
 from incidents.models import Incident
@@ -31,15 +31,13 @@ class IncidentFeed(Feed):
     now = None
 
     def title(self):
-        return f"{settings.KAMUSTATUS_PAGE_NAME} incidents"
+        return f"{page_settings().name} incidents"
 
     def link(self):
         return self.base_url + reverse("status-page")
 
     def description(self):
-        return (
-            f"Incidents and maintenance windows on the {settings.KAMUSTATUS_PAGE_NAME} status page."
-        )
+        return f"Incidents and maintenance windows on the {page_settings().name} status page."
 
     def items(self):
         return Incident.objects.with_timeline().order_by("-created_at", "-id")[:FEED_LENGTH]
@@ -78,7 +76,7 @@ class IncidentFeed(Feed):
     def __call__(self, request, *args, **kwargs):
         def build(now):
             feed = copy.copy(self)
-            feed.base_url, feed.now = base_url, now or timezone.now()
+            feed.base_url, feed.now = page_url(request), now or timezone.now()
             response = super(IncidentFeed, feed).__call__(request, *args, **kwargs)
             return Rendered(
                 response.content,
@@ -87,9 +85,10 @@ class IncidentFeed(Feed):
                 valid_until=Incident.objects.next_maintenance_edge(now),
             )
 
-        base_url = page_url(request)
-        # Links in a feed are absolute, so each base URL gets its own copy.
-        name = f"feed:{type(self).__name__}:{base_url}"
+        # Links in a feed are absolute, so each base URL gets its own copy;
+        # named by the address asked for, so that a stored feed is found
+        # without reading the page settings.
+        name = f"feed:{type(self).__name__}:{request.scheme}://{request.get_host()}"
         return serve(request, name, build)
 
 

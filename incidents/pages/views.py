@@ -17,6 +17,7 @@ from django.templatetags.static import static
 from django.urls import reverse
 from django.views.decorators.http import require_safe
 
+from incidents.appearance.page import page_context
 from incidents.cache.pages import STATUS_PAGE_VARY, serve, status_page_name, wants_live_part
 from incidents.cache.store import Rendered
 from incidents.models import Incident, Monitor
@@ -47,7 +48,7 @@ def earliest(*moments):
 
 def render_page(template, context):
     context = {
-        "page_name": settings.KAMUSTATUS_PAGE_NAME,
+        **page_context(),
         "refresh_seconds": settings.KAMUSTATUS_PAGE_REFRESH_SECONDS,
         **context,
     }

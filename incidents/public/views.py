@@ -13,6 +13,7 @@ from functools import wraps
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from incidents.appearance.page import environment_version
 from incidents.cache.store import is_not_modified
 from incidents.models import MONITOR_ID_PATTERN, Incident, Monitor
 from incidents.overview import Overview, page_updated_at
@@ -80,14 +81,24 @@ def encode(data):
 # --- Statuspage JSON --------------------------------------------------------
 
 
+def stored_for(request):
+    """What a stored document naming the page is kept per, known without a
+    lookup: the address asked for (the page's URL may be the visitor's) and
+    the environment's defaults (a restart may change them without a write; a
+    change in the admin changes the content generation)."""
+    return f"{request.scheme}://{request.get_host()}:{environment_version()}"
+
+
 def statuspage_json(name):
     """A view serving the document that ``build(page, now)`` writes."""
 
     def decorate(build):
         @public
         def view(request):
-            page = shapes.Page.for_request(request)
-            entry = cached_body(f"{name}:{page.version}", lambda now: encode(build(page, now)))
+            entry = cached_body(
+                f"{name}:{stored_for(request)}",
+                lambda now: encode(build(shapes.Page.for_request(request), now)),
+            )
             return send(request, entry, JSON)
 
         view.__name__ = view.__qualname__ = build.__name__
@@ -195,12 +206,11 @@ def not_found(request, path=""):
 
 @public
 def overall_badge(request):
-    page = shapes.Page.for_request(request)
-
     def build(now):
-        return badges.overall_badge(page.name, Overview.build(now).state).encode("utf-8")
+        name = shapes.Page.for_request(request).name
+        return badges.overall_badge(name, Overview.build(now).state).encode("utf-8")
 
-    return send(request, cached_body(f"badge:{page.version}", build), SVG)
+    return send(request, cached_body(f"badge:{stored_for(request)}", build), SVG)
 
 
 @public

@@ -15,6 +15,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from incidents.appearance.page import page_settings
 from incidents.models import Incident, Monitor, isostring
 from incidents.site import absolute
 from incidents.subscribers import tokens
@@ -78,7 +79,7 @@ class EventWords:
 def mail_context(delivery, words=None):
     subscriber = delivery.subscriber
     context = {
-        "page_name": settings.KAMUSTATUS_PAGE_NAME,
+        "page_name": page_settings().name,
         "kind": delivery.kind,
         "manage_url": tokens.manage_url(subscriber),
         "unsubscribe_url": tokens.unsubscribe_url(subscriber),
@@ -90,7 +91,7 @@ def mail_context(delivery, words=None):
         context.update(words.context)
     else:
         context["subject"] = SUBJECTS[delivery.kind]
-    context["subject"] = f"[{one_line(settings.KAMUSTATUS_PAGE_NAME)}] {context['subject']}"
+    context["subject"] = f"[{one_line(context['page_name'])}] {context['subject']}"
     return context
 
 
