@@ -65,6 +65,19 @@ _kept: OrderedDict[bytes, SafeString] = OrderedDict()
 _lock = threading.Lock()
 
 
+def _keep_attribute(tag, attribute, value):
+    """Links go to absolute http(s) or mailto addresses, or to a path on this
+    page (``/incidents/…``); anything else nh3 let through as "relative"
+    (``jav%09ascript:…``) loses its href."""
+    if attribute != "href":
+        return value
+    if value.lower().startswith(("https://", "http://", "mailto:")):
+        return value
+    if value.startswith("/") and not value.startswith(("//", "/\\")):
+        return value
+    return None
+
+
 def _render(text):
     if len(text) > LIMIT:
         return linebreaks(escape(text))
@@ -75,6 +88,7 @@ def _render(text):
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes=ALLOWED_SCHEMES,
         link_rel=LINK_REL,
+        attribute_filter=_keep_attribute,
         strip_comments=True,
     ).strip()
 
