@@ -68,9 +68,7 @@ class PageSettingsForm(forms.ModelForm):
         upload = self.cleaned_data.get("logo_upload")
         if not upload:
             return None
-        if upload.size > logos.MAX_BYTES:
-            logos.sniff(b"\0" * (logos.MAX_BYTES + 1))  # the size message
-        data = upload.read()
+        data = upload.read(logos.MAX_BYTES + 1)  # enough to tell it is too large
         logos.sniff(data)  # raises with the reason
         return data
 

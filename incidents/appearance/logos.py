@@ -35,7 +35,7 @@ def _refuse(message):
 def sniff(data):
     """The content type of ``data`` if it is an accepted image, else raise."""
     if len(data) > MAX_BYTES:
-        _refuse(f"The logo is {len(data) // 1024} KiB; the most is {MAX_BYTES // 1024} KiB.")
+        _refuse(f"The logo is larger than {MAX_BYTES // 1024} KiB, the most accepted.")
     if not data:
         _refuse("The file is empty.")
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
