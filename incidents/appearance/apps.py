@@ -4,7 +4,7 @@ from django.apps import AppConfig
 class AppearanceConfig(AppConfig):
     name = "incidents.appearance"
     label = "appearance"
-    verbose_name = "Page settings"
+    verbose_name = "Appearance"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
