@@ -9,6 +9,7 @@ import pytest
 
 from tests.browsers import CHROMIUM, csp_violations, watched_page
 from tests.servers import Site
+from tests.test_page_settings import PNG
 
 pytestmark = [
     pytest.mark.slow,
@@ -17,11 +18,6 @@ pytestmark = [
 ]
 
 PASSWORD = "a-long-operator-password"  # noqa: S105 (a throwaway test site)
-PNG = (
-    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f"
-    b"\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00"
-    b"\x00IEND\xaeB`\x82"
-)
 
 
 @pytest.fixture(scope="module")
