@@ -270,8 +270,32 @@ def test_a_stored_page_costs_no_settings_lookup(
         assert "Globex status" in client.get("/").content.decode()
 
 
-def test_settings_are_read_once_per_generation(admin_client, django_assert_num_queries):
+def test_settings_are_read_once_per_generation(admin_client, client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
     save_settings(admin_client, name="Globex")
-    page_settings()
-    with django_assert_num_queries(1):  # the generation alone (database cache)
-        assert page_settings().name == "Globex"
+    client.get("/api/v2/status.json")  # reads the settings once
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(3):  # each a request: the generation, no settings query
+            assert client.get("/api/v2/summary.json").status_code == 200
+    assert not [q for q in queries.captured_queries if "appearance_pagesettings" in q["sql"]]
+    save_settings(admin_client, name="Initech")
+    with CaptureQueriesContext(connection) as queries:
+        assert "Initech" in client.get("/api/v2/summary.json").content.decode()
+    assert [q for q in queries.captured_queries if "appearance_pagesettings" in q["sql"]]
+
+
+def test_the_worker_reads_a_change_within_a_second(admin_client, db):
+    import time
+
+    from incidents.appearance import page as module
+
+    PageSettings.objects.get_solo()
+    assert page_settings().name == "Acme"  # outside a request, as in the worker
+    PageSettings.objects.filter(pk=1).update(name="Globex")  # no signal: another host
+    from incidents.cache import generation
+
+    generation.bump()
+    time.sleep(module.OUTSIDE_REQUESTS_SECONDS)
+    assert page_settings().name == "Globex"

@@ -6,13 +6,16 @@ admin changes the generation (``PageSettings`` is ``ShownOnPage``), so every
 host reads the new values on its very next request, while an unchanged page
 costs a look at the generation only — and the stored-page fast path, which
 serves bytes rendered with these values, does not call this at all. Within a
-request the first answer is kept, so a page rendering many links asks once.
+request the first answer is kept, so a page rendering many links asks once;
+outside requests (the worker writing a batch of mails) a copy is kept for at
+most ``OUTSIDE_REQUESTS_SECONDS``.
 """
 
 import functools
 import hashlib
 import logging
 import threading
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -116,7 +119,10 @@ def _load():
     )
 
 
-_kept = None  # (key, Page): this process's copy
+# Outside a request, the worker may use a copy this old without asking.
+OUTSIDE_REQUESTS_SECONDS = 1.0
+
+_kept = None  # (key, Page, monotonic time read): this process's copy
 _this_request = threading.local()
 
 
@@ -126,6 +132,15 @@ def page_settings():
     page = getattr(_this_request, "page", None)
     if page is not None:
         return page
+    in_request = getattr(_this_request, "active", False)
+    kept = _kept
+    if (
+        not in_request
+        and kept is not None
+        and time.monotonic() - kept[2] < OUTSIDE_REQUESTS_SECONDS
+        and kept[0][1:] == tuple(_from_environment().values())
+    ):
+        return kept[1]
     try:
         token = generation.current()
     except Exception as error:
@@ -134,9 +149,9 @@ def page_settings():
     # The environment's values are part of the key: tests (and a reloaded
     # configuration) change them without a write.
     key = (token, *_from_environment().values())
-    kept = _kept
     if token is not None and kept is not None and kept[0] == key:
         page = kept[1]
+        _kept = (key, page, time.monotonic())
     else:
         try:
             page = _load()
@@ -146,8 +161,8 @@ def page_settings():
             logger.debug("page settings unavailable: %r", error)
             return _load_defaults()
         if token is not None:
-            _kept = (key, page)
-    if getattr(_this_request, "active", False):
+            _kept = (key, page, time.monotonic())
+    if in_request:
         _this_request.page = page
     return page
 
