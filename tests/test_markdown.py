@@ -88,9 +88,11 @@ def assert_inert(fragment):
 
 @pytest.mark.parametrize("text", HOSTILE.values(), ids=HOSTILE.keys())
 def test_hostile_text_renders_inert_and_in_time(text):
-    started = time.perf_counter()
+    # This process's CPU time, not the wall clock: other processes on a
+    # loaded machine do not count against the bound.
+    started = time.process_time()
     out = str(render(text))
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 1.0
     assert_inert(out)
     assert "<script" not in out.lower() and "<img" not in out.lower()
 
