@@ -125,6 +125,9 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "csp.context_processors.nonce",
+                # The page's name, logo and links for pages rendered with a
+                # request (404, 500); stored pages are given them directly.
+                "incidents.appearance.page.context",
             ],
         },
     },

@@ -299,3 +299,10 @@ def test_the_worker_reads_a_change_within_a_second(admin_client, db):
     generation.bump()
     time.sleep(module.OUTSIDE_REQUESTS_SECONDS)
     assert page_settings().name == "Globex"
+
+
+def test_the_not_found_page_is_named_after_the_page(admin_client, client):
+    save_settings(admin_client, name="Globex")
+    page = client.get("/no-such-page/")
+    assert page.status_code == 404
+    assert "Globex status" in header(client, "/no-such-page/")[0]

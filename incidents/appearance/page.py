@@ -201,6 +201,11 @@ request_started.connect(_request_started, dispatch_uid="page-settings-request-st
 request_finished.connect(_request_finished, dispatch_uid="page-settings-request-finished")
 
 
+def context(request):
+    """A template context processor: ``page_context()``."""
+    return page_context()
+
+
 def page_context():
     """What every public template is given of the page: ``page`` (its
     settings) and ``page_name``."""
