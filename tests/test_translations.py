@@ -318,6 +318,13 @@ def busy_page(monitors):
             monitor_ids=[versand.id],
         )
     Monitor.objects.filter(pk=versand.id).update(status=Monitor.DEGRADED)
+    # The page settings' links and text: the links' words are the page's own.
+    from incidents.appearance.models import PageSettings
+
+    page = PageSettings.objects.get_solo()
+    page.support_url, page.website_url = "https://help.example/", "https://example.com"
+    page.about = "Wir prüfen das."
+    page.save()
 
 
 class PageWords(HTMLParser):
@@ -432,6 +439,9 @@ def test_the_status_page_is_fully_translated(client, busy_page, language, catalo
             "Degraded performance",
             "Skip to content",
             "Full incident history",
+            "Support",
+            "Main site",
+            "About this page",
             "uptime over",
             "days ago",
             "Today",
