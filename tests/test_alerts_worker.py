@@ -35,6 +35,7 @@ def project(tmp_path, receiver):
         ALERT_WEBHOOK_SECRET=SECRET,
         ALERT_EMAILS="",
         ALERT_RETRY_DELAYS="0,0",
+        CHECKS_ALLOW_PRIVATE="1",  # the receiver listens on loopback
         EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
     )
     manage(env, "migrate", "--noinput", "-v0")

@@ -15,7 +15,9 @@ from django.utils import timezone
 
 from incidents.alerts import signing
 from incidents.alerts.models import Alert, AlertChannel
+from incidents.checks.addresses import NOT_ALLOWED
 from incidents.site import page_url
+from incidents.subscribers.address_policy import refused_reason
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +118,9 @@ def send_webhook(alert):
     secret = alert.webhook_secret()
     if not secret:
         raise DeliveryError("the webhook channel is no longer configured", final=True)
+    if refused_reason(alert.target):
+        # Re-checked at delivery: a name may resolve somewhere refused by now.
+        raise DeliveryError(NOT_ALLOWED, final=True)
     body = json.dumps(alert.payload(), separators=(",", ":")).encode("utf-8")
     headers = {"User-Agent": USER_AGENT, "Kamustatus-Alert-Id": alert.pk}
     return post_signed(alert.target, secret, body, headers, settings.ALERT_WEBHOOK_TIMEOUT)

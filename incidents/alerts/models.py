@@ -29,6 +29,7 @@ from incidents.models import (
 )
 from incidents.queue import enqueue
 from incidents.site import page_url
+from incidents.subscribers.address_policy import check_webhook_url
 
 # A delivery claimed longer ago than this is taken to be abandoned (its
 # worker died) and may be claimed again. It must exceed the longest attempt
@@ -54,6 +55,17 @@ def retry_delays():
 
 
 # --- Channels -------------------------------------------------------------
+
+
+def webhook_url_refusal(url):
+    """Why alerts may not be POSTed to ``url``, or None: only http/https, and
+    the checks' address policy (incidents/checks/addresses.py, with its
+    CHECKS_ALLOW_PRIVATE opt-in) — the same rule as webhook subscribers."""
+    try:
+        check_webhook_url(url)
+    except ValidationError as error:
+        return error.message_dict["webhook_url"][0]
+    return None
 
 
 @dataclass(frozen=True)
@@ -138,6 +150,10 @@ class AlertChannel(NotShownOnPage, models.Model):
             errors = {}
             if not self.url:
                 errors["url"] = "A webhook needs a URL."
+            else:
+                refusal = webhook_url_refusal(self.url)
+                if refusal:
+                    errors["url"] = refusal
             if not self.secret:
                 errors["secret"] = "A webhook needs a secret to sign its requests."  # noqa: S105
             if errors:

@@ -1,0 +1,77 @@
+"""Alerts on a bad day: channels obey the address policy, webhook receivers
+that drip bytes are cut at a deadline without delaying other channels, a
+flapping monitor is coalesced, and window ends keep their alerts."""
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+
+from incidents.alerts.models import Alert, AlertChannel
+from tests.webhook_receiver import running_receiver
+
+SECRET = "whsec_test-secret"
+
+
+def run_worker():
+    call_command("worker", "--once")
+
+
+@pytest.fixture
+def receiver():
+    with running_receiver() as received:
+        yield received
+
+
+# --- Finding 10: admin webhook channels obey the checks' address policy -----------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://hooks.example.com/x",
+        "file:///etc/passwd",
+        "http://127.0.0.1:6379/",
+        "http://10.0.0.7/hook",
+        "http://[::1]:8000/",
+        "http://localhost:5432/",
+        "http://169.254.169.254/latest/meta-data/",
+    ],
+)
+def test_a_webhook_channel_to_a_refused_address_is_refused_at_save(settings, url):
+    settings.CHECKS_ALLOW_PRIVATE = False
+    channel = AlertChannel(name="Bad", kind="webhook", url=url, secret=SECRET)
+    with pytest.raises(ValidationError) as error:
+        channel.full_clean()
+    assert "url" in error.value.message_dict
+
+
+@pytest.mark.django_db
+def test_private_webhook_channels_need_the_explicit_opt_in(settings):
+    channel = AlertChannel(name="Inside", kind="webhook", url="http://10.0.0.7/hook", secret=SECRET)
+    settings.CHECKS_ALLOW_PRIVATE = True
+    channel.full_clean()
+    channel = AlertChannel(name="Ftp", kind="webhook", url="ftp://10.0.0.7/x", secret=SECRET)
+    with pytest.raises(ValidationError):
+        channel.full_clean()  # the opt-in is for addresses, never for other schemes
+
+
+@pytest.mark.django_db
+def test_a_channel_whose_address_is_refused_by_now_fails_at_delivery(
+    settings, receiver, make_monitor
+):
+    """Saved while allowed (or before the rule), refused when delivered: nothing
+    is sent and the alert is recorded failed with the reason."""
+    settings.ALERT_EMAILS, settings.ALERT_WEBHOOK_URL = [], ""
+    settings.CHECKS_ALLOW_PRIVATE = True
+    AlertChannel.objects.create(name="Hook", kind="webhook", url=receiver.url, secret=SECRET)
+    settings.CHECKS_ALLOW_PRIVATE = False
+    make_monitor(name="API").change(status="down")
+    run_worker()
+    alert = Alert.objects.get()
+    assert (alert.outcome, alert.last_error, alert.attempt_count) == (
+        "failed",
+        "address not allowed",
+        1,
+    )
+    assert receiver.requests == []
