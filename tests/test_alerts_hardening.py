@@ -2,7 +2,10 @@
 that drip bytes are cut at a deadline without delaying other channels, a
 flapping monitor is coalesced, and window ends keep their alerts."""
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
+import time_machine
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 
@@ -75,3 +78,68 @@ def test_a_channel_whose_address_is_refused_by_now_fails_at_delivery(
         1,
     )
     assert receiver.requests == []
+
+
+# --- Finding 8: the ends of windows ------------------------------------------------
+
+T = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def hook(settings, receiver):
+    settings.ALERT_EMAILS, settings.ALERT_WEBHOOK_URL = [], ""
+    settings.ALERT_RETRY_DELAYS = []
+    settings.CHECKS_ALLOW_PRIVATE = True
+    return AlertChannel.objects.create(name="Hook", kind="webhook", url=receiver.url, secret=SECRET)
+
+
+def window_end_alerts():
+    return list(Alert.objects.filter(reason="window_end").values_list("kind", "outcome"))
+
+
+@pytest.mark.django_db
+def test_a_window_opened_and_resolved_within_one_second_keeps_the_alert(
+    hook, make_monitor, make_incident
+):
+    monitor = make_monitor(name="API")
+    with time_machine.travel(T + timedelta(milliseconds=200), tick=False):
+        window = make_incident(
+            title="Quick fix",
+            monitor_ids=[monitor.id],
+            scheduled_start=T,
+            scheduled_end=T + timedelta(hours=1),
+        )
+    with time_machine.travel(T + timedelta(milliseconds=500), tick=False):
+        monitor.change(status="down")  # suppressed by the window
+    with time_machine.travel(T + timedelta(milliseconds=800), tick=False):
+        window.resolve("Done.")
+    with time_machine.travel(T + timedelta(seconds=5), tick=False):
+        run_worker()
+    assert Alert.objects.get(reason="transition").outcome == "suppressed"
+    assert window_end_alerts() == [("down", "sent")]
+
+
+@pytest.mark.django_db
+def test_resolve_reopen_resolve_says_still_down_once(hook, make_monitor, make_incident, receiver):
+    monitor = make_monitor(name="API")
+    with time_machine.travel(T - timedelta(days=1), tick=False):
+        window = make_incident(
+            title="Upgrade",
+            monitor_ids=[monitor.id],
+            scheduled_start=T,
+            scheduled_end=T + timedelta(hours=2),
+        )
+    with time_machine.travel(T + timedelta(minutes=1), tick=False):
+        monitor.change(status="down")
+    with time_machine.travel(T + timedelta(minutes=10), tick=False):
+        window.resolve("Done.")
+        run_worker()
+    with time_machine.travel(T + timedelta(minutes=11), tick=False):
+        window.change(status="monitoring", message="Not done after all.")
+    with time_machine.travel(T + timedelta(minutes=20), tick=False):
+        window.resolve("Now done.")
+        run_worker()
+    with time_machine.travel(T + timedelta(hours=3), tick=False):
+        run_worker()  # the scheduled end passes too
+    assert window_end_alerts() == [("down", "sent")]
+    assert [body["reason"] for body in receiver.bodies()] == ["window_end"]

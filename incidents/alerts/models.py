@@ -14,7 +14,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.db.models.signals import post_save
 from django.utils import timezone
 
@@ -535,14 +535,24 @@ class WindowEndQuerySet(models.QuerySet):
                 ended_at is None
                 or ended_at <= since
                 or ended_at > now
-                # Never in force: cancelled before it began, or recorded afterwards.
-                or ended_at <= window.maintenance_window.scheduled_start
-                or window.created_at >= ended_at
                 or (window.pk, ended_at) in processed
+                or not self._was_in_force(window, ended_at)
             ):
                 continue
             alerts.extend(self._process(window, ended_at, now))
         return alerts
+
+    @staticmethod
+    def _was_in_force(window, ended_at):
+        """Did the window ever cover anything? Not when it was cancelled before
+        it began or recorded afterwards — judged to the second, as the times
+        are stored (a window opened and resolved within one second was in
+        force) — and always when it suppressed an alert."""
+        start = window.maintenance_window.scheduled_start
+        created = window.created_at.replace(microsecond=0)
+        if start < ended_at and created < ended_at:
+            return True
+        return Alert.objects.filter(window=window, outcome=Alert.SUPPRESSED).exists()
 
     def _process(self, window, ended_at, now):
         with transaction.atomic():
@@ -551,10 +561,25 @@ class WindowEndQuerySet(models.QuerySet):
                     end = self.create(window=window, ended_at=ended_at, processed_at=now)
             except IntegrityError:
                 return []  # another worker got there first
+            # Failing since before the end, or since a change this window
+            # suppressed (within the second the end is stored at).
+            suppressed_here = Alert.objects.filter(
+                window=window, outcome=Alert.SUPPRESSED, occurred_at=OuterRef("status_changed_at")
+            )
+            # Said once per failure: a window resolved, reopened and resolved
+            # again does not repeat "still down" for the same failure.
+            already_said = Alert.objects.filter(
+                window=window, reason=Alert.WINDOW_END, occurred_at=OuterRef("status_changed_at")
+            )
             still_failing = (
                 Monitor.objects.filter(incident_links__incident=window)
                 .filter(status__in=[Monitor.DEGRADED, Monitor.DOWN])
-                .filter(Q(status_changed_at__isnull=True) | Q(status_changed_at__lt=ended_at))
+                .filter(
+                    Q(status_changed_at__isnull=True)
+                    | Q(status_changed_at__lt=ended_at)
+                    | Exists(suppressed_here)
+                )
+                .exclude(Exists(already_said))
                 .with_maintenance(now)
                 .order_by("incident_links__position")
             )
