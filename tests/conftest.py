@@ -2,6 +2,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from incidents.cache import outage
 from incidents.models import ApiKey, Incident, Monitor
 from tests.servers import Site
 
@@ -10,6 +11,7 @@ from tests.servers import Site
 def last_good_dir(settings, tmp_path):
     """Each test keeps the status page's last good copy in its own directory."""
     settings.KAMUSTATUS_LAST_GOOD_DIR = tmp_path / "last-good"
+    outage._keep_failed_at = None  # a directory that failed in another test
     return settings.KAMUSTATUS_LAST_GOOD_DIR
 
 

@@ -59,6 +59,10 @@ _saved = {}
 RETRY_LIVE_AFTER = 10.0
 _live_data_failed_at = None  # time.monotonic() of the last failure, per process
 
+# After the copy could not be written, writing is tried again this long after.
+KEEP_RETRY_AFTER = 60.0
+_keep_failed_at = None  # time.monotonic() of the last failed write, per process
+
 
 def live_data_recently_failed():
     failed_at = _live_data_failed_at
@@ -72,10 +76,17 @@ def copy_path(name):
 
 def keep(name, response):
     """Remember a good rendering on disk (only when it changed); a 200 or a
-    304 for the copy on disk also proves it still current."""
+    304 for the copy on disk also proves it still current.
+
+    A directory that cannot be written (read-only, full, gone) is logged once
+    and then left alone for ``KEEP_RETRY_AFTER`` seconds: the page is served
+    all the same, and a bad disk costs no traceback per request."""
+    global _keep_failed_at
     etag = response.headers.get("ETag")
     path = copy_path(name)
     now = time.monotonic()
+    if _keep_failed_at is not None and now - _keep_failed_at < KEEP_RETRY_AFTER:
+        return
     saved_etag, touched = _saved.get(name, (None, 0.0))
     try:
         if response.status_code == 200 and (etag != saved_etag or not path.exists()):
@@ -90,8 +101,20 @@ def keep(name, response):
         else:
             return
         _saved[name] = (etag, now)
-    except OSError:
-        logger.warning("could not keep the last good status page in %s", path, exc_info=True)
+    except OSError as error:
+        if _keep_failed_at is None:
+            logger.warning(
+                "could not keep the last good status page in %s (%s); trying again every %d s,"
+                " logged again once it works",
+                path.parent,
+                error,
+                KEEP_RETRY_AFTER,
+            )
+        _keep_failed_at = now
+        return
+    if _keep_failed_at is not None:
+        logger.info("the last good status page is kept in %s again", path.parent)
+        _keep_failed_at = None
 
 
 def last_good(name):

@@ -1,0 +1,84 @@
+"""The cache on a bad day: a last-good directory that cannot be written, a
+cache that is unreachable, and visitors who try to fill it."""
+
+import contextlib
+import logging
+import os
+import subprocess
+
+import pytest
+
+from incidents.cache import outage
+
+
+@pytest.fixture(autouse=True)
+def forget_failures():
+    yield
+    outage._live_data_failed_at = None
+    outage._keep_failed_at = None
+    outage._saved.clear()
+
+
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """A directory nobody may write to: chmod for a user, a read-only tmpfs
+    for root (who ignores permissions)."""
+    path = tmp_path / "read-only"
+    path.mkdir()
+    if os.geteuid() != 0:
+        path.chmod(0o500)
+        yield path
+        path.chmod(0o700)
+        return
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(path)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot make a read-only directory as root here")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", str(path)], check=False)
+
+
+# --- Finding 4: a read-only or full LAST_GOOD_DIR ------------------------------------
+
+
+@pytest.mark.django_db
+def test_an_unwritable_last_good_dir_is_logged_once_and_the_page_served(
+    settings, read_only_dir, client, make_incident, caplog
+):
+    with contextlib.suppress(OSError):
+        (read_only_dir / "probe").write_text("x")
+        pytest.skip("the directory is writable after all")
+    settings.KAMUSTATUS_LAST_GOOD_DIR = read_only_dir / "last-good"
+    caplog.set_level(logging.DEBUG, logger="incidents.cache.outage")
+    for number in range(40):
+        make_incident(title=f"Incident {number}")  # each page is new bytes to keep
+        page = client.get("/")
+        assert page.status_code == 200 and f"Incident {number}".encode() in page.content
+        assert client.get("/", headers={"HX-Request": "true"}).status_code == 200
+    lines = [r for r in caplog.records if r.name == "incidents.cache.outage"]
+    assert len(lines) == 1, [r.getMessage() for r in lines]
+    assert lines[0].levelname == "WARNING" and lines[0].exc_info is None
+    assert "could not keep the last good status page" in lines[0].getMessage()
+
+
+@pytest.mark.django_db
+def test_writing_is_tried_again_later_and_its_return_is_logged(
+    settings, client, make_incident, caplog, monkeypatch, tmp_path
+):
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the directory should be")
+    settings.KAMUSTATUS_LAST_GOOD_DIR = blocked / "last-good"
+    caplog.set_level(logging.INFO, logger="incidents.cache.outage")
+    make_incident(title="Login failures")
+    assert client.get("/").status_code == 200
+    settings.KAMUSTATUS_LAST_GOOD_DIR = tmp_path / "last-good"
+    assert client.get("/").status_code == 200
+    assert not (tmp_path / "last-good" / "status.html").exists()  # backing off
+    monkeypatch.setattr(outage, "KEEP_RETRY_AFTER", 0)
+    assert client.get("/").status_code == 200
+    assert (tmp_path / "last-good" / "status.html").exists()
+    messages = [r.getMessage() for r in caplog.records if r.name == "incidents.cache.outage"]
+    assert len(messages) == 2 and "again" in messages[1]
