@@ -82,3 +82,30 @@ def test_writing_is_tried_again_later_and_its_return_is_logged(
     assert (tmp_path / "last-good" / "status.html").exists()
     messages = [r.getMessage() for r in caplog.records if r.name == "incidents.cache.outage"]
     assert len(messages) == 2 and "again" in messages[1]
+
+
+# --- Finding 1: the generation never stands still across a cache failure -------------
+
+
+@pytest.mark.django_db
+def test_a_bump_that_failed_is_made_on_the_next_cache_call(monkeypatch, make_incident):
+    from django.core.cache import caches
+
+    from incidents.cache import generation
+    from incidents.cache.pages import PAGES
+
+    cache = caches["default"]
+    before = generation.current()
+    real_set = cache.set
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("cache unreachable")
+
+    monkeypatch.setattr(cache, "set", unreachable)
+    monkeypatch.setattr(generation, "RETRY_PENDING_EVERY", 3600)  # no help from the thread
+    make_incident(title="Written while the cache is away")  # the write itself succeeds
+    assert generation.is_pending()
+    monkeypatch.setattr(cache, "set", real_set)
+    assert cache.get(generation.KEY) == before  # nobody has told the cache yet
+    token, _entry = PAGES.lookup("status")  # the next cache call of this process
+    assert token != before and not generation.is_pending()

@@ -21,12 +21,13 @@ from django.utils.http import http_date
 from incidents.cache.store import Shelf, is_not_modified
 
 # Stored as plain tuples (see incidents/cache/store.py); the version in the
-# prefix changes when their shape does. Kept until replaced (timeout None).
+# prefix changes when their shape does. Kept until replaced, or for a week
+# (every stored entry expires; a page nobody asks for goes by itself).
 PAGES = Shelf(
     "kamustatus:page:v2:",
     summary_prefix="kamustatus:page-summary:v2:",
     claim_prefix="kamustatus:page-render:",
-    timeout=None,
+    timeout=7 * 24 * 60 * 60,
     what="page",
     # How many pages' bytes each process keeps at hand (the status page, its
     # live part, the permalinks being read most...).
