@@ -26,6 +26,7 @@ import logging
 import os
 import re
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from functools import wraps
@@ -33,7 +34,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
+from django.db.backends.signals import connection_created
 from django.http import HttpResponse
 from django.utils.html import format_html
 from redis.exceptions import RedisError
@@ -52,12 +54,19 @@ LIVE_REGION = re.compile(rb'<div id="live"[^>]*>')
 # Per process: page name -> (ETag of the copy on disk, when it was last touched).
 _saved = {}
 
-# After live data fails, the copy is served at once for this many seconds
-# before live data is tried again: a database that times out (rather than
-# refusing) would otherwise hold every visitor for the connect timeout, twice
-# (the stored-page lookup, then the view).
+# After live data fails, the copy is served at once — a database that times
+# out (rather than refusing) would otherwise hold every visitor for the
+# connect timeout, twice (the stored-page lookup, then the view) — until the
+# database answers again: any new connection of this process ends it (a write
+# that just succeeded, say), and a probe with a short connect timeout runs at
+# most every ``PROBE_EVERY`` seconds while requests come. ``RETRY_LIVE_AFTER``
+# bounds it.
 RETRY_LIVE_AFTER = 10.0
+PROBE_EVERY = 1.0
+PROBE_CONNECT_TIMEOUT = 1
 _live_data_failed_at = None  # time.monotonic() of the last failure, per process
+_probed_at = None
+_probe_lock = threading.Lock()
 
 # After the copy could not be written, writing is tried again this long after.
 KEEP_RETRY_AFTER = 60.0
@@ -66,7 +75,58 @@ _keep_failed_at = None  # time.monotonic() of the last failed write, per process
 
 def live_data_recently_failed():
     failed_at = _live_data_failed_at
-    return failed_at is not None and time.monotonic() - failed_at < RETRY_LIVE_AFTER
+    if failed_at is None or time.monotonic() - failed_at >= RETRY_LIVE_AFTER:
+        return False
+    _probe()
+    return _live_data_failed_at is not None
+
+
+def live_data_failed():
+    global _live_data_failed_at, _probed_at
+    _live_data_failed_at = _probed_at = time.monotonic()
+
+
+def _database_answered(**kwargs):
+    global _live_data_failed_at
+    _live_data_failed_at = None
+
+
+# A new connection is the database answering: the back-off ends at once.
+connection_created.connect(_database_answered, dispatch_uid="outage-database-answered")
+
+
+def _probe():
+    """Start a probe of the database if one is due (at most one per
+    ``PROBE_EVERY`` seconds per process, in a thread of its own: no visitor
+    waits for it); False, since until it answers the back-off holds."""
+    global _probed_at
+    if _probed_at is not None and time.monotonic() - _probed_at < PROBE_EVERY:
+        return False
+    if not _probe_lock.acquire(blocking=False):
+        return False  # one is running
+    _probed_at = time.monotonic()
+    threading.Thread(target=_run_probe, name="database-probe", daemon=True).start()
+    return False
+
+
+def _run_probe():
+    global _probed_at
+    try:
+        params = connection.get_connection_params()
+        if connection.vendor == "postgresql":
+            params["connect_timeout"] = PROBE_CONNECT_TIMEOUT  # (libpq makes it 2 s at least)
+        probe = connection.get_new_connection(params)
+        try:
+            probe.cursor().execute("SELECT 1")
+        finally:
+            probe.close()
+    except Exception:
+        return
+    else:
+        _database_answered()
+    finally:
+        _probed_at = time.monotonic()  # the next one a whole interval after this one
+        _probe_lock.release()
 
 
 def copy_path(name):
@@ -162,8 +222,7 @@ def survives_outages(view):
         try:
             return view(request, *args, **kwargs)
         except OUTAGES as exc:
-            global _live_data_failed_at
-            _live_data_failed_at = time.monotonic()
+            live_data_failed()
             logger.warning("status page: live data unavailable (%r); serving the last copy", exc)
             return fallback_response(status_page_name(request))
 
