@@ -8,6 +8,7 @@ the worker's mails and webhooks — the local address ``make run`` serves on
 """
 
 from django.conf import settings
+from django.http.request import split_domain_port
 
 
 def page_url(request=None):
@@ -22,3 +23,16 @@ def page_url(request=None):
 def absolute(path, request=None):
     """``path`` (starting with ``/``) on the page's base URL."""
     return page_url(request) + path
+
+
+def is_own_url(request):
+    """Is the base URL this request yields the page's own — so an answer
+    that names it may be stored for everyone? Always with ``PAGE_URL``; else
+    only for a host spelled as in ``ALLOWED_HOSTS`` (no wildcard) on the port
+    the server listens on: any port in a Host header passes the host check,
+    and each would otherwise store a copy of its own."""
+    if settings.KAMUSTATUS_PAGE_URL:
+        return True
+    hostname, port = split_domain_port(request.get_host())
+    named = {host.lower() for host in settings.ALLOWED_HOSTS if host != "*" and host[:1] != "."}
+    return hostname in named and (not port or port == request.META.get("SERVER_PORT"))

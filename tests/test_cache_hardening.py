@@ -109,3 +109,54 @@ def test_a_bump_that_failed_is_made_on_the_next_cache_call(monkeypatch, make_inc
     assert cache.get(generation.KEY) == before  # nobody has told the cache yet
     token, _entry = PAGES.lookup("status")  # the next cache call of this process
     assert token != before and not generation.is_pending()
+
+
+# --- Finding 5: the cache cannot be filled from outside ------------------------------
+
+
+def stored_entries():
+    from django.core.cache import caches
+    from django.core.cache.backends.db import DatabaseCache
+    from django.db import connection
+
+    if not isinstance(caches["default"], DatabaseCache):
+        pytest.skip("counts the database cache's rows")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM kamustatus_cache")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db
+def test_made_up_history_cursors_are_404_and_not_stored(client, make_incident):
+    make_incident(title="Old").resolve("Fixed.")
+    assert client.get("/history/").status_code == 200
+    before = stored_entries()
+    for number in range(5):
+        page = client.get(f"/history/?before={10**15 + number}~inc_doesnotexist")
+        assert page.status_code == 404
+    assert stored_entries() == before
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "path", ["/feed.rss", "/feed.atom", "/api/v2/summary.json", "/api/v2/status.json"]
+)
+def test_answers_for_a_foreign_host_are_not_stored(client, make_incident, path):
+    make_incident(title="Login failures")
+    own = client.get(path)
+    assert own.status_code == 200
+    before = stored_entries()
+    assert client.get(path).content == own.content  # the page's own URL: stored, reused
+    for port in range(1001, 1006):
+        answer = client.get(path, HTTP_HOST=f"testserver:{port}")
+        assert answer.status_code == 200
+        if "feed" in path:
+            assert f"http://testserver:{port}/" in answer.content.decode()
+    assert stored_entries() == before
+
+
+def test_every_shelf_says_when_its_entries_expire():
+    from incidents.cache.store import Shelf
+
+    with pytest.raises(ValueError):
+        Shelf("kamustatus:test:", timeout=None, what="test")

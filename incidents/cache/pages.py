@@ -78,14 +78,15 @@ def stored_response(request, name, vary=()):
     return None if entry is None else respond(request, entry, vary)
 
 
-def serve(request, name, build, vary=()):
+def serve(request, name, build, vary=(), store=True):
     """The response for the page ``name``: from the cache when it is current,
-    else from ``build(now) -> Rendered``, stored for the next request."""
+    else from ``build(now) -> Rendered``, stored for the next request (unless
+    ``store`` is False: rendered for this request alone)."""
     entry = PAGES.get_or_build(
         name,
         build,
         wants_body=_wants_body(request),
-        look_up=not getattr(request, CACHE_FAILED, False),
+        look_up=store and not getattr(request, CACHE_FAILED, False),
     )
     return respond(request, entry, vary)
 

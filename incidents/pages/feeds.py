@@ -19,7 +19,7 @@ from incidents.cache.pages import serve
 from incidents.cache.store import Rendered
 from incidents.models import Incident
 from incidents.overview import status_label
-from incidents.site import page_url
+from incidents.site import is_own_url, page_url
 
 FEED_LENGTH = 50
 
@@ -88,9 +88,10 @@ class IncidentFeed(Feed):
             )
 
         base_url = page_url(request)
-        # Links in a feed are absolute, so each base URL gets its own copy.
+        # Links in a feed are absolute, so each base URL gets its own copy —
+        # stored only for the page's own URL (not for any Host a client sends).
         name = f"feed:{type(self).__name__}:{base_url}"
-        return serve(request, name, build)
+        return serve(request, name, build, store=is_own_url(request))
 
 
 class IncidentAtomFeed(IncidentFeed):

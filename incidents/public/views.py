@@ -18,6 +18,7 @@ from incidents.models import MONITOR_ID_PATTERN, Incident, Monitor
 from incidents.overview import Overview, page_updated_at
 from incidents.public import badges, shapes
 from incidents.public.cached import cached_body
+from incidents.site import is_own_url
 
 JSON = "application/json; charset=utf-8"
 SVG = "image/svg+xml; charset=utf-8"
@@ -87,7 +88,11 @@ def statuspage_json(name):
         @public
         def view(request):
             page = shapes.Page.for_request(request)
-            entry = cached_body(f"{name}:{page.version}", lambda now: encode(build(page, now)))
+            entry = cached_body(
+                f"{name}:{page.version}",
+                lambda now: encode(build(page, now)),
+                store=is_own_url(request),  # documents name the page's URL
+            )
             return send(request, entry, JSON)
 
         view.__name__ = view.__qualname__ = build.__name__
@@ -200,7 +205,9 @@ def overall_badge(request):
     def build(now):
         return badges.overall_badge(page.name, Overview.build(now).state).encode("utf-8")
 
-    return send(request, cached_body(f"badge:{page.version}", build), SVG)
+    return send(
+        request, cached_body(f"badge:{page.version}", build, store=is_own_url(request)), SVG
+    )
 
 
 @public
