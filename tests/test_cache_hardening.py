@@ -160,3 +160,34 @@ def test_every_shelf_says_when_its_entries_expire():
 
     with pytest.raises(ValueError):
         Shelf("kamustatus:test:", timeout=None, what="test")
+
+
+# --- Finding 11: the Statuspage JSON after a monitor is deleted ----------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("went_down", [True, False])
+@pytest.mark.parametrize(
+    "path", ["/api/v2/summary.json", "/api/v2/components.json", "/api/v2/incidents.json"]
+)
+def test_statuspage_json_keeps_resolved_incidents_of_deleted_monitors(
+    client, make_monitor, make_incident, path, went_down
+):
+    import json
+
+    gone = make_monitor(name="Legacy API")
+    kept = make_monitor(name="Website")
+    incident = make_incident(title="Legacy outage", monitor_ids=[gone.id, kept.id])
+    if went_down:
+        gone.change(status="down")
+    incident.resolve("Fixed.")
+    gone.delete_with_audit()
+    answer = client.get(path)
+    assert answer.status_code == 200
+    document = json.loads(answer.content)
+    assert [c["id"] for c in document.get("components", [])] in ([], [kept.id])
+    for item in document.get("incidents", []):
+        if item["id"] == incident.id:
+            assert item["impact"] in ("none", "minor", "major", "critical")
+            # Components are the page's current ones: the gone monitor is not one.
+            assert [c["id"] for c in item["components"]] == [kept.id]
