@@ -22,7 +22,7 @@ from django.db.models.functions import Coalesce, Least
 from django.dispatch import Signal
 from django.utils import timezone
 
-from incidents import signals
+from incidents import input_rules, signals
 from incidents.cache import generation
 from incidents.cache.generation import NotShownOnPage, ShownOnPage
 
@@ -63,6 +63,12 @@ def isostring(value):
         return None
     # isoformat, not strftime("%Y"): the year keeps four digits before 1000.
     return value.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
+
+
+def validate_message(message):
+    """A timeline message's text rules (incidents/input_rules.py)."""
+    if isinstance(message, str) and (refusal := input_rules.message_refusal(message)):
+        raise ValidationError({"message": refusal})
 
 
 class Conflict(Exception):
@@ -163,6 +169,8 @@ class Monitor(ShownOnPage, models.Model):
                 errors["name"] = "must be a non-empty string"
             elif len(name.strip()) > NAME_MAX_LENGTH:
                 errors["name"] = f"must be at most {NAME_MAX_LENGTH} characters"
+            elif refusal := input_rules.line_refusal(name):
+                errors["name"] = refusal
         if url is not UNSET and url is not None:
             try:
                 # The field's own validator also lets ftp:// through; "" means none.
@@ -530,6 +538,8 @@ class Incident(ShownOnPage, models.Model):
                 errors["title"] = "must be a non-empty string"
             elif len(title.strip()) > TITLE_MAX_LENGTH:
                 errors["title"] = f"must be at most {TITLE_MAX_LENGTH} characters"
+            elif refusal := input_rules.line_refusal(title):
+                errors["title"] = refusal
         if status is not UNSET and status not in cls.STATUSES:
             errors["status"] = "must be one of: " + ", ".join(cls.STATUSES)
         monitors = None
@@ -544,12 +554,21 @@ class Incident(ShownOnPage, models.Model):
                 errors["monitor_ids"] = "unknown monitor ids: " + ", ".join(unknown)
             else:
                 monitors = [found[i] for i in ids]
+        for field, moment in (
+            ("scheduled_start", scheduled_start),
+            ("scheduled_end", scheduled_end),
+        ):
+            if moment not in (UNSET, None) and (refusal := input_rules.timestamp_refusal(moment)):
+                errors[field] = refusal
         if (
             scheduled_start not in (UNSET, None)
             and scheduled_end not in (UNSET, None)
-            and scheduled_end <= scheduled_start
+            and not errors.keys() & {"scheduled_start", "scheduled_end"}
         ):
-            errors["scheduled_end"] = "must be after scheduledStart"
+            if scheduled_end <= scheduled_start:
+                errors["scheduled_end"] = "must be after scheduledStart"
+            elif refusal := input_rules.window_refusal(scheduled_start, scheduled_end):
+                errors["scheduled_end"] = refusal
         if errors:
             raise ValidationError(errors)
         return monitors
@@ -583,6 +602,7 @@ class Incident(ShownOnPage, models.Model):
         )
         if not isinstance(message, str):
             raise ValidationError({"message": "must be a string"})
+        validate_message(message)
         with transaction.atomic():
             cls._hold_monitors(monitors)
             now = (at or now_seconds()).replace(microsecond=0)
@@ -634,6 +654,7 @@ class Incident(ShownOnPage, models.Model):
         """
         if message is not UNSET and not isinstance(message, str):
             raise ValidationError({"message": "must be a string"})
+        validate_message(message)
         monitors = self.validate_fields(title=title, status=status, monitor_ids=monitor_ids)
         with transaction.atomic():
             # Lock the row: concurrent updates to one incident are applied one
@@ -710,6 +731,7 @@ class Incident(ShownOnPage, models.Model):
         the old text is kept in the audit trail. Returns the entry."""
         if not isinstance(message, str):
             raise ValidationError({"message": "must be a string"})
+        validate_message(message)
         with transaction.atomic():
             locked = Incident.objects.select_for_update().get(pk=self.pk)
             update = locked.updates.get(pk=update_id)

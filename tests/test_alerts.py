@@ -181,7 +181,11 @@ class TestDeciding:
         assert mail.outbox == []
 
     def test_a_multiline_name_makes_a_one_line_subject(self, channels, make_monitor):
-        monitor = make_monitor(name="API\nBcc: victim@example.com")
+        # Refused as input now (control characters); a row stored before that
+        # rule still makes a one-line subject.
+        monitor = make_monitor(name="API")
+        Monitor.objects.filter(pk=monitor.pk).update(name="API\nBcc: victim@example.com")
+        monitor.refresh_from_db()
         monitor.change(status="down")
         run_worker()
         assert mail.outbox[0].subject == "[Kamustatus] API Bcc: victim@example.com is down"

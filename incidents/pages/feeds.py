@@ -17,6 +17,7 @@ from django.utils.feedgenerator import Atom1Feed
 
 from incidents.cache.pages import serve
 from incidents.cache.store import Rendered
+from incidents.input_rules import xml_safe
 from incidents.models import Incident
 from incidents.overview import status_label
 from incidents.site import is_own_url, page_url
@@ -74,6 +75,15 @@ class IncidentFeed(Feed):
             for update in reversed(incident.timeline())
         ]
         return context
+
+    def get_feed(self, obj, request):
+        """The feed, with what XML 1.0 cannot carry stripped from every text:
+        input refuses control characters, but rows stored before that rule
+        may hold them, and one must not break the feed for everyone."""
+        feed = super().get_feed(obj, request)
+        feed.feed = {key: xml_safe(value) for key, value in feed.feed.items()}
+        feed.items = [{key: xml_safe(value) for key, value in item.items()} for item in feed.items]
+        return feed
 
     def __call__(self, request, *args, **kwargs):
         def build(now):
