@@ -2,6 +2,7 @@
 that drip bytes are cut at a deadline without delaying other channels, a
 flapping monitor is coalesced, and window ends keep their alerts."""
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -143,3 +144,73 @@ def test_resolve_reopen_resolve_says_still_down_once(hook, make_monitor, make_in
         run_worker()  # the scheduled end passes too
     assert window_end_alerts() == [("down", "sent")]
     assert [body["reason"] for body in receiver.bodies()] == ["window_end"]
+
+
+# --- Finding 7: a receiver that drips bytes ------------------------------------------
+
+
+@pytest.fixture
+def second_receiver():
+    with running_receiver() as received:
+        yield received
+
+
+@pytest.mark.django_db
+def test_a_dripping_receiver_is_cut_at_the_deadline_and_delays_no_other_channel(
+    settings, receiver, second_receiver, make_monitor
+):
+    settings.ALERT_EMAILS, settings.ALERT_WEBHOOK_URL = [], ""
+    settings.ALERT_RETRY_DELAYS = []
+    settings.ALERT_WEBHOOK_TIMEOUT = 1
+    settings.CHECKS_ALLOW_PRIVATE = True
+    receiver.drip = 0.2  # 200 bytes, one each 0.2 s: 40 s for the whole answer
+    AlertChannel.objects.create(name="Slow", kind="webhook", url=receiver.url, secret=SECRET)
+    AlertChannel.objects.create(name="Fast", kind="webhook", url=second_receiver.url, secret=SECRET)
+    make_monitor(name="API").change(status="down")
+    run_worker()
+    slow = Alert.objects.get(channel_name="Slow")
+    fast = Alert.objects.get(channel_name="Fast")
+    # The answer was never complete: failed, not sent.
+    assert (slow.outcome, slow.last_error) == ("failed", "timed out after 1s")
+    assert fast.outcome == "sent" and len(second_receiver.requests) == 1
+    # Delivered side by side: the fast one was over (and recorded) first.
+    [fast_attempt], [slow_attempt] = fast.attempts.all(), slow.attempts.all()
+    assert fast_attempt.pk < slow_attempt.pk
+    assert fast_attempt.started_at < slow_attempt.started_at + timedelta(seconds=1)
+
+
+@pytest.mark.django_db
+def test_an_answer_cut_short_is_a_failure(settings, make_monitor):
+    """A receiver that promises 100 bytes and hangs up after 10."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+
+    def answer_badly():
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = listener.accept()
+                client.settimeout(5)
+                client.recv(65536)
+                client.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
+                client.shutdown(socket.SHUT_WR)  # 90 bytes short, and done
+                while client.recv(65536):  # (read the rest: no reset)
+                    pass
+                client.close()
+
+    threading.Thread(target=answer_badly, daemon=True).start()
+    settings.ALERT_EMAILS, settings.ALERT_WEBHOOK_URL = [], ""
+    settings.ALERT_RETRY_DELAYS = []
+    settings.CHECKS_ALLOW_PRIVATE = True
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
+    AlertChannel.objects.create(name="Rude", kind="webhook", url=url, secret=SECRET)
+    try:
+        make_monitor(name="API").change(status="down")
+        run_worker()
+    finally:
+        listener.close()
+    alert = Alert.objects.get()
+    assert (alert.outcome, alert.last_error) == ("failed", "incomplete answer")

@@ -265,6 +265,13 @@ class AlertQuerySet(models.QuerySet):
             return None
         return self.select_related("channel").get(pk=alert_id)
 
+    def claim_due(self, limit, exclude=None, now=None):
+        """Claim up to ``limit`` other alerts due for delivery now (see ``claim``)."""
+        now = now or timezone.now()
+        due = self.filter(outcome=Alert.PENDING, next_attempt_at__lte=now).exclude(pk=exclude)
+        ids = list(due.order_by("next_attempt_at", "id").values_list("pk", flat=True)[:limit])
+        return [alert for alert in (self.claim(pk, now) for pk in ids) if alert is not None]
+
     def stranded(self, now=None):
         """Deliveries that lost their worker (a stale claim) or their queued
         task, so the worker can queue them again."""
