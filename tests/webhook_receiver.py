@@ -6,7 +6,6 @@ import threading
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-
 DRIP_BYTES = 200
 
 
