@@ -229,6 +229,9 @@ ALERT_WEBHOOK_SECRET = os.environ.get("ALERT_WEBHOOK_SECRET", "")
 if ALERT_WEBHOOK_URL and not ALERT_WEBHOOK_SECRET:
     raise ImproperlyConfigured("ALERT_WEBHOOK_URL needs ALERT_WEBHOOK_SECRET to sign requests.")
 ALERT_WEBHOOK_TIMEOUT = max(1, envint("ALERT_WEBHOOK_TIMEOUT", 10))
+# A flapping monitor: at most one alert per monitor and channel this often;
+# the changes in between go out together, the last state always (0: off).
+ALERT_COALESCE_SECONDS = max(0, envint("ALERT_COALESCE_SECONDS", 60))
 # Seconds before the 2nd, 3rd, … attempt; one more attempt than delays.
 try:
     ALERT_RETRY_DELAYS = [float(d) for d in envlist("ALERT_RETRY_DELAYS", ["5", "30", "120"])]

@@ -26,6 +26,13 @@ MINUTE = timedelta(minutes=1)
 SECRET = "whsec_test-secret"
 
 
+@pytest.fixture(autouse=True)
+def every_change_alerted(settings):
+    """These tests count one alert per change of state: coalescing a flapping
+    monitor (ALERT_COALESCE_SECONDS) is tested in tests/test_alerts_hardening.py."""
+    settings.ALERT_COALESCE_SECONDS = 0
+
+
 @pytest.fixture
 def receiver(settings):
     # The receiver listens on loopback: the operator's opt-in for private targets.

@@ -214,3 +214,48 @@ def test_an_answer_cut_short_is_a_failure(settings, make_monitor):
         listener.close()
     alert = Alert.objects.get()
     assert (alert.outcome, alert.last_error) == ("failed", "incomplete answer")
+
+
+# --- Finding 6: a flapping monitor -------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_flapping_monitor_is_coalesced_per_channel_and_the_last_state_kept(
+    settings, receiver, make_monitor
+):
+    from django.core import mail
+
+    settings.ALERT_EMAILS, settings.ALERT_WEBHOOK_URL = ["ops@example.com"], ""
+    settings.ALERT_RETRY_DELAYS = []
+    settings.ALERT_COALESCE_SECONDS = 60
+    settings.CHECKS_ALLOW_PRIVATE = True
+    AlertChannel.objects.create(name="Hook", kind="webhook", url=receiver.url, secret=SECRET)
+    monitor = make_monitor(name="API")
+    states = ["down", "operational"] * 15  # 30 changes in 0.3 s
+    for number, state in enumerate(states):
+        with time_machine.travel(T + timedelta(milliseconds=10 * number), tick=False):
+            monitor.change(status=state)
+    with time_machine.travel(T + timedelta(seconds=1), tick=False):
+        run_worker()
+    assert len(receiver.requests) == 1 and len(mail.outbox) == 1  # the first change, at once
+    assert receiver.bodies()[0]["type"] == "monitor.down"
+    with time_machine.travel(T + timedelta(seconds=30), tick=False):
+        run_worker()
+    assert len(receiver.requests) == 1  # nothing more within the minute
+    with time_machine.travel(T + timedelta(seconds=61), tick=False):
+        run_worker()
+    assert len(receiver.requests) == 2 and len(mail.outbox) == 2
+    trailing = receiver.bodies()[1]
+    assert trailing["type"] == "monitor.recovered"  # the last state, never lost
+    assert trailing["monitor"]["status"] == "operational"
+    assert trailing["monitor"]["previousStatus"] == "down"  # what the channel heard last
+    assert [c["status"] for c in trailing["changes"]] == states[1:]
+    assert "29 change(s) since the last alert" in mail.outbox[1].body
+    assert Alert.objects.count() == 4  # two per channel, every one on the record
+    assert set(Alert.objects.values_list("outcome", flat=True)) == {"sent"}
+
+    # Quiet for a minute: the next change is alerted at once again.
+    with time_machine.travel(T + timedelta(minutes=3), tick=False):
+        monitor.change(status="down")
+        run_worker()
+    assert len(receiver.requests) == 3 and receiver.bodies()[2].get("changes") is None

@@ -117,6 +117,12 @@ def email_body(alert):
     lines.append(f"Since: {alert.payload()['occurredAt']}")
     if alert.reason == Alert.WINDOW_END:
         lines.append(f"Maintenance window {alert.window_ref} has ended.")
+    if alert.coalesced:
+        changes = alert.coalesced["changes"]
+        lines.append(
+            f"{len(changes)} change(s) since the last alert: "
+            + ", ".join(f"{change['status']} at {change['at']}" for change in changes)
+        )
     lines += ["", f"Status page: {page_url()}", f"Alert id: {alert.pk}"]
     return "\n".join(lines) + "\n"
 

@@ -9,7 +9,7 @@ happens later, in queued work (``incidents.alerts.tasks``).
 
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -187,6 +187,8 @@ class AlertQuerySet(models.QuerySet):
             .order_by("maintenance_window__scheduled_end", "id")
             .first()
         )
+        if window is None and settings.ALERT_COALESCE_SECONDS > 0:
+            return self._coalesce_for_channels(transition, kind, now)
         return self._create_for_channels(
             monitor=monitor,
             kind=kind,
@@ -217,8 +219,11 @@ class AlertQuerySet(models.QuerySet):
             now=now,
         )
 
-    def _create_for_channels(self, *, monitor, window, outcome, now, **facts):
-        channels = AlertChannel.objects.configured()
+    def _create_for_channels(
+        self, *, monitor, window, outcome, now, channels=None, send_at=None, **facts
+    ):
+        if channels is None:
+            channels = AlertChannel.objects.configured()
         if not channels:
             # Recorded all the same, channel-less and suppressed: every alert
             # is on the record, and the admin says why nothing was sent.
@@ -237,7 +242,7 @@ class AlertQuerySet(models.QuerySet):
                 window_ref=window.pk if window else "",
                 outcome=outcome,
                 created_at=now,
-                next_attempt_at=now,
+                next_attempt_at=send_at or now,
                 finished_at=now if outcome == Alert.SUPPRESSED else None,
                 **facts,
             )
@@ -246,7 +251,73 @@ class AlertQuerySet(models.QuerySet):
         Alert.objects.bulk_create(alerts)  # ids are made here, not by the database
         for alert in alerts:
             if alert.outcome == Alert.PENDING:
-                alert.queue_delivery()
+                alert.queue_delivery(run_after=send_at)
+        return alerts
+
+    def _coalesce_for_channels(self, transition, kind, now):
+        """A change of state with nothing suppressing it, per channel: alerted
+        at once if the channel had no alert about this monitor for
+        ALERT_COALESCE_SECONDS; else folded into one trailing alert sent when
+        that time is up, carrying the last state and every change since."""
+        window = timedelta(seconds=settings.ALERT_COALESCE_SECONDS)
+        monitor = transition.monitor
+        change = {"status": transition.to_status, "at": isostring(transition.created_at)}
+        facts = {
+            "kind": kind,
+            "to_status": transition.to_status,
+            "transition": transition,
+            "occurred_at": transition.created_at,
+        }
+        alerts = []
+        for channel in AlertChannel.objects.configured():
+            latest = (
+                self.filter(
+                    monitor_ref=monitor.pk,
+                    channel_kind=channel.kind,
+                    target=channel.target,
+                    reason=Alert.TRANSITION,
+                )
+                .exclude(outcome=Alert.SUPPRESSED)
+                .order_by("-created_at", "-id")
+                .first()
+            )
+            if latest is not None and latest.is_trailing(now):
+                changes = [*latest.coalesced["changes"], change]
+                latest.coalesced = {**latest.coalesced, "changes": changes}
+                for field, value in facts.items():
+                    setattr(latest, field, value)
+                latest.save(update_fields=[*facts, "coalesced"])
+                alerts.append(latest)
+                continue
+            send_at = None
+            if latest is not None and now - latest.sent_at < window:
+                send_at = latest.sent_at + window
+            alerts.extend(
+                self._create_for_channels(
+                    monitor=monitor,
+                    window=None,
+                    outcome=Alert.PENDING,
+                    now=now,
+                    reason=Alert.TRANSITION,
+                    from_status=latest.to_status if send_at else transition.from_status,
+                    channels=[channel],
+                    send_at=send_at,
+                    coalesced=(
+                        {"sendAt": isostring(send_at), "changes": [change]} if send_at else None
+                    ),
+                    **facts,
+                )
+            )
+        if not alerts:  # no channel configured: recorded all the same
+            return self._create_for_channels(
+                monitor=monitor,
+                window=None,
+                outcome=Alert.PENDING,
+                now=now,
+                reason=Alert.TRANSITION,
+                from_status=transition.from_status,
+                **facts,
+            )
         return alerts
 
     def claim(self, alert_id, now=None):
@@ -348,6 +419,9 @@ class Alert(NotShownOnPage, models.Model):
     attempt_count = models.PositiveSmallIntegerField(default=0)
     finished_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    # A trailing alert of a flapping monitor: {"sendAt", "changes": [{"status",
+    # "at"}…]}, the changes it folds together (ALERT_COALESCE_SECONDS).
+    coalesced = models.JSONField(null=True, blank=True)
 
     objects = AlertQuerySet.as_manager()
 
@@ -361,6 +435,22 @@ class Alert(NotShownOnPage, models.Model):
 
     def __str__(self):
         return f"{self.monitor_name} {self.kind} → {self.channel_name} ({self.outcome})"
+
+    @property
+    def sent_at(self):
+        """When this alert went, or goes, out (for coalescing)."""
+        if self.coalesced:
+            return datetime.fromisoformat(self.coalesced["sendAt"])
+        return self.created_at
+
+    def is_trailing(self, now):
+        """A coalesced alert still waiting for its moment: more changes join it."""
+        return (
+            bool(self.coalesced)
+            and self.outcome == self.PENDING
+            and self.attempt_count == 0
+            and self.sent_at > now
+        )
 
     @property
     def is_finished(self):
@@ -391,6 +481,8 @@ class Alert(NotShownOnPage, models.Model):
             "createdAt": isostring(self.created_at),
             "windowId": self.window_ref or None,
             "statusPage": page_url(),
+            # A flapping monitor's changes since the alert before this one.
+            "changes": self.coalesced["changes"] if self.coalesced else None,
         }
 
     def to_dict(self):
