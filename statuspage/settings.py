@@ -101,6 +101,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "csp",
     "incidents",
+    "incidents.alerts",
     "incidents.subscribers",
 ]
 

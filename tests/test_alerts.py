@@ -614,16 +614,16 @@ class TestFaces:
         api_monitor.change(status="down")
         run_worker()
         alert = Alert.objects.get(channel_kind="webhook")
-        listing = admin_client.get(reverse("admin:incidents_alert_changelist"))
+        listing = admin_client.get(reverse("admin:alerts_alert_changelist"))
         assert listing.status_code == 200
         assert "On-call bot" in listing.content.decode()
-        page = admin_client.get(reverse("admin:incidents_alert_change", args=[alert.pk]))
+        page = admin_client.get(reverse("admin:alerts_alert_change", args=[alert.pk]))
         assert page.status_code == 200
         assert SECRET not in page.content.decode()
         assert "Sent" in page.content.decode()
 
     def test_the_admin_adds_a_webhook_channel_with_a_secret(self, admin_client, db):
-        url = reverse("admin:incidents_alertchannel_add")
+        url = reverse("admin:alerts_alertchannel_add")
         response = admin_client.post(
             url, {"name": "Hook", "kind": "webhook", "url": "", "secret": "", "email": ""}
         )
@@ -651,7 +651,7 @@ class TestFaces:
         failed = Alert.objects.get(outcome="failed")
         sent = Alert.objects.get(outcome="sent")
         response = admin_client.post(
-            reverse("admin:incidents_alert_changelist"),
+            reverse("admin:alerts_alert_changelist"),
             {"action": "deliver_again", "_selected_action": [failed.pk, sent.pk]},
             follow=True,
         )
