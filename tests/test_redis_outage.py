@@ -44,26 +44,30 @@ def keys_and_ttls(redis_server, prefix):
     return {key: client.ttl(key) for key in client.scan_iter(match=f"{prefix}:*")}
 
 
+def redis_site(tmp_path, redis_url, workers=1):
+    """A site on ``redis_url`` under a key prefix of its own, started."""
+    site = Site(
+        tmp_path,
+        workers=workers,
+        own_static=False,
+        REDIS_URL=redis_url,
+        CACHE_KEY_PREFIX=f"kamu-test-{secrets.token_hex(4)}",
+        LAST_GOOD_DIR=str(tmp_path / "last-good"),
+    )
+    return site.prepare(collectstatic=False).start()
+
+
 @pytest.fixture
 def relayed_site(tmp_path, redis_server):
     """A site whose only path to Redis is a relay the test can cut."""
     host, port, db = redis_server
     proxy = CuttableProxy((host, port))
     proxy.start()
-    prefix = f"kamu-test-{secrets.token_hex(4)}"
     # One worker: the next read is answered by the process that saw the
     # outage (other processes learn within RETRY_PENDING_EVERY; measured below).
-    site = Site(
-        tmp_path,
-        workers=1,
-        own_static=False,
-        REDIS_URL=f"redis://127.0.0.1:{proxy.port}/{db}",
-        CACHE_KEY_PREFIX=prefix,
-        LAST_GOOD_DIR=str(tmp_path / "last-good"),
-    )
-    site.prepare(collectstatic=False).start()
+    site = redis_site(tmp_path, f"redis://127.0.0.1:{proxy.port}/{db}")
     try:
-        yield site, proxy, prefix
+        yield site, proxy, site.env["CACHE_KEY_PREFIX"]
     finally:
         site.stop()
         proxy.cut()
@@ -131,14 +135,7 @@ def test_other_workers_follow_a_pending_bump(tmp_path, redis_server):
     host, port, db = redis_server
     proxy = CuttableProxy((host, port))
     proxy.start()
-    site = Site(
-        tmp_path,
-        workers=2,
-        own_static=False,
-        REDIS_URL=f"redis://127.0.0.1:{proxy.port}/{db}",
-        CACHE_KEY_PREFIX=f"kamu-test-{secrets.token_hex(4)}",
-    )
-    site.prepare(collectstatic=False).start()
+    site = redis_site(tmp_path, f"redis://127.0.0.1:{proxy.port}/{db}", workers=2)
     try:
         site.api("POST", "/incidents", {"title": "Before", "message": "."})
         for _ in range(6):
@@ -169,14 +166,7 @@ def test_other_workers_follow_a_pending_bump(tmp_path, redis_server):
 
 def test_a_restore_from_backup_is_not_shadowed_by_stored_pages(tmp_path, redis_server):
     host, port, db = redis_server
-    site = Site(
-        tmp_path,
-        workers=1,
-        own_static=False,
-        REDIS_URL=f"redis://{host}:{port}/{db}",
-        CACHE_KEY_PREFIX=f"kamu-test-{secrets.token_hex(4)}",
-    )
-    site.prepare(collectstatic=False).start()
+    site = redis_site(tmp_path, f"redis://{host}:{port}/{db}")
     try:
         site.api("POST", "/incidents", {"title": "In the backup", "message": "."})
         site.stop()

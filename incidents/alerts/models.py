@@ -192,8 +192,9 @@ class AlertQuerySet(models.QuerySet):
             .order_by("maintenance_window__scheduled_end", "id")
             .first()
         )
-        if window is None and settings.ALERT_COALESCE_SECONDS > 0:
-            return self._coalesce_for_channels(transition, kind, now)
+        channels = AlertChannel.objects.configured()
+        if window is None and channels and settings.ALERT_COALESCE_SECONDS > 0:
+            return self._coalesce_for_channels(transition, kind, now, channels)
         return self._create_for_channels(
             monitor=monitor,
             kind=kind,
@@ -205,6 +206,7 @@ class AlertQuerySet(models.QuerySet):
             window=window,
             outcome=Alert.SUPPRESSED if window else Alert.PENDING,
             now=now,
+            channels=channels,
         )
 
     def decide_for_window_end(self, monitor, window, now=None):
@@ -259,7 +261,7 @@ class AlertQuerySet(models.QuerySet):
                 alert.queue_delivery(run_after=send_at)
         return alerts
 
-    def _coalesce_for_channels(self, transition, kind, now):
+    def _coalesce_for_channels(self, transition, kind, now, channels):
         """A change of state with nothing suppressing it, per channel: alerted
         at once if the channel had no alert about this monitor for
         ALERT_COALESCE_SECONDS; else folded into one trailing alert sent when
@@ -274,7 +276,7 @@ class AlertQuerySet(models.QuerySet):
             "occurred_at": transition.created_at,
         }
         alerts = []
-        for channel in AlertChannel.objects.configured():
+        for channel in channels:
             latest = (
                 self.filter(
                     monitor_ref=monitor.pk,
@@ -312,16 +314,6 @@ class AlertQuerySet(models.QuerySet):
                     ),
                     **facts,
                 )
-            )
-        if not alerts:  # no channel configured: recorded all the same
-            return self._create_for_channels(
-                monitor=monitor,
-                window=None,
-                outcome=Alert.PENDING,
-                now=now,
-                reason=Alert.TRANSITION,
-                from_status=transition.from_status,
-                **facts,
             )
         return alerts
 
