@@ -1,6 +1,7 @@
 """Where the status page lives: one rule for its own URL, used by every face.
 
-``PAGE_URL`` when the operator set it (behind a proxy, a public name); else
+The public URL of the page settings (the admin's, else ``PAGE_URL``:
+incidents/appearance/page.py) when the operator set one; else
 the scheme and host the visitor used; else — with no request at hand, as for
 the worker's mails and webhooks — the local address ``make run`` serves on
 (``http://127.0.0.1:$PORT``). Shortlinks, the Statuspage JSON, feeds, API
@@ -10,11 +11,14 @@ the worker's mails and webhooks — the local address ``make run`` serves on
 from django.conf import settings
 from django.http.request import split_domain_port
 
+from incidents.appearance.page import page_settings
+
 
 def page_url(request=None):
     """The page's base URL, without a trailing slash."""
-    if settings.KAMUSTATUS_PAGE_URL:
-        return settings.KAMUSTATUS_PAGE_URL.rstrip("/")
+    public_url = page_settings().public_url
+    if public_url:
+        return public_url
     if request is not None:
         return f"{request.scheme}://{request.get_host()}"
     return settings.KAMUSTATUS_LOCAL_URL.rstrip("/")
@@ -26,13 +30,10 @@ def absolute(path, request=None):
 
 
 def is_own_url(request):
-    """Is the base URL this request yields the page's own — so an answer
-    that names it may be stored for everyone? Always with ``PAGE_URL``; else
-    only for a host spelled as in ``ALLOWED_HOSTS`` (no wildcard) on the port
-    the server listens on: any port in a Host header passes the host check,
-    and each would otherwise store a copy of its own."""
-    if settings.KAMUSTATUS_PAGE_URL:
-        return True
+    """May an answer kept per requested address be stored for everyone? Only
+    for a host spelled as in ``ALLOWED_HOSTS`` (no wildcard) on the port the
+    server listens on (or none): any port in a Host header passes the host
+    check, and each would otherwise store a copy of its own."""
     hostname, port = split_domain_port(request.get_host())
     named = {host.lower() for host in settings.ALLOWED_HOSTS if host != "*" and host[:1] != "."}
     return hostname in named and (not port or port == request.META.get("SERVER_PORT"))

@@ -24,6 +24,17 @@ def no_pending_bump():
     generation._pending, generation._cache_failed_at = False, None
 
 
+@pytest.fixture(autouse=True)
+def page_settings_read_afresh():
+    """Each test's database is rolled back under this process's feet, which
+    a server never sees: the page settings it kept go with it."""
+    from incidents.appearance.page import forget
+
+    forget()
+    yield
+    forget()
+
+
 @pytest.fixture
 def make_monitor(db):
     counter = iter(range(1, 10_000))
