@@ -179,7 +179,9 @@ else:
     # than PostgreSQL's 100 connections ("sorry, too many clients already") and
     # the page fell back to its outage copy. With the pool a host opens at most
     # workers x DATABASE_POOL_SIZE connections; a request that finds them all
-    # busy waits up to DATABASE_POOL_TIMEOUT seconds. DATABASE_POOL_SIZE=0
+    # busy waits up to DATABASE_POOL_TIMEOUT seconds (2: while the database is
+    # away that is how long a request waits before the outage path answers; the
+    # queries themselves take milliseconds). DATABASE_POOL_SIZE=0
     # turns the pool off (a connection per thread, kept CONN_MAX_AGE seconds),
     # e.g. behind PgBouncer.
     pool_size = envint("DATABASE_POOL_SIZE", 8)
@@ -188,7 +190,7 @@ else:
         options["pool"] = {
             "min_size": 1,
             "max_size": pool_size,
-            "timeout": envint("DATABASE_POOL_TIMEOUT", 10),
+            "timeout": envint("DATABASE_POOL_TIMEOUT", 2),
         }
         # (CONN_HEALTH_CHECKS: the pool checks a connection before handing it out.)
 

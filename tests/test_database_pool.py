@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(
 def test_connections_come_from_a_pool_of_eight_per_process():
     database = settings.DATABASES["default"]
     assert database["CONN_MAX_AGE"] == 0  # the pool keeps them instead
-    assert database["OPTIONS"]["pool"] == {"min_size": 1, "max_size": 8, "timeout": 10}
+    assert database["OPTIONS"]["pool"] == {"min_size": 1, "max_size": 8, "timeout": 2}
 
 
 def open_connections(url, name):
