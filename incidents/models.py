@@ -32,6 +32,8 @@ MONITOR_ID_PATTERN = r"^mon_[a-z0-9]{3,32}$"
 TITLE_MAX_LENGTH = 200
 NAME_MAX_LENGTH = 200
 URL_MAX_LENGTH = 2000
+DESCRIPTION_MAX_LENGTH = 500
+POSITION_MAX = 1_000_000
 HTTP_URL = URLValidator(schemes=["http", "https"])
 
 
@@ -92,6 +94,26 @@ class Actor:
 
 UNSET = object()
 
+
+def clean_description(value):
+    """A monitor's or group's description: trimmed text of at most 500
+    characters, or None (also for an empty one)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError("must be a string or null")
+    if len(value.strip()) > DESCRIPTION_MAX_LENGTH:
+        raise ValidationError(f"must be at most {DESCRIPTION_MAX_LENGTH} characters")
+    return value.strip() or None
+
+
+def clean_position(value):
+    """An order on the page: a whole number from 0 (first) to POSITION_MAX."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= POSITION_MAX:
+        raise ValidationError(f"must be a whole number from 0 to {POSITION_MAX}")
+    return value
+
+
 # Sent once a monitor's change of status is committed, with ``transition``.
 monitor_status_changed = Signal()
 
@@ -106,8 +128,21 @@ class MonitorQuerySet(models.QuerySet):
         covered = IncidentMonitor.objects.filter(monitor=OuterRef("pk"), incident__in=active)
         return self.annotate(in_maintenance=Exists(covered)).select_related("health_check")
 
+    def in_page_order(self):
+        """The status page's order: groups and ungrouped monitors by their
+        position (ties: ungrouped monitors first, then groups by creation),
+        and within a group by the monitors' position, ties by creation."""
+        return self.order_by(
+            Coalesce("group__position", "position"),
+            F("group__created_at").asc(nulls_first=True),
+            F("group_id").asc(nulls_first=True),
+            "position",
+            "created_at",
+            "id",
+        )
+
     def for_status_page(self, now=None):
-        return self.with_maintenance(now).order_by("created_at", "id")
+        return self.with_maintenance(now).in_page_order()
 
 
 class Monitor(ShownOnPage, models.Model):
@@ -125,6 +160,20 @@ class Monitor(ShownOnPage, models.Model):
     name = models.CharField(max_length=NAME_MAX_LENGTH)
     status = models.CharField(max_length=20, choices=STATUS_CHOICES, default=OPERATIONAL)
     url = models.URLField(max_length=URL_MAX_LENGTH, null=True, blank=True)  # noqa: DJ001 (API: null)
+    # Groups and order (issue 17): incidents/groups/models.py.
+    description = models.CharField(  # noqa: DJ001 (API: null)
+        max_length=DESCRIPTION_MAX_LENGTH, null=True, blank=True
+    )
+    group = models.ForeignKey(
+        "incidents.MonitorGroup",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="monitors",
+    )
+    position = models.PositiveIntegerField(
+        default=0, help_text="Order on the page within its group (ties: oldest first)."
+    )
     created_at = models.DateTimeField(default=now_seconds)
     updated_at = models.DateTimeField(auto_now=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
@@ -151,13 +200,27 @@ class Monitor(ShownOnPage, models.Model):
             "status": self.status,
             "inMaintenance": self.is_in_maintenance(),
             "url": self.url,
+            "description": self.description,
+            "groupId": self.group_id,
+            "position": self.position,
             **check_fields(getattr(self, "health_check", None)),  # checks (issue 14)
         }
 
     @classmethod
-    def validate_fields(cls, *, name=UNSET, url=UNSET, status=UNSET, id=UNSET, check=UNSET):
+    def validate_fields(
+        cls,
+        *,
+        name=UNSET,
+        url=UNSET,
+        status=UNSET,
+        id=UNSET,
+        check=UNSET,
+        description=UNSET,
+        group_id=UNSET,
+        position=UNSET,
+    ):
         """Check values against the rules; raise ValidationError naming fields."""
-        errors = {}
+        errors = MonitorGroup.placement_errors(description, group_id, position)
         if name is not UNSET:
             if not isinstance(name, str) or not name.strip():
                 errors["name"] = "must be a non-empty string"
@@ -188,15 +251,36 @@ class Monitor(ShownOnPage, models.Model):
             raise ValidationError(errors)
 
     @classmethod
-    def create_monitor(cls, *, name, url=None, status=OPERATIONAL, id=None, check=None, actor=None):
+    def create_monitor(
+        cls,
+        *,
+        name,
+        url=None,
+        status=OPERATIONAL,
+        id=None,
+        check=None,
+        description=None,
+        group_id=None,
+        position=0,
+        actor=None,
+    ):
         fields = {"name": name, "url": url, "status": status, "check": check}
+        placement = {"description": description, "group_id": group_id, "position": position}
         if id is not None:
             fields["id"] = id
-        cls.validate_fields(**fields)
+        cls.validate_fields(**fields, **placement)
         with transaction.atomic():
             if id is not None and cls.objects.filter(pk=id).exists():
                 raise Conflict(f"A monitor with id {id} already exists.")
-            monitor = cls(name=name.strip(), url=url or None, status=status)
+            MonitorGroup.objects.hold(group_id)
+            monitor = cls(
+                name=name.strip(),
+                url=url or None,
+                status=status,
+                description=clean_description(description),
+                group_id=group_id,
+                position=position,
+            )
             if id is not None:
                 monitor.id = id
             monitor.save(force_insert=True)
@@ -205,15 +289,27 @@ class Monitor(ShownOnPage, models.Model):
             AuditRecord.log(actor, AuditRecord.CREATED, monitor, changes=monitor.to_dict())
         return monitor
 
-    def change(self, *, name=UNSET, url=UNSET, status=UNSET, check=UNSET, actor=None):
+    def change(
+        self,
+        *,
+        name=UNSET,
+        url=UNSET,
+        status=UNSET,
+        check=UNSET,
+        description=UNSET,
+        group_id=UNSET,
+        position=UNSET,
+        actor=None,
+    ):
         """Edit the monitor; a change of status is recorded as a transition.
 
         Returns the new ``MonitorStatusChange`` if the status moved, else None.
         """
-        self.validate_fields(name=name, url=url, status=status, check=check)
+        placement = {"description": description, "group_id": group_id, "position": position}
+        self.validate_fields(name=name, url=url, status=status, check=check, **placement)
         with transaction.atomic():
             locked = Monitor.objects.select_for_update().get(pk=self.pk)
-            changes = {}
+            changes = MonitorGroup.place(locked, **placement)
             if check is not UNSET:
                 changes["check"] = Check.apply(locked, clean_check(check))
                 self._state.fields_cache.pop("health_check", None)
@@ -232,6 +328,8 @@ class Monitor(ShownOnPage, models.Model):
                 locked.save()
                 AuditRecord.log(actor, AuditRecord.UPDATED, locked, changes=changes)
             for field in ("name", "url", "status", "status_changed_at", "updated_at"):
+                setattr(self, field, getattr(locked, field))
+            for field in ("description", "group_id", "position"):
                 setattr(self, field, getattr(locked, field))
             if transition is not None:
                 transition.announce()
@@ -1069,3 +1167,6 @@ from incidents.checks.models import Check, CheckHourly, CheckResult, check_field
 
 # Idempotency keys of API POSTs (incidents/idempotency.py).
 from incidents.idempotency import IdempotencyKey  # noqa: E402, F401
+
+# Groups of monitors and their order on the page (incidents/groups/).
+from incidents.groups.models import MonitorGroup  # noqa: E402
