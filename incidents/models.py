@@ -1165,8 +1165,8 @@ from incidents.alerts.models import Alert, AlertAttempt, AlertChannel, WindowEnd
 from incidents.checks.definition import clean_check  # noqa: E402
 from incidents.checks.models import Check, CheckHourly, CheckResult, check_fields  # noqa: E402, F401
 
-# Idempotency keys of API POSTs (incidents/idempotency.py).
-from incidents.idempotency import IdempotencyKey  # noqa: E402, F401
-
 # Groups of monitors and their order on the page (incidents/groups/).
 from incidents.groups.models import MonitorGroup  # noqa: E402
+
+# Idempotency keys of API POSTs (incidents/idempotency.py).
+from incidents.idempotency import IdempotencyKey  # noqa: E402, F401

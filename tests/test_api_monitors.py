@@ -86,7 +86,8 @@ def test_a_taken_id_is_a_conflict(api):
         ({"name": "API", "inMaintenance": True},
          {"inMaintenance": "is read-only and cannot be set here"}),
         ({"name": "API", "colour": "red"},
-         {"colour": "unknown field; allowed: id, name, url, status, description, groupId, position, check"}),
+         {"colour": "unknown field; allowed: id, name, url, status, description, groupId, "
+                    "position, check"}),
     ],
 )  # fmt: skip
 def test_it_refuses_bad_monitors(api, body, fields):

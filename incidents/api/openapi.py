@@ -16,8 +16,8 @@ from incidents.api.paging import DEFAULT_LIMIT, MAX_LIMIT
 from incidents.api.validation import (
     GROUP_CHANGE,
     INCIDENT_CHANGE,
-    NEW_GROUP,
     MONITOR_CHANGE,
+    NEW_GROUP,
     NEW_INCIDENT,
     NEW_MONITOR,
     NO_NUL_PATTERN,

@@ -18,8 +18,8 @@ from incidents.groups.models import GROUP_ID_HELP, GROUP_ID_PATTERN
 from incidents.models import (
     DESCRIPTION_MAX_LENGTH,
     MONITOR_ID_PATTERN,
-    POSITION_MAX,
     NAME_MAX_LENGTH,
+    POSITION_MAX,
     TITLE_MAX_LENGTH,
     URL_MAX_LENGTH,
     Incident,
