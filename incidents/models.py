@@ -142,7 +142,7 @@ class MonitorQuerySet(models.QuerySet):
         )
 
     def for_status_page(self, now=None):
-        return self.with_maintenance(now).in_page_order()
+        return self.with_maintenance(now).select_related("group").in_page_order()
 
 
 class Monitor(ShownOnPage, models.Model):

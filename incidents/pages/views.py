@@ -105,6 +105,19 @@ def status_context(now):
             for monitor in overview.monitors
             for state in [monitor_state(monitor)]
         ],
+        "sections": [
+            {
+                "group": section.group,
+                "state": section.state,
+                "label": section.label,
+                "monitors": [
+                    {"monitor": monitor, "state": state, "label": MONITOR_LABELS[state]}
+                    for monitor in section.monitors
+                    for state in [monitor_state(monitor)]
+                ],
+            }
+            for section in overview.sections
+        ],
         "upcoming_windows": [describe(w, monitors_by_id, now) for w in overview.upcoming_windows],
         "recent": [describe(i, monitors_by_id, now) for i in recent],
         "more_in_history": more_in_history,
