@@ -121,6 +121,19 @@ monitor_status_changed = Signal()
 # --- Monitors -------------------------------------------------------------
 
 
+# The status page's order of monitors: groups and ungrouped monitors by their
+# position (ties: ungrouped monitors first, then groups by creation), and
+# within a group by the monitors' position, ties by creation.
+MONITOR_PAGE_ORDER = [
+    Coalesce("group__position", "position").asc(),
+    F("group__created_at").asc(nulls_first=True),
+    F("group_id").asc(nulls_first=True),
+    F("position").asc(),
+    F("created_at").asc(),
+    F("id").asc(),
+]
+
+
 class MonitorQuerySet(models.QuerySet):
     def with_maintenance(self, now=None):
         """Annotate ``in_maintenance``: an active window covers the monitor."""
@@ -129,17 +142,7 @@ class MonitorQuerySet(models.QuerySet):
         return self.annotate(in_maintenance=Exists(covered)).select_related("health_check")
 
     def in_page_order(self):
-        """The status page's order: groups and ungrouped monitors by their
-        position (ties: ungrouped monitors first, then groups by creation),
-        and within a group by the monitors' position, ties by creation."""
-        return self.order_by(
-            Coalesce("group__position", "position"),
-            F("group__created_at").asc(nulls_first=True),
-            F("group_id").asc(nulls_first=True),
-            "position",
-            "created_at",
-            "id",
-        )
+        return self.order_by(*MONITOR_PAGE_ORDER)
 
     def for_status_page(self, now=None):
         return self.with_maintenance(now).select_related("group").in_page_order()
