@@ -438,15 +438,25 @@ def placement_fields():
     }
 
 
+def name_field(*, creating, example):
+    return Field(
+        STRING, required=creating, not_blank=True, max_length=NAME_MAX_LENGTH, example=example
+    )
+
+
+def chosen_id_field(pattern, pattern_help, example):
+    return Field(
+        STRING,
+        pattern=pattern,
+        pattern_help=pattern_help,
+        description="Optional chosen id; one is made up when absent.",
+        example=example,
+    )
+
+
 def _monitor_fields(*, creating):
     fields = {
-        "name": Field(
-            STRING,
-            required=creating,
-            not_blank=True,
-            max_length=NAME_MAX_LENGTH,
-            example="API",
-        ),
+        "name": name_field(creating=creating, example="API"),
         "url": Field(
             STRING,
             nullable=True,
@@ -474,12 +484,8 @@ def _monitor_fields(*, creating):
     )
     if creating:
         fields = {
-            "id": Field(
-                STRING,
-                pattern=MONITOR_ID_PATTERN,
-                pattern_help="must match ^mon_[a-z0-9]{3,32}$",
-                description="Optional chosen id; one is made up when absent.",
-                example="mon_abc123",
+            "id": chosen_id_field(
+                MONITOR_ID_PATTERN, "must match ^mon_[a-z0-9]{3,32}$", "mon_abc123"
             ),
             **fields,
         }
@@ -520,27 +526,12 @@ UPDATE_CHANGE = Spec(
 
 def _group_fields(*, creating):
     fields = {
-        "name": Field(
-            STRING,
-            required=creating,
-            not_blank=True,
-            max_length=NAME_MAX_LENGTH,
-            example="Core services",
-        ),
+        "name": name_field(creating=creating, example="Core services"),
         "position": position_field("among groups and ungrouped monitors"),
         "description": description_field(),
     }
     if creating:
-        fields = {
-            "id": Field(
-                STRING,
-                pattern=GROUP_ID_PATTERN,
-                pattern_help=GROUP_ID_HELP,
-                description="Optional chosen id; one is made up when absent.",
-                example="grp_core",
-            ),
-            **fields,
-        }
+        fields = {"id": chosen_id_field(GROUP_ID_PATTERN, GROUP_ID_HELP, "grp_core"), **fields}
     return fields
 
 
