@@ -279,3 +279,12 @@ def test_a_group_change_is_seen_by_cached_lists_at_once(api):
     fresh = api("GET", "/api/groups", **{"If-None-Match": first["ETag"]})
     assert fresh.status_code == 200
     assert fresh.json()[0]["monitorIds"] == ["mon_abc123"]
+
+
+def test_a_groups_monitor_ids_are_in_page_order_however_it_is_read(make_monitor):
+    MonitorGroup.create_group(id="grp_core", name="Core")
+    make_monitor(id="mon_second", group_id="grp_core", position=2)
+    make_monitor(id="mon_first1", group_id="grp_core", position=1)
+    expected = ["mon_first1", "mon_second"]
+    assert MonitorGroup.objects.get(pk="grp_core").to_dict()["monitorIds"] == expected
+    assert MonitorGroup.objects.with_members().get().to_dict()["monitorIds"] == expected

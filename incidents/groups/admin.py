@@ -65,11 +65,11 @@ class MonitorGroupAdmin(admin.ModelAdmin):
 
     @admin.display(description="monitors")
     def monitor_count(self, group):
-        return len(group.monitors.all())
+        return len(group.members())
 
     @admin.display(description="monitors, in page order")
     def monitors_in_order(self, group):
-        members = group.monitors.order_by("position", "created_at", "id")
+        members = group.members()
         if not members:
             return "None yet: choose this group on a monitor's page, or in the monitors list."
         return format_html(

@@ -27,6 +27,8 @@ from incidents.models import (
 )
 
 GROUP_ID_PATTERN = r"^grp_[a-z0-9]{3,32}$"
+# A group's monitors, in page order (Monitor.objects.in_page_order within one group).
+MEMBER_ORDER = ("position", "created_at", "id")
 GROUP_ID_HELP = "must match ^grp_[a-z0-9]{3,32}$"
 
 
@@ -53,7 +55,7 @@ class MonitorGroupQuerySet(models.QuerySet):
 
     def with_members(self):
         """Each group's monitors (``members``) in page order, in one more query."""
-        members = Monitor.objects.order_by("position", "created_at", "id").only("id", "group_id")
+        members = Monitor.objects.order_by(*MEMBER_ORDER)
         return self.prefetch_related(models.Prefetch("monitors", queryset=members))
 
 
@@ -78,13 +80,19 @@ class MonitorGroup(ShownOnPage, models.Model):
     def __str__(self):
         return self.name
 
+    def members(self):
+        """The group's monitors in page order (prefetched by ``with_members``)."""
+        if "monitors" in getattr(self, "_prefetched_objects_cache", {}):
+            return list(self.monitors.all())
+        return list(self.monitors.order_by(*MEMBER_ORDER))
+
     def to_dict(self):
         """The contract's fields in order (``description`` after them)."""
         return {
             "id": self.id,
             "name": self.name,
             "position": self.position,
-            "monitorIds": [monitor.id for monitor in self.monitors.all()],
+            "monitorIds": [monitor.id for monitor in self.members()],
             "description": self.description,
         }
 
