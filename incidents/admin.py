@@ -1,4 +1,4 @@
-"""The operators' face. Every write delegates to the domain (incidents/models.py):
+"""The operators' face. Every write delegates to the domain (incidents/models/):
 an edited status appends a timeline entry exactly as the API's PATCH does."""
 
 import json
@@ -616,9 +616,6 @@ class AuditRecordAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-
-# Alert channels, alerts and their attempts (incidents/alerts/admin.py).
-import incidents.alerts.admin  # noqa: E402, F401
 
 # Monitor groups (incidents/groups/admin.py).
 import incidents.groups.admin  # noqa: E402, F401

@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
+from django.http import HttpResponsePermanentRedirect
+from django.urls import re_path
 from django.utils import timezone
 from django.utils.functional import lazy
 
@@ -91,10 +93,25 @@ class OperatorsAdminSite(admin.AdminSite):
 
         return in_page_time_zone
 
+    def get_urls(self):
+        # Alerts were part of the incidents app until they became an app of
+        # their own: their old addresses (bookmarks) lead to the new ones.
+        moved = re_path(
+            r"^incidents/(?P<model>alert|alertchannel|alertattempt|windowend)/(?P<rest>.*)$",
+            moved_to_alerts,
+        )
+        return [moved, *super().get_urls()]
+
     def each_context(self, request):
         context = super().each_context(request)
         context["page_time_zone"] = zone_label()
         return context
+
+
+def moved_to_alerts(request, model, rest):
+    query = request.META.get("QUERY_STRING", "")
+    target = f"{request.path[: -len(f'incidents/{model}/{rest}')]}alerts/{model}/{rest}"
+    return HttpResponsePermanentRedirect(target + (f"?{query}" if query else ""))
 
 
 class OperatorsAdminConfig(AdminConfig):

@@ -195,6 +195,6 @@ def background_loops():
 
 def discover():
     """Import every module that declares tasks and duties: each app's
-    ``tasks`` module (incidents.alerts and incidents.checks are still part of
-    the incidents app, hence ``alerts.tasks`` and ``checks.tasks``)."""
-    autodiscover_modules("tasks", "alerts.tasks", "checks.tasks")
+    ``tasks`` module (incidents.checks is part of the incidents app, hence
+    ``checks.tasks``)."""
+    autodiscover_modules("tasks", "checks.tasks")

@@ -21,3 +21,14 @@ incident_changed = Signal()
 CREATED = "created"
 UPDATED = "updated"
 DELETED = "deleted"
+
+# A monitor's status moved, in the transaction that records it. Arguments:
+#   transition      the MonitorStatusChange (``monitor``, ``from_status``,
+#                   ``to_status``, ``created_at``)
+# The alerts app decides the transition's alerts here, so a committed
+# transition always has them and a rolled-back one has none.
+monitor_transition = Signal()
+
+# The same, once committed (``transaction.on_commit``): for listeners that
+# need not write with the change. Arguments: ``transition``.
+monitor_status_changed = Signal()

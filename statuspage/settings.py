@@ -88,7 +88,9 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "csp",
     "incidents",
+    "incidents.alerts",
     "incidents.subscribers",
+    "incidents.uptime",
 ]
 
 MIDDLEWARE = [
@@ -367,3 +369,6 @@ KAMUSTATUS_TIME_ZONE = os.environ.get("PAGE_TIME_ZONE", "Etc/UTC")
 KAMUSTATUS_LAST_GOOD_DIR = Path(os.environ.get("LAST_GOOD_DIR", BASE_DIR / "var" / "last-good"))
 # How often the status page re-fetches its changing part (htmx), in seconds.
 KAMUSTATUS_PAGE_REFRESH_SECONDS = max(1, envint("PAGE_REFRESH_SECONDS", 30))
+# How old the uptime numbers a stored page shows may get while they move with
+# the clock (a monitor down, downtime in the days shown), in seconds.
+KAMUSTATUS_UPTIME_REFRESH_SECONDS = max(1, envint("UPTIME_REFRESH_SECONDS", 60))

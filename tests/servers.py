@@ -59,6 +59,37 @@ def manage(env, *args, timeout=180, check=True, **kwargs):
     return result
 
 
+def database_url_like(connection, name):
+    """A URL for the database ``name`` on the server of ``connection`` (PostgreSQL)."""
+    params = connection.settings_dict
+    user = params["USER"] or "postgres"
+    password = f":{params['PASSWORD']}" if params["PASSWORD"] else ""
+    host = params["HOST"] or "127.0.0.1"
+    port = params["PORT"] or 5432
+    return f"postgres://{user}{password}@{host}:{port}/{name}"
+
+
+@contextlib.contextmanager
+def empty_database(connection, directory, label):
+    """The URL of a new, empty database of the same kind as ``connection``'s:
+    a SQLite file in ``directory``, or a PostgreSQL database dropped after."""
+    if connection.vendor == "sqlite":
+        yield f"sqlite:///{Path(directory) / f'{label}.sqlite3'}"
+        return
+    import psycopg
+
+    name = f"{connection.settings_dict['NAME']}_{label}_{secrets.token_hex(4)}"
+    server_url = database_url_like(connection, "postgres")
+    # CREATE/DROP DATABASE cannot run in the test's transaction: a side connection.
+    with psycopg.connect(server_url, autocommit=True) as server:
+        server.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield database_url_like(connection, name)
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as server:
+            server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def http(base, method, path, body=None, key=None, timeout=30):
     """``(status, headers, text)`` of one request; ``body`` sent as JSON,
     ``key`` as ``x-api-key``. Error statuses are answers, not exceptions."""

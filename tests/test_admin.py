@@ -312,7 +312,7 @@ class TestMonitors:
         for url in (
             reverse("admin:incidents_monitor_changelist"),
             reverse("admin:incidents_monitor_change", args=[quote(monitor.pk)]),
-            reverse("admin:incidents_alert_changelist"),
+            reverse("admin:alerts_alert_changelist"),
         ):
             assert "No alert channel is configured" in operator.get(url).content.decode()
         settings.ALERT_EMAILS = ["ops@example.com"]

@@ -221,7 +221,7 @@ def test_changing_a_monitors_state_and_seeing_its_alert(site, page):
     assert "was changed successfully" in success_message(page), error_text(page)
     assert call(site, "GET", "/monitors/mon_website")[1]["status"] == "down"
     # No channel: the alert is on the record all the same, and its outcome in view.
-    page.goto(site.url + "/admin/incidents/alert/")
+    page.goto(site.url + "/admin/alerts/alert/")
     row = page.locator("#result_list tbody tr").first
     assert "Suppressed" in row.inner_text() and "no channel" in row.inner_text()
     outcome = page.locator("#result_list th.column-outcome").bounding_box()
@@ -262,7 +262,7 @@ def test_scheduling_a_window_in_the_pages_time_zone(site, page):
 
 
 def test_adding_an_alert_channel(site, page):
-    page.goto(site.url + "/admin/incidents/alertchannel/add/")
+    page.goto(site.url + "/admin/alerts/alertchannel/add/")
     page.fill("#id_name", "On-call")
     page.select_option("#id_kind", "email")
     page.fill("#id_email", "oncall@example.com")

@@ -18,6 +18,7 @@ from incidents.alerts.models import Alert, AlertAttempt, AlertChannel, WindowEnd
 from incidents.alerts.tasks import process_window_ends, window_ends
 from incidents.management.commands.worker import Command
 from incidents.models import Monitor
+from tests.admin_forms import submit
 from tests.webhook_receiver import running_receiver
 
 T0 = datetime(2025, 6, 1, 2, 0, tzinfo=UTC)  # a window starts
@@ -584,14 +585,7 @@ class TestTwoWorkers:
 class TestFaces:
     def test_an_admin_status_change_raises_an_alert(self, channels, api_monitor, admin_client):
         url = reverse("admin:incidents_monitor_change", args=[api_monitor.pk])
-        page = admin_client.get(url)
-        data = {"name": "API", "url": "", "status": "down"}
-        for inline in page.context["inline_admin_formsets"]:
-            formset = inline.formset
-            for name in formset.management_form.fields:
-                value = formset.management_form[name].value()
-                data[f"{formset.prefix}-{name}"] = "" if value is None else value
-        response = admin_client.post(url, data)
+        response = submit(admin_client, url, "monitor_form", status="down")
         assert response.status_code == 302
         assert Monitor.objects.get(pk=api_monitor.pk).status == "down"
         run_worker()
@@ -601,16 +595,16 @@ class TestFaces:
         api_monitor.change(status="down")
         run_worker()
         alert = Alert.objects.get(channel_kind="webhook")
-        listing = admin_client.get(reverse("admin:incidents_alert_changelist"))
+        listing = admin_client.get(reverse("admin:alerts_alert_changelist"))
         assert listing.status_code == 200
         assert "On-call bot" in listing.content.decode()
-        page = admin_client.get(reverse("admin:incidents_alert_change", args=[alert.pk]))
+        page = admin_client.get(reverse("admin:alerts_alert_change", args=[alert.pk]))
         assert page.status_code == 200
         assert SECRET not in page.content.decode()
         assert "Sent" in page.content.decode()
 
     def test_the_admin_adds_a_webhook_channel_with_a_secret(self, admin_client, db):
-        url = reverse("admin:incidents_alertchannel_add")
+        url = reverse("admin:alerts_alertchannel_add")
         response = admin_client.post(
             url, {"name": "Hook", "kind": "webhook", "url": "", "secret": "", "email": ""}
         )
@@ -638,7 +632,7 @@ class TestFaces:
         failed = Alert.objects.get(outcome="failed")
         sent = Alert.objects.get(outcome="sent")
         response = admin_client.post(
-            reverse("admin:incidents_alert_changelist"),
+            reverse("admin:alerts_alert_changelist"),
             {"action": "deliver_again", "_selected_action": [failed.pk, sent.pk]},
             follow=True,
         )

@@ -48,7 +48,8 @@ def make_failures(env, count, tasks_per_alert=1):
         env,
         "shell",
         "-c",
-        "from incidents.models import Alert, Monitor\n"
+        "from incidents.alerts.models import Alert\n"
+        "from incidents.models import Monitor\n"
         f"for n in range({count}):\n"
         "    monitor = Monitor.create_monitor(name=f'Service {n}', id=f'mon_svc{n:03d}')\n"
         "    monitor.change(status='down')\n"

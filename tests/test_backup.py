@@ -2,7 +2,6 @@
 maintenance window, monitor and audit record intact (docs/operations.md "Backup and restore")."""
 
 import json
-import secrets
 import shutil
 import subprocess
 from datetime import UTC, datetime
@@ -85,32 +84,11 @@ def manage(database_url, *args):
     return servers.manage(env, *args)
 
 
-def postgres_url(name):
-    params = connection.settings_dict
-    user = params["USER"] or "postgres"
-    password = f":{params['PASSWORD']}" if params["PASSWORD"] else ""
-    host = params["HOST"] or "127.0.0.1"
-    port = params["PORT"] or 5432
-    return f"postgres://{user}{password}@{host}:{port}/{name}"
-
-
 @pytest.fixture
 def empty_database(tmp_path):
     """The URL of a new, empty database of the same kind as the test database."""
-    if connection.vendor == "sqlite":
-        yield f"sqlite:///{tmp_path / 'restored.sqlite3'}"
-        return
-    import psycopg
-
-    name = f"{connection.settings_dict['NAME']}_restore_{secrets.token_hex(4)}"
-    # CREATE/DROP DATABASE cannot run in the test's transaction: a side connection.
-    with psycopg.connect(postgres_url("postgres"), autocommit=True) as server:
-        server.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield postgres_url(name)
-    finally:
-        with psycopg.connect(postgres_url("postgres"), autocommit=True) as server:
-            server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with servers.empty_database(connection, tmp_path, "restore") as url:
+        yield url
 
 
 def test_a_dumpdata_backup_restores_into_an_empty_database(
@@ -143,7 +121,7 @@ def test_a_pg_dump_backup_restores_into_an_empty_database(
         pytest.skip("pg_dump/pg_restore are not installed")
     before = populate(make_monitor, make_incident)
     backup = tmp_path / "backup.dump"
-    source = postgres_url(connection.settings_dict["NAME"])
+    source = servers.database_url_like(connection, connection.settings_dict["NAME"])
     subprocess.run(
         ["pg_dump", "--format=custom", "--no-owner", f"--file={backup}", "--dbname", source],
         check=True,

@@ -10,9 +10,10 @@ import time_machine
 from django.core import mail
 from django.core.management import call_command
 
+from incidents.alerts.models import Alert
 from incidents.checks.results import confirmed_status
 from incidents.checks.scheduler import run_checks_now
-from incidents.models import Alert, Check, Monitor, MonitorStatusChange
+from incidents.models import Check, Monitor, MonitorStatusChange
 from tests.check_peers import http_target
 
 pytestmark = [pytest.mark.django_db]

@@ -8,9 +8,10 @@ import pytest
 import time_machine
 from django.core.management import call_command
 
+from incidents.alerts.models import Alert
 from incidents.checks import pings
 from incidents.checks.results import notice_heartbeat_deadlines
-from incidents.models import Alert, Check, CheckResult, Monitor
+from incidents.models import Check, CheckResult, Monitor
 
 pytestmark = [pytest.mark.django_db]
 

@@ -47,6 +47,13 @@ class Systems(HTMLParser):
         elif tag == "li" and "monitor" in classes:
             self.text = []
             self.sections[-1]["rows"].append(classes[1].removeprefix("monitor-"))
+        elif "uptime-bars" in classes and self.text is not None:
+            self.end_row()  # the row's words end where its uptime bars begin
+
+    def end_row(self):
+        rows = self.sections[-1]["rows"]
+        rows[-1] = (rows[-1], " ".join("".join(self.text).split()))
+        self.text = None
 
     def handle_data(self, data):
         if self.text is not None:
@@ -57,9 +64,7 @@ class Systems(HTMLParser):
             self.sections[-1]["group"] = " ".join("".join(self.text).split())
             self.text, self.where = None, "group"
         elif tag == "li" and self.text is not None:
-            rows = self.sections[-1]["rows"]
-            rows[-1] = (rows[-1], " ".join("".join(self.text).split()))
-            self.text = None
+            self.end_row()
         elif (tag, self.where) in (("details", "group"), ("ul", "list")):
             self.where = None
 
@@ -92,7 +97,7 @@ def test_groups_are_open_sections_in_page_order_with_ungrouped_monitors_between(
     assert [(s["group"], s["rows"]) for s in sections] == [
         ("Core services Operational", [("operational", "Database Operational"),
                                        ("operational", "API Operational")]),
-        (None, [("operational", "Website www.example.com Operational")]),
+        (None, [("operational", "Website Operational www.example.com")]),
         ("Edge Operational", [("operational", "DNS Operational")]),
         (None, [("operational", "Legacy Operational")]),
     ]  # fmt: skip

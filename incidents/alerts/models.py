@@ -1,10 +1,15 @@
 """Alert channels, alerts and their delivery attempts, and the rules that decide
 them.
 
-Deciding happens in the domain, inside the transaction that records a
-monitor's change of state (``MonitorStatusChange.announce``), so a committed
-transition always has its alerts and their queued deliveries; delivering
-happens later, in queued work (``incidents.alerts.tasks``).
+Deciding happens here, in receivers of the domain's signals (connected in
+``apps.AlertsConfig.ready``): ``monitor_transition`` is sent inside the
+transaction that records a monitor's change of state, so a committed
+transition always has its alerts and their queued deliveries, and a
+rolled-back one none; delivering happens later, in queued work
+(``incidents.alerts.tasks``).
+
+The tables keep the names they had when alerts were part of the incidents app
+(``incidents_alert``…): moving the models to this app changed no data.
 """
 
 import secrets
@@ -15,7 +20,6 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.db.models import Q
-from django.db.models.signals import post_save
 from django.utils import timezone
 
 from incidents.cache.generation import NotShownOnPage
@@ -122,6 +126,7 @@ class AlertChannel(NotShownOnPage, models.Model):
     objects = AlertChannelQuerySet.as_manager()
 
     class Meta:
+        db_table = "incidents_alertchannel"
         ordering = ["name", "pk"]
 
     def __str__(self):
@@ -329,6 +334,7 @@ class Alert(NotShownOnPage, models.Model):
     objects = AlertQuerySet.as_manager()
 
     class Meta:
+        db_table = "incidents_alert"
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["-created_at", "-id"], name="alert_newest_first"),
@@ -468,6 +474,7 @@ class AlertAttempt(NotShownOnPage, models.Model):
     succeeded = models.BooleanField(default=False)
 
     class Meta:
+        db_table = "incidents_alertattempt"
         ordering = ["alert", "number"]
 
     def __str__(self):
@@ -562,6 +569,7 @@ class WindowEnd(NotShownOnPage, models.Model):
     objects = WindowEndQuerySet.as_manager()
 
     class Meta:
+        db_table = "incidents_windowend"
         ordering = ["-ended_at"]
         constraints = [
             models.UniqueConstraint(fields=["window", "ended_at"], name="window_end_once")
@@ -571,9 +579,16 @@ class WindowEnd(NotShownOnPage, models.Model):
         return f"{self.window_id} ended {isostring(self.ended_at)}"
 
 
-def _check_ends_when_a_window_is_resolved(sender, instance, **kwargs):
-    """A window resolved early ends now, not at the worker's next periodic
-    check: queue that check (it is idempotent, so a spare one costs nothing)."""
+def decide_for_transition(sender, transition, **kwargs):
+    """Receives ``incidents.signals.monitor_transition``, in the transaction
+    that records the transition."""
+    Alert.objects.decide_for_transition(transition)
+
+
+def check_ends_when_a_window_is_resolved(sender, instance, **kwargs):
+    """Receives ``post_save`` of incidents. A window resolved early ends now,
+    not at the worker's next periodic check: queue that check (it is
+    idempotent, so a spare one costs nothing)."""
     if instance.status != Incident.RESOLVED:
         return
     window = instance.window
@@ -582,10 +597,3 @@ def _check_ends_when_a_window_is_resolved(sender, instance, **kwargs):
     from incidents.alerts.tasks import process_window_ends  # tasks import this module
 
     enqueue(process_window_ends)
-
-
-post_save.connect(
-    _check_ends_when_a_window_is_resolved,
-    sender=Incident,
-    dispatch_uid="alerts-window-resolved",
-)

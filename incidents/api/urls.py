@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from incidents.api import alerts, checks, groups, openapi, views
+from incidents.api import alerts, checks, groups, openapi, uptime, views
 from incidents.subscribers import api as subscribers
 
 app_name = "api"
@@ -16,6 +16,7 @@ urlpatterns = [
     path("monitors", views.monitors, name="monitors"),
     path("monitors/<str:monitor_id>", views.monitor, name="monitor"),
     path("monitors/<str:monitor_id>/checks", checks.results, name="monitor-checks"),
+    path("monitors/<str:monitor_id>/uptime", uptime.uptime, name="monitor-uptime"),
     path("groups", groups.groups, name="groups"),
     path("groups/<str:group_id>", groups.group, name="group"),
     path("alerts", alerts.alerts, name="alerts"),

@@ -22,7 +22,8 @@ from django.utils import timezone
 from incidents.cache.generation import NotShownOnPage
 from incidents.checks import definition
 from incidents.checks.definition import HEARTBEAT, HTTP, TCP
-from incidents.models import Actor, Monitor, isostring
+from incidents.models.common import Actor, isostring
+from incidents.models.monitors import Monitor
 from incidents.site import page_url
 
 CHECK_ACTOR = Actor.system("check")

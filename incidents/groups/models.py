@@ -13,18 +13,18 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
 from incidents.cache.generation import ShownOnPage
-from incidents.models import (
+from incidents.models.audit import AuditRecord
+from incidents.models.common import (
     DESCRIPTION_MAX_LENGTH,
     NAME_MAX_LENGTH,
     UNSET,
-    AuditRecord,
     Conflict,
-    Monitor,
     clean_description,
     clean_position,
     make_id,
     now_seconds,
 )
+from incidents.models.monitors import Monitor
 
 GROUP_ID_PATTERN = r"^grp_[a-z0-9]{3,32}$"
 # A group's monitors, in page order (Monitor.objects.in_page_order within one group).

@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('incidents', '0006_checks'),
+        ('incidents', '0009_alerts_to_own_app'),
     ]
 
     operations = [

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_safe
 
 from incidents.cache.pages import STATUS_PAGE_VARY, serve, status_page_name, wants_live_part
 from incidents.cache.store import Rendered
-from incidents.models import Incident, Monitor
+from incidents.models import MONITOR_ID_PATTERN, Incident, Monitor
 from incidents.overview import (
     MONITOR_LABELS,
     Overview,
@@ -28,6 +28,10 @@ from incidents.overview import (
     page_updated_at,
     status_label,
 )
+from incidents.pages import monitor
+from incidents.pages.uptime import SHOWN_DAYS, Strip, strips
+from incidents.site import absolute
+from incidents.uptime import history as uptime_history
 
 # Resolved incidents and finished windows stay on the front page this long.
 RECENT_HISTORY = timedelta(days=14)
@@ -86,12 +90,26 @@ def status_context(now):
     )
     more_in_history = len(recent) > RECENT_LIMIT
     recent = recent[:RECENT_LIMIT]
-    # The page changes by the clock alone when a window starts or ends, or
-    # when the oldest recent item leaves the horizon.
+    uptime, uptime_valid_until = strips(overview.monitors, now)
+    # The page changes by the clock alone when a window starts or ends, when
+    # the oldest recent item leaves the horizon, and when the uptime bars
+    # move (at midnight, or within the uptime refresh while numbers move).
     valid_until = earliest(
         Incident.objects.next_maintenance_edge(now),
         recent[-1].finished_at + RECENT_HISTORY if recent else None,
+        uptime_valid_until if overview.monitors else None,
     )
+    # Each monitor's row, by id: listed in page order, and within its section.
+    rows = {
+        monitor.id: {
+            "monitor": monitor,
+            "state": state,
+            "label": MONITOR_LABELS[state],
+            "uptime": uptime.get(monitor.id),
+        }
+        for monitor in overview.monitors
+        for state in [monitor_state(monitor)]
+    }
     context = {
         "now": now,
         "overview": overview,
@@ -100,21 +118,13 @@ def status_context(now):
         "updated_at": page_updated_at(now),
         "active_windows": [describe(w, monitors_by_id, now) for w in overview.active_windows],
         "incidents": [describe(i, monitors_by_id, now) for i in overview.ongoing_incidents],
-        "monitors": [
-            {"monitor": monitor, "state": state, "label": MONITOR_LABELS[state]}
-            for monitor in overview.monitors
-            for state in [monitor_state(monitor)]
-        ],
+        "monitors": list(rows.values()),
         "sections": [
             {
                 "group": section.group,
                 "state": section.state,
                 "label": section.label,
-                "monitors": [
-                    {"monitor": monitor, "state": state, "label": MONITOR_LABELS[state]}
-                    for monitor in section.monitors
-                    for state in [monitor_state(monitor)]
-                ],
+                "monitors": [rows[monitor.id] for monitor in section.monitors],
             }
             for section in overview.sections
         ],
@@ -158,6 +168,56 @@ def incident_page(request, incident_id):
     if not re.fullmatch(r"inc_[a-z0-9]{1,36}", incident_id):
         raise Http404("No such incident.")
     return serve(request, "incident:" + incident_id, build)
+
+
+# --- /monitors/<id>/ ------------------------------------------------------------
+
+
+@require_safe
+def monitor_page(request, monitor_id):
+    def build(now):
+        found = Monitor.objects.with_maintenance(now).filter(pk=monitor_id).first()
+        if found is None:
+            raise Http404("No such monitor.")
+        days = uptime_history.history([found], uptime_history.MAX_DAYS, now, with_incidents=True)[
+            found.id
+        ]
+        strip = Strip.of(days[-SHOWN_DAYS:])
+        check = getattr(found, "health_check", None)
+        state = monitor_state(found)
+        items = monitor.touching_incidents(found.id)
+        context = {
+            "monitor": found,
+            "state": state,
+            "label": MONITOR_LABELS[state],
+            "periods": monitor.uptime_periods(found, days, now),
+            "strip": strip,
+            "charts": monitor.response_charts(found, now) if check is not None else None,
+            "chart_width": monitor.CHART_WIDTH,
+            "chart_height": monitor.CHART_HEIGHT,
+            "items": [
+                {
+                    "incident": item,
+                    "label": status_label(item, now=now),
+                    "state": item.window_state(now),
+                }
+                for item in items
+            ],
+            "page_url": absolute(reverse("monitor-page", args=[found.id])),
+        }
+        valid_until = earliest(
+            Incident.objects.next_maintenance_edge(now), uptime_history.next_day_boundary(now)
+        )
+        if check is not None or uptime_history.shown_numbers_move(
+            {found.id: days[-SHOWN_DAYS:]}, [found]
+        ):
+            # Response times land without a write the generation tracks.
+            valid_until = min(valid_until, uptime_history.refresh_bound(now))
+        return Rendered(render_page("incidents/monitor.html", context), valid_until=valid_until)
+
+    if not re.fullmatch(MONITOR_ID_PATTERN, monitor_id):
+        raise Http404("No such monitor.")
+    return serve(request, "monitor:" + monitor_id, build)
 
 
 # --- /history/ ----------------------------------------------------------------

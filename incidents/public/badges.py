@@ -13,6 +13,7 @@ from xml.sax.saxutils import escape
 
 from incidents import overview
 from incidents.models import Monitor
+from incidents.uptime.history import percent
 
 # shields.io's hues, darkened so that white 11px text keeps a contrast of at
 # least 4.5:1 (WCAG AA) on every one of them.
@@ -138,3 +139,15 @@ def monitor_badge(monitor):
 def not_found_badge(label="monitor"):
     message, colour = NOT_FOUND
     return render(label, message, colour)
+
+
+# An uptime ratio -> colour: green from 99.9 %, then yellow, orange, red.
+UPTIME_COLOURS = [(0.999, GREEN), (0.99, YELLOW), (0.95, ORANGE), (0.0, RED)]
+
+
+def uptime_badge(ratio):
+    """``uptime | 99.95 %``: the message says it, the colour only echoes it."""
+    if ratio is None:
+        return render("uptime", "no data", GREY)
+    colour = next(colour for floor, colour in UPTIME_COLOURS if ratio >= floor)
+    return render("uptime", percent(ratio), colour)

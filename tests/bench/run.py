@@ -983,34 +983,52 @@ def parse_args(argv):
     )
     parser.add_argument("--subscribers", type=int,
                         help="subscribers to mail (10,000; quick 300; 0: none)")  # fmt: skip
+    parser.add_argument("--uptime-monitors", type=int, default=50,
+                        help="monitors of the uptime stage (50; 0: none)")  # fmt: skip
     parser.add_argument("--output", default=str(ROOT / "bench-results.json"))
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     return parser.parse_args(argv)
 
 
+def separate_stage(name, script, arguments, configured_url):
+    """``script`` (beside this file) in its own process and database, writing
+    its result as JSON: that result with ``"status": "ok"``, or a failure."""
+    output = Path(tempfile.mkdtemp(prefix="kamustatus-bench-")) / f"{name}.json"
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env["DATABASE_URL"] = configured_url
+    command = [sys.executable, str(HERE / script), *arguments, "--output", str(output)]
+    completed = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, check=False)
+    if completed.returncode != 0 or not output.exists():
+        log(f"{name} stage failed")
+        return {"status": "failed"}
+    result = json.loads(output.read_text())
+    shutil.rmtree(output.parent, ignore_errors=True)
+    return {"status": "ok", **result}
+
+
+def uptime_stage(args, configured_url):
+    """tests/bench/uptime.py: ``/`` rendered fresh after a write with 50
+    monitors × 90 days, before and after the bars."""
+    if not args.uptime_monitors:
+        return None
+    log(f"uptime stage: {args.uptime_monitors} monitors × 90 days")
+    arguments = ["--monitors", str(args.uptime_monitors), "--samples", "5" if args.quick else "20"]
+    return separate_stage("uptime", "uptime.py", arguments, configured_url)
+
+
 def subscribers_stage(args, configured_url):
-    """tests/bench/subscribers.py in its own process and database: mail to N
-    subscribers after one update, and the update request's time beside it."""
+    """tests/bench/subscribers.py: mail to N subscribers after one update, and
+    the update request's time beside it."""
     count = args.subscribers
     if count is None:
         count = 300 if args.quick else 10_000
     if not count:
         return None
-    output = Path(tempfile.mkdtemp(prefix="kamustatus-bench-")) / "subscribers.json"
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    env["DATABASE_URL"] = configured_url
-    command = [sys.executable, str(HERE / "subscribers.py"), "--subscribers", str(count)]
-    command += ["--workers", str(args.workers), "--output", str(output)]
+    arguments = ["--subscribers", str(count), "--workers", str(args.workers)]
     if args.quick:
-        command += ["--samples", "10"]
+        arguments += ["--samples", "10"]
     log(f"subscribers stage: {count:,} subscribers")
-    completed = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, check=False)
-    if completed.returncode != 0 or not output.exists():
-        log("subscribers stage failed")
-        return {"status": "failed"}
-    result = json.loads(output.read_text())
-    shutil.rmtree(output.parent, ignore_errors=True)
-    return {"status": "ok", **result}
+    return separate_stage("subscribers", "subscribers.py", arguments, configured_url)
 
 
 def main(argv=None):
@@ -1075,6 +1093,7 @@ def main(argv=None):
             log(f"kept {workdir}")
 
     subscribers = subscribers_stage(args, configured_url)
+    uptime = uptime_stage(args, configured_url)
     by_key = add_ratios(bench.rows)
     result = {
         "finished_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -1098,6 +1117,7 @@ def main(argv=None):
 
     result["targets"] = targets(by_key, database.is_postgres) + check_targets(by_key)
     result["subscribers"] = subscribers
+    result["uptime"] = uptime
     Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
     print(markdown(result))
     if subscribers:
@@ -1105,6 +1125,11 @@ def main(argv=None):
 
         print()
         print(subscribers_bench.markdown(subscribers))
+    if uptime:
+        import uptime as uptime_bench
+
+        print()
+        print(uptime_bench.markdown(uptime))
     log(f"wrote {args.output} in {result['total_seconds']} s")
     return 0
 

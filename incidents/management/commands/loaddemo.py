@@ -32,6 +32,7 @@ from incidents.models import (
     now_seconds,
 )
 from incidents.site import page_url
+from incidents.uptime.demo import create_uptime_demo
 
 # The page's two sections (issue 17): (id, name, description, position).
 DEMO_GROUPS = [
@@ -223,6 +224,9 @@ class Command(BaseCommand):
 
         now = now_seconds()
         past = now - timedelta(days=3, hours=5)
+        # 90 days of history for the uptime bars (the API was down during
+        # the past incident below).
+        history = create_uptime_demo(actor, now, past - timedelta(minutes=2), 70)
         incident = Incident.open_incident(
             title="Elevated error rates on the API",
             message="We are investigating elevated error rates on API requests.",
@@ -280,4 +284,5 @@ class Command(BaseCommand):
             incident.id,
             ongoing.id,
             window.id,
+            *history,
         ]

@@ -1,49 +1,29 @@
-"""The domain: monitors, incidents and their timeline, maintenance windows, API
-keys and the audit trail, with every rule that governs them.
+"""Incidents and their timeline (``IncidentUpdate``), the monitors they
+affect (``IncidentMonitor``, ``DeletedMonitor``), and maintenance windows: an
+incident with a schedule (``MaintenanceWindow``)."""
 
-The API, the admin, the pages and the management commands all write through
-the methods here; none of them re-implements a rule.
-"""
-
-import hashlib
-import hmac
-import re
-import secrets
-import string
 from dataclasses import dataclass
-from datetime import UTC, timedelta
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
-from django.db import connections, models, transaction
-from django.db.models import Case, Exists, F, Max, OuterRef, Prefetch, Q, When
+from django.db import models, transaction
+from django.db.models import Case, F, Max, Prefetch, Q, When
 from django.db.models.functions import Coalesce, Least
-from django.dispatch import Signal
 from django.utils import timezone
 
 from incidents import signals
 from incidents.cache import generation
-from incidents.cache.generation import NotShownOnPage, ShownOnPage
-
-ID_ALPHABET = string.ascii_lowercase + string.digits
-ID_LENGTH = 16
-MONITOR_ID_PATTERN = r"^mon_[a-z0-9]{3,32}$"
-TITLE_MAX_LENGTH = 200
-NAME_MAX_LENGTH = 200
-URL_MAX_LENGTH = 2000
-DESCRIPTION_MAX_LENGTH = 500
-POSITION_MAX = 1_000_000
-HTTP_URL = URLValidator(schemes=["http", "https"])
-
-
-def make_id(prefix):
-    """A prefixed, opaque, lowercase alphanumeric id such as ``inc_k3v9…``."""
-    return prefix + "_" + "".join(secrets.choice(ID_ALPHABET) for _ in range(ID_LENGTH))
-
-
-def new_monitor_id():
-    return make_id("mon")
+from incidents.cache.generation import ShownOnPage
+from incidents.models.audit import AuditRecord
+from incidents.models.common import (
+    NAME_MAX_LENGTH,
+    TITLE_MAX_LENGTH,
+    UNSET,
+    Conflict,
+    isostring,
+    make_id,
+    now_seconds,
+)
+from incidents.models.monitors import Monitor
 
 
 def new_incident_id():
@@ -52,350 +32,6 @@ def new_incident_id():
 
 def new_update_id():
     return make_id("upd")
-
-
-def now_seconds():
-    """Now, in UTC, truncated to whole seconds: what the API shows is what is stored."""
-    return timezone.now().astimezone(UTC).replace(microsecond=0)
-
-
-def isostring(value):
-    """RFC 3339 in UTC with a ``Z`` suffix and whole seconds, or None."""
-    if value is None:
-        return None
-    # isoformat, not strftime("%Y"): the year keeps four digits before 1000.
-    return value.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
-
-
-class Conflict(Exception):
-    """A write that the current state of things forbids (HTTP 409 in the API)."""
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who made a change, for the audit trail."""
-
-    label: str
-    api_key: "ApiKey | None" = None
-    user: object = None
-
-    @classmethod
-    def for_api_key(cls, api_key):
-        return cls(label=f"API key {api_key.name} ({api_key.prefix}…)", api_key=api_key)
-
-    @classmethod
-    def for_user(cls, user):
-        return cls(label=f"admin {user.get_username()}", user=user)
-
-    @classmethod
-    def system(cls, what):
-        return cls(label=what)
-
-
-UNSET = object()
-
-
-def clean_description(value):
-    """A monitor's or group's description: trimmed text of at most 500
-    characters, or None (also for an empty one)."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValidationError("must be a string or null")
-    if len(value.strip()) > DESCRIPTION_MAX_LENGTH:
-        raise ValidationError(f"must be at most {DESCRIPTION_MAX_LENGTH} characters")
-    return value.strip() or None
-
-
-def clean_position(value):
-    """An order on the page: a whole number from 0 (first) to POSITION_MAX."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= POSITION_MAX:
-        raise ValidationError(f"must be a whole number from 0 to {POSITION_MAX}")
-    return value
-
-
-# Sent once a monitor's change of status is committed, with ``transition``.
-monitor_status_changed = Signal()
-
-
-# --- Monitors -------------------------------------------------------------
-
-
-# The status page's order of monitors: groups and ungrouped monitors by their
-# position (ties: ungrouped monitors first, then groups by creation), and
-# within a group by the monitors' position, ties by creation.
-MONITOR_PAGE_ORDER = [
-    Coalesce("group__position", "position").asc(),
-    F("group__created_at").asc(nulls_first=True),
-    F("group_id").asc(nulls_first=True),
-    F("position").asc(),
-    F("created_at").asc(),
-    F("id").asc(),
-]
-
-
-class MonitorQuerySet(models.QuerySet):
-    def with_maintenance(self, now=None):
-        """Annotate ``in_maintenance``: an active window covers the monitor."""
-        active = Incident.objects.active_maintenance(now).values("pk")
-        covered = IncidentMonitor.objects.filter(monitor=OuterRef("pk"), incident__in=active)
-        return self.annotate(in_maintenance=Exists(covered)).select_related("health_check")
-
-    def in_page_order(self):
-        return self.order_by(*MONITOR_PAGE_ORDER)
-
-    def for_status_page(self, now=None):
-        return self.with_maintenance(now).select_related("group").in_page_order()
-
-
-class Monitor(ShownOnPage, models.Model):
-    OPERATIONAL = "operational"
-    DEGRADED = "degraded"
-    DOWN = "down"
-    STATUS_CHOICES = [
-        (OPERATIONAL, "Operational"),
-        (DEGRADED, "Degraded"),
-        (DOWN, "Down"),
-    ]
-    STATUSES = [value for value, _label in STATUS_CHOICES]
-
-    id = models.CharField(primary_key=True, max_length=40, default=new_monitor_id)
-    name = models.CharField(max_length=NAME_MAX_LENGTH)
-    status = models.CharField(max_length=20, choices=STATUS_CHOICES, default=OPERATIONAL)
-    url = models.URLField(max_length=URL_MAX_LENGTH, null=True, blank=True)  # noqa: DJ001 (API: null)
-    # Groups and order (issue 17): incidents/groups/models.py.
-    description = models.CharField(  # noqa: DJ001 (API: null)
-        max_length=DESCRIPTION_MAX_LENGTH, null=True, blank=True
-    )
-    group = models.ForeignKey(
-        "incidents.MonitorGroup",
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="monitors",
-    )
-    position = models.PositiveIntegerField(
-        default=0, help_text="Order on the page within its group (ties: oldest first)."
-    )
-    created_at = models.DateTimeField(default=now_seconds)
-    updated_at = models.DateTimeField(auto_now=True)
-    status_changed_at = models.DateTimeField(null=True, blank=True)
-
-    objects = MonitorQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["created_at", "id"], name="monitor_page_order")]
-
-    def __str__(self):
-        return f"{self.name} ({self.id})"
-
-    def is_in_maintenance(self, now=None):
-        annotated = getattr(self, "in_maintenance", None)
-        if annotated is not None and now is None:
-            return annotated
-        return Incident.objects.active_maintenance(now).filter(monitor_links__monitor=self).exists()
-
-    def to_dict(self):
-        return {
-            "id": self.id,
-            "name": self.name,
-            "status": self.status,
-            "inMaintenance": self.is_in_maintenance(),
-            "url": self.url,
-            "description": self.description,
-            "groupId": self.group_id,
-            "position": self.position,
-            **check_fields(getattr(self, "health_check", None)),  # checks (issue 14)
-        }
-
-    @classmethod
-    def validate_fields(
-        cls,
-        *,
-        name=UNSET,
-        url=UNSET,
-        status=UNSET,
-        id=UNSET,
-        check=UNSET,
-        description=UNSET,
-        group_id=UNSET,
-        position=UNSET,
-    ):
-        """Check values against the rules; raise ValidationError naming fields."""
-        errors = MonitorGroup.placement_errors(description, group_id, position)
-        if name is not UNSET:
-            if not isinstance(name, str) or not name.strip():
-                errors["name"] = "must be a non-empty string"
-            elif len(name.strip()) > NAME_MAX_LENGTH:
-                errors["name"] = f"must be at most {NAME_MAX_LENGTH} characters"
-        if url is not UNSET and url is not None:
-            try:
-                # The field's own validator also lets ftp:// through; "" means none.
-                if url != "":
-                    HTTP_URL(url)
-            except (ValidationError, TypeError):
-                errors["url"] = "must be an http or https URL"
-            else:
-                if len(url) > URL_MAX_LENGTH:
-                    errors["url"] = f"must be at most {URL_MAX_LENGTH} characters"
-        if status is not UNSET and status not in cls.STATUSES:
-            errors["status"] = "must be one of: " + ", ".join(cls.STATUSES)
-        if id is not UNSET and (
-            not isinstance(id, str) or not re.fullmatch(MONITOR_ID_PATTERN, id)
-        ):
-            errors["id"] = "must match ^mon_[a-z0-9]{3,32}$"
-        if check is not UNSET:
-            try:
-                clean_check(check)
-            except ValidationError as error:
-                errors.update(error.message_dict)
-        if errors:
-            raise ValidationError(errors)
-
-    @classmethod
-    def create_monitor(
-        cls,
-        *,
-        name,
-        url=None,
-        status=OPERATIONAL,
-        id=None,
-        check=None,
-        description=None,
-        group_id=None,
-        position=0,
-        actor=None,
-    ):
-        fields = {"name": name, "url": url, "status": status, "check": check}
-        placement = {"description": description, "group_id": group_id, "position": position}
-        if id is not None:
-            fields["id"] = id
-        cls.validate_fields(**fields, **placement)
-        with transaction.atomic():
-            if id is not None and cls.objects.filter(pk=id).exists():
-                raise Conflict(f"A monitor with id {id} already exists.")
-            MonitorGroup.objects.hold(group_id)
-            monitor = cls(
-                name=name.strip(),
-                url=url or None,
-                status=status,
-                description=clean_description(description),
-                group_id=group_id,
-                position=position,
-            )
-            if id is not None:
-                monitor.id = id
-            monitor.save(force_insert=True)
-            if check is not None:
-                Check.apply(monitor, clean_check(check))
-            AuditRecord.log(actor, AuditRecord.CREATED, monitor, changes=monitor.to_dict())
-        return monitor
-
-    def change(
-        self,
-        *,
-        name=UNSET,
-        url=UNSET,
-        status=UNSET,
-        check=UNSET,
-        description=UNSET,
-        group_id=UNSET,
-        position=UNSET,
-        actor=None,
-    ):
-        """Edit the monitor; a change of status is recorded as a transition.
-
-        Returns the new ``MonitorStatusChange`` if the status moved, else None.
-        """
-        placement = {"description": description, "group_id": group_id, "position": position}
-        self.validate_fields(name=name, url=url, status=status, check=check, **placement)
-        with transaction.atomic():
-            locked = Monitor.objects.select_for_update().get(pk=self.pk)
-            changes = MonitorGroup.place(locked, **placement)
-            if check is not UNSET:
-                changes["check"] = Check.apply(locked, clean_check(check))
-                self._state.fields_cache.pop("health_check", None)
-            if name is not UNSET and name.strip() != locked.name:
-                locked.name = changes["name"] = name.strip()
-            if url is not UNSET and (url or None) != locked.url:
-                locked.url = changes["url"] = url or None
-            transition = None
-            if status is not UNSET and status != locked.status:
-                transition = MonitorStatusChange.objects.create(
-                    monitor=locked, from_status=locked.status, to_status=status
-                )
-                locked.status = changes["status"] = status
-                locked.status_changed_at = transition.created_at
-            if changes:
-                locked.save()
-                AuditRecord.log(actor, AuditRecord.UPDATED, locked, changes=changes)
-            for field in ("name", "url", "status", "status_changed_at", "updated_at"):
-                setattr(self, field, getattr(locked, field))
-            for field in ("description", "group_id", "position"):
-                setattr(self, field, getattr(locked, field))
-            if transition is not None:
-                transition.announce()
-        return transition
-
-    def report_status(self, status, actor=None):
-        """A monitor reports its state (API PATCH, admin, a check)."""
-        return self.change(status=status, actor=actor)
-
-    def why_not_deletable(self):
-        """The sentence that refuses deleting the monitor now, or None."""
-        if Incident.objects.open().filter(monitor_links__monitor_id=self.pk).exists():
-            return (
-                f"Monitor {self.id} is referenced by an unresolved incident; "
-                "resolve the incident first."
-            )
-        return None
-
-    def delete_with_audit(self, actor=None):
-        """Delete the monitor unless an open incident needs it. Resolved
-        incidents keep their link to it, with its name, so their history
-        still says what they affected (and their monitorIds do not change)."""
-        with transaction.atomic():
-            locked = Monitor.objects.select_for_update().get(pk=self.pk)
-            refusal = locked.why_not_deletable()
-            if refusal:
-                raise Conflict(refusal)
-            snapshot = locked.to_dict()
-            AuditRecord.log(actor, AuditRecord.DELETED, locked, snapshot=snapshot)
-            IncidentMonitor.objects.filter(monitor_id=locked.pk).update(monitor_name=locked.name)
-            locked.delete()
-
-
-class MonitorStatusChange(NotShownOnPage, models.Model):
-    """A monitor moved from one state to another: what alerts are made of."""
-
-    monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="transitions")
-    from_status = models.CharField(max_length=20, choices=Monitor.STATUS_CHOICES)
-    to_status = models.CharField(max_length=20, choices=Monitor.STATUS_CHOICES)
-    created_at = models.DateTimeField(default=now_seconds)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["monitor", "-created_at"], name="transition_by_monitor")]
-
-    def __str__(self):
-        return f"{self.monitor_id}: {self.from_status} → {self.to_status}"
-
-    @property
-    def is_failure(self):
-        return self.to_status in (Monitor.DEGRADED, Monitor.DOWN)
-
-    def announce(self):
-        """Decide the transition's alerts in the transaction that records it (so
-        none is lost), then tell other listeners once committed."""
-        Alert.objects.decide_for_transition(self)
-        transaction.on_commit(
-            lambda: monitor_status_changed.send(sender=MonitorStatusChange, transition=self),
-            robust=True,
-        )
-
-
-# --- Incidents ------------------------------------------------------------
 
 
 class IncidentQuerySet(models.QuerySet):
@@ -682,8 +318,7 @@ class Incident(ShownOnPage, models.Model):
             scheduled_start=scheduled_start,
             scheduled_end=scheduled_end,
         )
-        if not isinstance(message, str):
-            raise ValidationError({"message": "must be a string"})
+        cls._require_text(message)
         with transaction.atomic():
             cls._hold_monitors(monitors)
             now = (at or now_seconds()).replace(microsecond=0)
@@ -733,51 +368,18 @@ class Incident(ShownOnPage, models.Model):
 
         Returns the new IncidentUpdate, or None when no entry was appended.
         """
-        if message is not UNSET and not isinstance(message, str):
-            raise ValidationError({"message": "must be a string"})
+        self._require_text(message)
         monitors = self.validate_fields(title=title, status=status, monitor_ids=monitor_ids)
         with transaction.atomic():
             # Lock the row: concurrent updates to one incident are applied one
             # after the other, so the timeline and the status never disagree.
             locked = Incident.objects.select_for_update().get(pk=self.pk)
             previous_status = locked.status
-            window = locked.window
-            if window is None and (scheduled_start is not UNSET or scheduled_end is not UNSET):
-                field = "scheduled_start" if scheduled_start is not UNSET else "scheduled_end"
-                raise ValidationError({field: "only maintenance windows have a schedule"})
             changes = {}
-            if title is not UNSET and title.strip() != locked.title:
-                locked.title = changes["title"] = title.strip()
-            if window is not None and (scheduled_start is not UNSET or scheduled_end is not UNSET):
-                start = window.scheduled_start if scheduled_start is UNSET else scheduled_start
-                end = window.scheduled_end if scheduled_end is UNSET else scheduled_end
-                if start is None or end is None:
-                    field = "scheduled_start" if start is None else "scheduled_end"
-                    raise ValidationError({field: "a maintenance window needs both start and end"})
-                if end <= start:
-                    raise ValidationError({"scheduled_end": "must be after scheduledStart"})
-                if (start, end) != (window.scheduled_start, window.scheduled_end):
-                    window.scheduled_start, window.scheduled_end = start, end
-                    window.save()
-                    locked.started_at = start
-                    changes["scheduledStart"] = isostring(start)
-                    changes["scheduledEnd"] = isostring(end)
-            if monitors is not None:
-                self._hold_monitors(monitors)
-            if monitors is not None and [m.id for m in monitors] != locked.monitor_ids:
-                locked._set_monitors(monitors)
-                changes["monitorIds"] = [m.id for m in monitors]
-            update = None
-            if status is not UNSET or message is not UNSET:
-                new_status = locked.status if status is UNSET else status
-                update = locked._append_update(
-                    new_status,
-                    "" if message is UNSET else message,
-                    (at or now_seconds()).replace(microsecond=0),
-                )
-                changes["update"] = update.to_dict()
-            else:
-                locked.save()
+            locked._retitle(title, changes)
+            locked._reschedule(scheduled_start, scheduled_end, changes)
+            locked._relink(monitors, changes)
+            update = locked._record_entry(status, message, at, changes)
             if changes:
                 AuditRecord.log(actor, AuditRecord.UPDATED, locked, changes=changes)
             if update is not None or "scheduledStart" in changes:
@@ -788,9 +390,7 @@ class Incident(ShownOnPage, models.Model):
                     notify=notify,
                     schedule_changed="scheduledStart" in changes,
                 )
-            self.refresh_from_db()
-            for cached in ("updates", "monitor_links"):
-                getattr(self, "_prefetched_objects_cache", {}).pop(cached, None)
+            self._reload("updates", "monitor_links")
         return update
 
     def resolve(self, message="", actor=None, at=None, notify=True):
@@ -809,8 +409,7 @@ class Incident(ShownOnPage, models.Model):
     def edit_update(self, update_id, message, actor=None):
         """Fix an entry's message (a typo): no new entry, the status stays;
         the old text is kept in the audit trail. Returns the entry."""
-        if not isinstance(message, str):
-            raise ValidationError({"message": "must be a string"})
+        self._require_text(message)
         with transaction.atomic():
             locked = Incident.objects.select_for_update().get(pk=self.pk)
             update = locked.updates.get(pk=update_id)
@@ -848,8 +447,7 @@ class Incident(ShownOnPage, models.Model):
                     "resolvedAt": isostring(locked.resolved_at),
                 },
             )
-        self.refresh_from_db()
-        getattr(self, "_prefetched_objects_cache", {}).pop("updates", None)
+        self._reload("updates")
         return snapshot
 
     def affected_monitors(self, monitors_by_id):
@@ -864,6 +462,68 @@ class Incident(ShownOnPage, models.Model):
         return found
 
     # -- internals: call only inside the transactions above --
+
+    @staticmethod
+    def _require_text(message):
+        if message is not UNSET and not isinstance(message, str):
+            raise ValidationError({"message": "must be a string"})
+
+    def _retitle(self, title, changes):
+        """A step of ``change``: a new title (not saved yet)."""
+        if title is not UNSET and title.strip() != self.title:
+            self.title = changes["title"] = title.strip()
+
+    def _reschedule(self, scheduled_start, scheduled_end, changes):
+        """A step of ``change``: move a window's start and/or end (saved at
+        once); an ordinary incident has no schedule to move."""
+        window = self.window  # read (and cached) either way: what follows reads it too
+        if scheduled_start is UNSET and scheduled_end is UNSET:
+            return
+        if window is None:
+            field = "scheduled_start" if scheduled_start is not UNSET else "scheduled_end"
+            raise ValidationError({field: "only maintenance windows have a schedule"})
+        start = window.scheduled_start if scheduled_start is UNSET else scheduled_start
+        end = window.scheduled_end if scheduled_end is UNSET else scheduled_end
+        if start is None or end is None:
+            field = "scheduled_start" if start is None else "scheduled_end"
+            raise ValidationError({field: "a maintenance window needs both start and end"})
+        if end <= start:
+            raise ValidationError({"scheduled_end": "must be after scheduledStart"})
+        if (start, end) != (window.scheduled_start, window.scheduled_end):
+            window.scheduled_start, window.scheduled_end = start, end
+            window.save()
+            self.started_at = start
+            changes["scheduledStart"] = isostring(start)
+            changes["scheduledEnd"] = isostring(end)
+
+    def _relink(self, monitors, changes):
+        """A step of ``change``: affect ``monitors`` (None: keep the links)."""
+        if monitors is None:
+            return
+        self._hold_monitors(monitors)
+        if [m.id for m in monitors] != self.monitor_ids:
+            self._set_monitors(monitors)
+            changes["monitorIds"] = [m.id for m in monitors]
+
+    def _record_entry(self, status, message, at, changes):
+        """A step of ``change``, its last: append the one timeline entry a
+        status and/or a message asks for, or just save. Returns the entry."""
+        if status is UNSET and message is UNSET:
+            self.save()
+            return None
+        update = self._append_update(
+            self.status if status is UNSET else status,
+            "" if message is UNSET else message,
+            (at or now_seconds()).replace(microsecond=0),
+        )
+        changes["update"] = update.to_dict()
+        return update
+
+    def _reload(self, *prefetched):
+        """Read the row again, and forget the prefetched relations named."""
+        self.refresh_from_db()
+        for cached in prefetched:
+            getattr(self, "_prefetched_objects_cache", {}).pop(cached, None)
 
     def _follow_timeline(self):
         """Status from the latest entry; resolvedAt from the first entry of
@@ -1032,144 +692,3 @@ class IncidentUpdate(ShownOnPage, models.Model):
             "message": self.message,
             "createdAt": isostring(self.created_at),
         }
-
-
-# --- API keys -------------------------------------------------------------
-
-API_KEY_PREFIX = "km_"
-API_KEY_DISPLAY_LENGTH = 10  # "km_" and 7 more characters
-LAST_USED_RESOLUTION = timedelta(minutes=1)
-
-
-def hash_api_key(raw):
-    return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-class ApiKeyQuerySet(models.QuerySet):
-    def usable(self):
-        return self.filter(revoked_at__isnull=True)
-
-    def create_key(self, name):
-        """Make a new key; returns (ApiKey, raw key). The raw key is never stored."""
-        raw = API_KEY_PREFIX + secrets.token_urlsafe(32)
-        key = self.create(
-            name=name, prefix=raw[:API_KEY_DISPLAY_LENGTH], key_hash=hash_api_key(raw)
-        )
-        return key, raw
-
-    def authenticate(self, raw):
-        """The usable key for a presented raw key, or None."""
-        if not isinstance(raw, str) or not raw.startswith(API_KEY_PREFIX) or len(raw) > 200:
-            return None
-        digest = hash_api_key(raw)
-        # Every API request pays for this lookup, and building the query
-        # through the ORM costs three times what running it does: usable()
-        # spelled out in plain SQL (the hash is a bound parameter).
-        table = connections[self.db].ops.quote_name(self.model._meta.db_table)
-        sql = f"SELECT * FROM {table} WHERE key_hash = %s AND revoked_at IS NULL"  # noqa: S608
-        key = next(iter(self.raw(sql, [digest])), None)
-        if key is None or not hmac.compare_digest(key.key_hash, digest):
-            return None
-        return key
-
-
-class ApiKey(NotShownOnPage, models.Model):
-    name = models.CharField(max_length=100)
-    prefix = models.CharField(max_length=API_KEY_DISPLAY_LENGTH, editable=False)
-    key_hash = models.CharField(max_length=64, unique=True, editable=False)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
-    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
-
-    objects = ApiKeyQuerySet.as_manager()
-
-    class Meta:
-        verbose_name = "API key"
-        ordering = ["-created_at"]
-
-    def __str__(self):
-        return f"{self.name} ({self.prefix}…)"
-
-    @property
-    def is_revoked(self):
-        return self.revoked_at is not None
-
-    def revoke(self):
-        if self.revoked_at is None:
-            self.revoked_at = timezone.now()
-            ApiKey.objects.filter(pk=self.pk, revoked_at__isnull=True).update(
-                revoked_at=self.revoked_at
-            )
-
-    def record_use(self, now=None):
-        """Remember the last use, writing at most once a minute per key so that
-        reads do not turn into writes."""
-        now = now or timezone.now()
-        if self.last_used_at is not None and now - self.last_used_at < LAST_USED_RESOLUTION:
-            return
-        self.last_used_at = now
-        ApiKey.objects.filter(pk=self.pk).filter(
-            Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION)
-        ).update(last_used_at=now)
-
-
-# --- Audit trail ----------------------------------------------------------
-
-
-class AuditRecord(NotShownOnPage, models.Model):
-    CREATED = "created"
-    UPDATED = "updated"
-    DELETED = "deleted"
-    ACTION_CHOICES = [(CREATED, "Created"), (UPDATED, "Updated"), (DELETED, "Deleted")]
-
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    action = models.CharField(max_length=20, choices=ACTION_CHOICES)
-    object_type = models.CharField(max_length=40)
-    object_id = models.CharField(max_length=40, db_index=True)
-    actor = models.CharField(max_length=200, blank=True)
-    api_key = models.ForeignKey(
-        ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_records"
-    )
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
-    changes = models.JSONField(null=True, blank=True)
-    snapshot = models.JSONField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-
-    def __str__(self):
-        return f"{self.object_type} {self.object_id} {self.action} by {self.actor or 'system'}"
-
-    @classmethod
-    def log(cls, actor, action, target, changes=None, snapshot=None):
-        actor = actor or Actor.system("system")
-        return cls.objects.create(
-            action=action,
-            object_type=target._meta.model_name,
-            object_id=str(target.pk),
-            actor=actor.label[:200],
-            api_key=actor.api_key,
-            user=actor.user,
-            changes=changes,
-            snapshot=snapshot,
-        )
-
-
-# Alerts (incidents/alerts/models.py) build on the models above.
-from incidents.alerts.models import Alert, AlertAttempt, AlertChannel, WindowEnd  # noqa: E402, F401
-
-# Checks (incidents/checks/), too.
-from incidents.checks.definition import clean_check  # noqa: E402
-from incidents.checks.models import Check, CheckHourly, CheckResult, check_fields  # noqa: E402, F401
-
-# Groups of monitors and their order on the page (incidents/groups/).
-from incidents.groups.models import MonitorGroup  # noqa: E402
-
-# Idempotency keys of API POSTs (incidents/idempotency.py).
-from incidents.idempotency import IdempotencyKey  # noqa: E402, F401
