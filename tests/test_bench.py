@@ -21,6 +21,7 @@ MEASURED_ROWS = [
     "list_small",
     "static",
     "page",
+    "page_de",
     "page_304",
     "incident_page",
     "api_list",

@@ -12,4 +12,6 @@ urlpatterns = [
     path("feed.rss", feeds.IncidentFeed(), name="feed-rss"),
     path("feed.atom", feeds.IncidentAtomFeed(), name="feed-atom"),
     path("favicon.ico", views.favicon),
+    # The language picker (links: works without JavaScript).
+    path("language/<str:code>/", views.choose_language, name="choose-language"),
 ]

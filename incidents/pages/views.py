@@ -10,14 +10,22 @@ from datetime import UTC, datetime, timedelta
 from itertools import groupby
 
 from django.conf import settings
-from django.http import Http404
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.templatetags.static import static
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_safe
 
-from incidents.cache.pages import STATUS_PAGE_VARY, serve, status_page_name, wants_live_part
+from incidents import languages
+from incidents.cache.pages import (
+    STATUS_PAGE_VARY,
+    page_name,
+    serve,
+    status_page_name,
+    wants_live_part,
+)
 from incidents.cache.store import Rendered
 from incidents.models import MONITOR_ID_PATTERN, Incident, Monitor
 from incidents.overview import (
@@ -49,9 +57,12 @@ def earliest(*moments):
     return min(present) if present else None
 
 
-def render_page(template, context):
+def render_page(template, context, here="/"):
+    """A page's bytes; ``here`` is its own address (the language picker
+    brings the visitor back to it)."""
     context = {
         "page_name": settings.KAMUSTATUS_PAGE_NAME,
+        "here": here,
         "refresh_seconds": settings.KAMUSTATUS_PAGE_REFRESH_SECONDS,
         **context,
     }
@@ -160,14 +171,15 @@ def incident_page(request, incident_id):
         monitors = Monitor.objects.filter(pk__in=incident.monitor_ids)
         context = {"item": describe(incident, {m.id: m for m in monitors}, now)}
         return Rendered(
-            render_page("incidents/incident.html", context),
+            render_page("incidents/incident.html", context, here=here),
             valid_until=Incident.objects.next_maintenance_edge(now),
         )
 
+    here = reverse("incident-page", args=[incident_id])
     # Only well-formed ids get a stored copy; anything else is a 404 at once.
     if not re.fullmatch(r"inc_[a-z0-9]{1,36}", incident_id):
         raise Http404("No such incident.")
-    return serve(request, "incident:" + incident_id, build)
+    return serve(request, page_name("incident:" + incident_id), build)
 
 
 # --- /monitors/<id>/ ------------------------------------------------------------
@@ -243,6 +255,7 @@ def decode_cursor(value):
 def history(request):
     before = request.GET.get("before", "")
     cursor = decode_cursor(before) if before else None
+    here = reverse("history") + ("?before=" + before if before else "")
 
     def build(now):
         finished = Incident.objects.finished(now).select_related("maintenance_window")
@@ -275,11 +288,11 @@ def history(request):
             "older_url": reverse("history") + "?before=" + older if older else None,
         }
         return Rendered(
-            render_page("incidents/history.html", context),
+            render_page("incidents/history.html", context, here=here),
             valid_until=Incident.objects.next_maintenance_edge(now),
         )
 
-    return serve(request, "history:" + (before or "first"), build)
+    return serve(request, page_name("history:" + (before or "first")), build)
 
 
 # --- /favicon.ico ---------------------------------------------------------------
@@ -289,3 +302,30 @@ def history(request):
 def favicon(request):
     """Browsers ask for /favicon.ico whatever the page says (feeds, 404s)."""
     return redirect(static("incidents/favicon.svg"), permanent=True)
+
+
+# --- /language/<code>/ ------------------------------------------------------------
+
+
+@require_safe
+def choose_language(request, code):
+    """The language picker's links: remember the choice in a cookie and go
+    back to the page it was made on (``next``, a path on this site) — no
+    JavaScript, no form. An unknown code changes nothing."""
+    here = request.GET.get("next", "")
+    if not here.startswith("/") or not url_has_allowed_host_and_scheme(
+        here, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        here = reverse("status-page")
+    response = HttpResponseRedirect(here)
+    if code in languages.offered():
+        response.set_cookie(
+            settings.LANGUAGE_COOKIE_NAME,
+            code,
+            max_age=settings.LANGUAGE_COOKIE_AGE,
+            samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+            secure=request.is_secure(),
+            httponly=True,
+        )
+    response["Cache-Control"] = "no-store"
+    return response

@@ -11,6 +11,7 @@ import re
 from functools import wraps
 
 from django.http import HttpResponse
+from django.utils.translation import get_language
 from django.views.decorators.csrf import csrf_exempt
 
 from incidents.cache.store import Rendered, is_not_modified
@@ -210,7 +211,8 @@ def overall_badge(request):
     def build(now):
         return badges.overall_badge(page.name, Overview.build(now).state).encode("utf-8")
 
-    return send(request, cached_body(f"badge:{page.version}", build), SVG)
+    # Badges speak the visitor's language (incidents/languages.py): a copy each.
+    return send(request, cached_body(f"badge:{page.version}:{get_language()}", build), SVG)
 
 
 def uncached_badge(svg, status):
@@ -228,7 +230,7 @@ def monitor_badge(request, monitor_id):
 
     entry = None
     if re.fullmatch(MONITOR_ID_PATTERN, monitor_id):
-        entry = cached_body(f"badge:{monitor_id}", build)
+        entry = cached_body(f"badge:{monitor_id}:{get_language()}", build)
     if entry is None:
         return uncached_badge(badges.not_found_badge(), 404)
     return send(request, entry, SVG)
