@@ -10,7 +10,7 @@ from django.db.models import Case, F, Max, Prefetch, Q, When
 from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
-from incidents import signals
+from incidents import input_rules, signals
 from incidents.cache import generation
 from incidents.cache.generation import ShownOnPage
 from incidents.models.audit import AuditRecord
@@ -267,6 +267,8 @@ class Incident(ShownOnPage, models.Model):
                 errors["title"] = "must be a non-empty string"
             elif len(title.strip()) > TITLE_MAX_LENGTH:
                 errors["title"] = f"must be at most {TITLE_MAX_LENGTH} characters"
+            elif refusal := input_rules.line_refusal(title):
+                errors["title"] = refusal
         if status is not UNSET and status not in cls.STATUSES:
             errors["status"] = "must be one of: " + ", ".join(cls.STATUSES)
         monitors = None
@@ -281,12 +283,21 @@ class Incident(ShownOnPage, models.Model):
                 errors["monitor_ids"] = "unknown monitor ids: " + ", ".join(unknown)
             else:
                 monitors = [found[i] for i in ids]
+        for field, moment in (
+            ("scheduled_start", scheduled_start),
+            ("scheduled_end", scheduled_end),
+        ):
+            if moment not in (UNSET, None) and (refusal := input_rules.timestamp_refusal(moment)):
+                errors[field] = refusal
         if (
             scheduled_start not in (UNSET, None)
             and scheduled_end not in (UNSET, None)
-            and scheduled_end <= scheduled_start
+            and not errors.keys() & {"scheduled_start", "scheduled_end"}
         ):
-            errors["scheduled_end"] = "must be after scheduledStart"
+            if scheduled_end <= scheduled_start:
+                errors["scheduled_end"] = "must be after scheduledStart"
+            elif refusal := input_rules.window_refusal(scheduled_start, scheduled_end):
+                errors["scheduled_end"] = refusal
         if errors:
             raise ValidationError(errors)
         return monitors
@@ -467,6 +478,8 @@ class Incident(ShownOnPage, models.Model):
     def _require_text(message):
         if message is not UNSET and not isinstance(message, str):
             raise ValidationError({"message": "must be a string"})
+        if isinstance(message, str) and (refusal := input_rules.message_refusal(message)):
+            raise ValidationError({"message": refusal})
 
     def _retitle(self, title, changes):
         """A step of ``change``: a new title (not saved yet)."""
@@ -489,6 +502,8 @@ class Incident(ShownOnPage, models.Model):
             raise ValidationError({field: "a maintenance window needs both start and end"})
         if end <= start:
             raise ValidationError({"scheduled_end": "must be after scheduledStart"})
+        if refusal := input_rules.window_refusal(start, end):
+            raise ValidationError({"scheduled_end": refusal})
         if (start, end) != (window.scheduled_start, window.scheduled_end):
             window.scheduled_start, window.scheduled_end = start, end
             window.save()

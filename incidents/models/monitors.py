@@ -15,7 +15,7 @@ from django.db import models, transaction
 from django.db.models import Exists, F, OuterRef
 from django.db.models.functions import Coalesce
 
-from incidents import signals
+from incidents import input_rules, signals
 from incidents.cache.generation import NotShownOnPage, ShownOnPage
 from incidents.checks.definition import clean_check
 from incidents.models.audit import AuditRecord
@@ -153,6 +153,8 @@ class Monitor(ShownOnPage, models.Model):
                 errors["name"] = "must be a non-empty string"
             elif len(name.strip()) > NAME_MAX_LENGTH:
                 errors["name"] = f"must be at most {NAME_MAX_LENGTH} characters"
+            elif refusal := input_rules.line_refusal(name):
+                errors["name"] = refusal
         if url is not UNSET and url is not None:
             try:
                 # The field's own validator also lets ftp:// through; "" means none.
