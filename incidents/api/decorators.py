@@ -67,6 +67,7 @@ CONTRACT_NAMES = {
     "scheduled_start": "scheduledStart",
     "scheduled_end": "scheduledEnd",
     "webhook_url": "webhookUrl",
+    "group_id": "groupId",
 }
 
 

@@ -14,16 +14,21 @@ from django.core.exceptions import ValidationError
 
 from incidents.api.decorators import invalid
 from incidents.checks import definition as check_definition
+from incidents.groups.models import GROUP_ID_HELP, GROUP_ID_PATTERN
 from incidents.models import (
+    DESCRIPTION_MAX_LENGTH,
     MONITOR_ID_PATTERN,
     NAME_MAX_LENGTH,
+    POSITION_MAX,
     TITLE_MAX_LENGTH,
     URL_MAX_LENGTH,
     Incident,
     Monitor,
+    clean_position,
 )
 
 STRING, BOOLEAN, TIMESTAMP, STRING_LIST = "string", "boolean", "timestamp", "string list"
+INTEGER = "integer"  # checked by the domain's own function (``cleaner``) within ``schema``
 OBJECT = "object"  # cleaned by the domain's own function (``cleaner``)
 
 # PostgreSQL refuses NUL in text, and no database stores a lone surrogate.
@@ -122,6 +127,11 @@ class Field:
             return parse_timestamp(value)
         if self.kind == OBJECT:
             return self.cleaner(value)  # raises a ValidationError naming sub-fields
+        if self.kind == INTEGER:
+            try:
+                return self.cleaner(value)
+            except ValidationError as exc:
+                raise FieldError(" ".join(exc.messages)) from None
         if self.kind == STRING_LIST:
             if not isinstance(value, list):
                 raise FieldError("must be an array of strings")
@@ -161,6 +171,8 @@ class Field:
             return schema
         if self.kind == BOOLEAN:
             schema = {"type": "boolean"}
+        elif self.kind == INTEGER:
+            schema = {"type": "integer"}
         elif self.kind == TIMESTAMP:
             schema = {"type": "string", "format": "date-time"}
         elif self.kind == STRING_LIST:
@@ -390,15 +402,61 @@ INCIDENT_CHANGE = Spec(
 )
 
 
+def position_field(what):
+    return Field(
+        INTEGER,
+        cleaner=clean_position,
+        schema={"minimum": 0, "maximum": POSITION_MAX},
+        description=f"Order on the page {what} (0 first; ties: oldest first). Defaults to 0.",
+        example=1,
+    )
+
+
+def description_field():
+    return Field(
+        STRING,
+        nullable=True,
+        max_length=DESCRIPTION_MAX_LENGTH,
+        description="Shown on the status page (as text); empty or null: none.",
+        example="Our public REST API.",
+    )
+
+
+def placement_fields():
+    """A monitor's description, group and position (issue 17)."""
+    return {
+        "description": description_field(),
+        "groupId": Field(
+            STRING,
+            nullable=True,
+            pattern=GROUP_ID_PATTERN,
+            pattern_help=GROUP_ID_HELP,
+            description="The group the monitor is shown in (an existing grp_… id), or null.",
+            example="grp_core",
+        ),
+        "position": position_field("within its group"),
+    }
+
+
+def name_field(*, creating, example):
+    return Field(
+        STRING, required=creating, not_blank=True, max_length=NAME_MAX_LENGTH, example=example
+    )
+
+
+def chosen_id_field(pattern, pattern_help, example):
+    return Field(
+        STRING,
+        pattern=pattern,
+        pattern_help=pattern_help,
+        description="Optional chosen id; one is made up when absent.",
+        example=example,
+    )
+
+
 def _monitor_fields(*, creating):
     fields = {
-        "name": Field(
-            STRING,
-            required=creating,
-            not_blank=True,
-            max_length=NAME_MAX_LENGTH,
-            example="API",
-        ),
+        "name": name_field(creating=creating, example="API"),
         "url": Field(
             STRING,
             nullable=True,
@@ -417,6 +475,7 @@ def _monitor_fields(*, creating):
             ),
         ),
     }
+    fields.update(placement_fields())
     fields["check"] = Field(
         OBJECT,
         nullable=True,
@@ -425,12 +484,8 @@ def _monitor_fields(*, creating):
     )
     if creating:
         fields = {
-            "id": Field(
-                STRING,
-                pattern=MONITOR_ID_PATTERN,
-                pattern_help="must match ^mon_[a-z0-9]{3,32}$",
-                description="Optional chosen id; one is made up when absent.",
-                example="mon_abc123",
+            "id": chosen_id_field(
+                MONITOR_ID_PATTERN, "must match ^mon_[a-z0-9]{3,32}$", "mon_abc123"
             ),
             **fields,
         }
@@ -463,4 +518,32 @@ UPDATE_CHANGE = Spec(
     },
     read_only=("id", "status", "createdAt"),
     example={"message": "We are investigating elevated error rates on the API."},
+)
+
+
+# --- Groups ------------------------------------------------------------------
+
+
+def _group_fields(*, creating):
+    fields = {
+        "name": name_field(creating=creating, example="Core services"),
+        "position": position_field("among groups and ungrouped monitors"),
+        "description": description_field(),
+    }
+    if creating:
+        fields = {"id": chosen_id_field(GROUP_ID_PATTERN, GROUP_ID_HELP, "grp_core"), **fields}
+    return fields
+
+
+NEW_GROUP = Spec(
+    _group_fields(creating=True),
+    read_only=("monitorIds",),
+    example={"id": "grp_core", "name": "Core services", "position": 1},
+)
+
+GROUP_CHANGE = Spec(
+    _group_fields(creating=False),
+    read_only=("id", "monitorIds"),
+    non_empty=True,
+    example={"position": 2},
 )

@@ -45,6 +45,18 @@ INCIDENT_ARGUMENTS = {
 }
 
 
+# Monitor body keys → the domain's keyword arguments.
+MONITOR_ARGUMENTS = {
+    "name": "name",
+    "url": "url",
+    "status": "status",
+    "description": "description",
+    "groupId": "group_id",
+    "position": "position",
+    "check": "check",
+}
+
+
 def _actor(request):
     return Actor.for_api_key(request.api_key)
 
@@ -240,6 +252,9 @@ def create_monitor(request):
             status=data.get("status", Monitor.OPERATIONAL),
             id=data.get("id"),
             check=data.get("check"),
+            description=data.get("description"),
+            group_id=data.get("groupId"),
+            position=data.get("position", 0),
             actor=_actor(request),
         )
     created = Monitor.objects.with_maintenance().get(pk=created.pk)
@@ -263,7 +278,10 @@ def change_monitor(request, monitor_id):
     found = _monitor_or_404(monitor_id)
     data = MONITOR_CHANGE.clean(request.json)
     with domain_errors(), transaction.atomic():  # as in change_incident
-        found.change(**data, actor=_actor(request))
+        found.change(
+            **{MONITOR_ARGUMENTS[name]: value for name, value in data.items()},
+            actor=_actor(request),
+        )
         changed = Monitor.objects.with_maintenance().get(pk=found.pk)
     return json_response(changed.to_dict())
 

@@ -12,19 +12,22 @@ import re
 
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, F, OuterRef
+from django.db.models.functions import Coalesce
 
 from incidents import input_rules, signals
 from incidents.cache.generation import NotShownOnPage, ShownOnPage
 from incidents.checks.definition import clean_check
 from incidents.models.audit import AuditRecord
 from incidents.models.common import (
+    DESCRIPTION_MAX_LENGTH,
     HTTP_URL,
     MONITOR_ID_PATTERN,
     NAME_MAX_LENGTH,
     UNSET,
     URL_MAX_LENGTH,
     Conflict,
+    clean_description,
     make_id,
     now_seconds,
 )
@@ -32,6 +35,19 @@ from incidents.models.common import (
 
 def new_monitor_id():
     return make_id("mon")
+
+
+# The status page's order of monitors: groups and ungrouped monitors by their
+# position (ties: ungrouped monitors first, then groups by creation), and
+# within a group by the monitors' position, ties by creation.
+MONITOR_PAGE_ORDER = [
+    Coalesce("group__position", "position").asc(),
+    F("group__created_at").asc(nulls_first=True),
+    F("group_id").asc(nulls_first=True),
+    F("position").asc(),
+    F("created_at").asc(),
+    F("id").asc(),
+]
 
 
 class MonitorQuerySet(models.QuerySet):
@@ -43,8 +59,11 @@ class MonitorQuerySet(models.QuerySet):
         covered = IncidentMonitor.objects.filter(monitor=OuterRef("pk"), incident__in=active)
         return self.annotate(in_maintenance=Exists(covered)).select_related("health_check")
 
+    def in_page_order(self):
+        return self.order_by(*MONITOR_PAGE_ORDER)
+
     def for_status_page(self, now=None):
-        return self.with_maintenance(now).order_by("created_at", "id")
+        return self.with_maintenance(now).select_related("group").in_page_order()
 
 
 class Monitor(ShownOnPage, models.Model):
@@ -62,6 +81,20 @@ class Monitor(ShownOnPage, models.Model):
     name = models.CharField(max_length=NAME_MAX_LENGTH)
     status = models.CharField(max_length=20, choices=STATUS_CHOICES, default=OPERATIONAL)
     url = models.URLField(max_length=URL_MAX_LENGTH, null=True, blank=True)  # noqa: DJ001 (API: null)
+    # Groups and order (issue 17): incidents/groups/models.py.
+    description = models.CharField(  # noqa: DJ001 (API: null)
+        max_length=DESCRIPTION_MAX_LENGTH, null=True, blank=True
+    )
+    group = models.ForeignKey(
+        "incidents.MonitorGroup",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="monitors",
+    )
+    position = models.PositiveIntegerField(
+        default=0, help_text="Order on the page within its group (ties: oldest first)."
+    )
     created_at = models.DateTimeField(default=now_seconds)
     updated_at = models.DateTimeField(auto_now=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
@@ -92,13 +125,29 @@ class Monitor(ShownOnPage, models.Model):
             "status": self.status,
             "inMaintenance": self.is_in_maintenance(),
             "url": self.url,
+            "description": self.description,
+            "groupId": self.group_id,
+            "position": self.position,
             **check_fields(getattr(self, "health_check", None)),  # checks (issue 14)
         }
 
     @classmethod
-    def validate_fields(cls, *, name=UNSET, url=UNSET, status=UNSET, id=UNSET, check=UNSET):
+    def validate_fields(
+        cls,
+        *,
+        name=UNSET,
+        url=UNSET,
+        status=UNSET,
+        id=UNSET,
+        check=UNSET,
+        description=UNSET,
+        group_id=UNSET,
+        position=UNSET,
+    ):
         """Check values against the rules; raise ValidationError naming fields."""
-        errors = {}
+        from incidents.groups.models import MonitorGroup  # groups build on monitors
+
+        errors = MonitorGroup.placement_errors(description, group_id, position)
         if name is not UNSET:
             if not isinstance(name, str) or not name.strip():
                 errors["name"] = "must be a non-empty string"
@@ -131,17 +180,39 @@ class Monitor(ShownOnPage, models.Model):
             raise ValidationError(errors)
 
     @classmethod
-    def create_monitor(cls, *, name, url=None, status=OPERATIONAL, id=None, check=None, actor=None):
+    def create_monitor(
+        cls,
+        *,
+        name,
+        url=None,
+        status=OPERATIONAL,
+        id=None,
+        check=None,
+        description=None,
+        group_id=None,
+        position=0,
+        actor=None,
+    ):
         from incidents.checks.models import Check  # checks build on monitors
+        from incidents.groups.models import MonitorGroup  # groups, too
 
         fields = {"name": name, "url": url, "status": status, "check": check}
+        placement = {"description": description, "group_id": group_id, "position": position}
         if id is not None:
             fields["id"] = id
-        cls.validate_fields(**fields)
+        cls.validate_fields(**fields, **placement)
         with transaction.atomic():
             if id is not None and cls.objects.filter(pk=id).exists():
                 raise Conflict(f"A monitor with id {id} already exists.")
-            monitor = cls(name=name.strip(), url=url or None, status=status)
+            MonitorGroup.objects.hold(group_id)
+            monitor = cls(
+                name=name.strip(),
+                url=url or None,
+                status=status,
+                description=clean_description(description),
+                group_id=group_id,
+                position=position,
+            )
             if id is not None:
                 monitor.id = id
             monitor.save(force_insert=True)
@@ -150,17 +221,30 @@ class Monitor(ShownOnPage, models.Model):
             AuditRecord.log(actor, AuditRecord.CREATED, monitor, changes=monitor.to_dict())
         return monitor
 
-    def change(self, *, name=UNSET, url=UNSET, status=UNSET, check=UNSET, actor=None):
+    def change(
+        self,
+        *,
+        name=UNSET,
+        url=UNSET,
+        status=UNSET,
+        check=UNSET,
+        description=UNSET,
+        group_id=UNSET,
+        position=UNSET,
+        actor=None,
+    ):
         """Edit the monitor; a change of status is recorded as a transition.
 
         Returns the new ``MonitorStatusChange`` if the status moved, else None.
         """
         from incidents.checks.models import Check  # checks build on monitors
+        from incidents.groups.models import MonitorGroup  # groups, too
 
-        self.validate_fields(name=name, url=url, status=status, check=check)
+        placement = {"description": description, "group_id": group_id, "position": position}
+        self.validate_fields(name=name, url=url, status=status, check=check, **placement)
         with transaction.atomic():
             locked = Monitor.objects.select_for_update().get(pk=self.pk)
-            changes = {}
+            changes = MonitorGroup.place(locked, **placement)
             if check is not UNSET:
                 changes["check"] = Check.apply(locked, clean_check(check))
                 self._state.fields_cache.pop("health_check", None)
@@ -179,6 +263,8 @@ class Monitor(ShownOnPage, models.Model):
                 locked.save()
                 AuditRecord.log(actor, AuditRecord.UPDATED, locked, changes=changes)
             for field in ("name", "url", "status", "status_changed_at", "updated_at"):
+                setattr(self, field, getattr(locked, field))
+            for field in ("description", "group_id", "position"):
                 setattr(self, field, getattr(locked, field))
             if transition is not None:
                 transition.announce()
