@@ -23,6 +23,8 @@ from incidents.api.validation import (
 )
 from incidents.checks import definition as check_definition
 from incidents.models import Incident, Monitor
+from incidents.models.incidents import INCIDENT
+from incidents.models.monitors import MONITOR
 from incidents.subscribers.api import NEW_SUBSCRIBER
 
 UTC_TIMESTAMP = {
@@ -285,36 +287,38 @@ def with_idempotency(paths):
     return paths
 
 
-SCHEMAS = {
-    "Update": {
+def shown_text(field):
+    """A text field as answers show it, within the domain's limits."""
+    return {
+        "type": "string",
+        "minLength": 1 if field.not_blank else 0,
+        "maxLength": field.max_length,
+    }
+
+
+def always_serialised(properties):
+    """A response object: every field, always (``required`` is all of them)."""
+    return {
         "type": "object",
         "additionalProperties": False,
-        "required": ["id", "status", "message", "createdAt"],
-        "properties": {
+        "required": list(properties),
+        "properties": properties,
+    }
+
+
+SCHEMAS = {
+    "Update": always_serialised(
+        {
             "id": {"type": "string", "pattern": "^upd_[a-z0-9]+$"},
             "status": {"type": "string", "enum": Incident.STATUSES},
             "message": {"type": "string"},
             "createdAt": UTC_TIMESTAMP,
-        },
-    },
-    "Incident": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": [
-            "id",
-            "title",
-            "status",
-            "monitorIds",
-            "startedAt",
-            "resolvedAt",
-            "maintenance",
-            "scheduledStart",
-            "scheduledEnd",
-            "updates",
-        ],
-        "properties": {
+        }
+    ),
+    "Incident": always_serialised(
+        {
             "id": {"type": "string", "pattern": "^inc_[a-z0-9]+$"},
-            "title": {"type": "string", "minLength": 1, "maxLength": 200},
+            "title": shown_text(INCIDENT["title"]),
             "status": {"type": "string", "enum": Incident.STATUSES},
             "monitorIds": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
             "startedAt": {
@@ -334,25 +338,12 @@ SCHEMAS = {
                 "minItems": 1,
                 "description": "The timeline, oldest first.",
             },
-        },
-    },
-    "Monitor": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": [
-            "id",
-            "name",
-            "status",
-            "inMaintenance",
-            "url",
-            "check",
-            "lastCheckedAt",
-            "responseTimeMs",
-            "lastError",
-        ],
-        "properties": {
+        }
+    ),
+    "Monitor": always_serialised(
+        {
             "id": {"type": "string", "pattern": "^mon_[a-z0-9]+$"},
-            "name": {"type": "string", "minLength": 1, "maxLength": 200},
+            "name": shown_text(MONITOR["name"]),
             "status": {"type": "string", "enum": Monitor.STATUSES},
             "inMaintenance": {
                 "type": "boolean",
@@ -378,40 +369,18 @@ SCHEMAS = {
                 "description": "The last failed (or degraded) check's reason, such as "
                 '"status 503" or "connection refused".',
             },
-        },
-    },
-    "CheckResult": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["checkedAt", "status", "responseTimeMs", "error"],
-        "properties": {
+        }
+    ),
+    "CheckResult": always_serialised(
+        {
             "checkedAt": UTC_TIMESTAMP,
             "status": {"type": "string", "enum": Monitor.STATUSES},
             "responseTimeMs": {"type": ["integer", "null"], "minimum": 0},
             "error": {"type": ["string", "null"]},
-        },
-    },
-    "Alert": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": [
-            "id",
-            "monitorId",
-            "monitorName",
-            "kind",
-            "reason",
-            "fromStatus",
-            "toStatus",
-            "channel",
-            "outcome",
-            "windowId",
-            "attempts",
-            "error",
-            "occurredAt",
-            "createdAt",
-            "finishedAt",
-        ],
-        "properties": {
+        }
+    ),
+    "Alert": always_serialised(
+        {
             "id": {"type": "string", "pattern": "^alr_[a-z0-9]+$"},
             "monitorId": {"type": "string", "description": "Kept when the monitor is deleted."},
             "monitorName": {"type": "string"},
@@ -451,8 +420,8 @@ SCHEMAS = {
             "occurredAt": UTC_TIMESTAMP,
             "createdAt": UTC_TIMESTAMP,
             "finishedAt": NULLABLE_UTC_TIMESTAMP,
-        },
-    },
+        }
+    ),
     "NewIncident": NEW_INCIDENT.schema(),
     "IncidentChange": INCIDENT_CHANGE.schema(),
     "UpdateChange": UPDATE_CHANGE.schema(),

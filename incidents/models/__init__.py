@@ -6,6 +6,8 @@ the methods here; none of them re-implements a rule. One module per idea,
 each importing the modules it builds on (and never one that builds on it):
 
 - ``common``: ids, times, limits, ``Actor``, ``Conflict``;
+- ``fields``: how a resource's fields are declared (``Field``, ``Resource``), once,
+  with their rules and messages; each model module declares its own table;
 - ``keys``: API keys; ``audit``: the audit trail;
 - ``monitors``: monitors and their changes of status;
 - ``incidents``: incidents, their timeline, links to monitors, windows;
@@ -37,7 +39,11 @@ from incidents.models.common import (
     make_id,
     now_seconds,
 )
+from incidents.models.fields import Field, FieldError, Resource, api_name
 from incidents.models.incidents import (
+    INCIDENT,
+    MAX_MONITOR_IDS,
+    TIMELINE_ENTRY,
     DeletedMonitor,
     Incident,
     IncidentMonitor,
@@ -56,6 +62,7 @@ from incidents.models.keys import (
     hash_api_key,
 )
 from incidents.models.monitors import (
+    MONITOR,
     Monitor,
     MonitorQuerySet,
     MonitorStatusChange,
@@ -68,6 +75,10 @@ __all__ = [
     "API_KEY_PREFIX",
     "HTTP_URL",
     "ID_ALPHABET",
+    "INCIDENT",
+    "MAX_MONITOR_IDS",
+    "MONITOR",
+    "TIMELINE_ENTRY",
     "ID_LENGTH",
     "LAST_USED_RESOLUTION",
     "MONITOR_ID_PATTERN",
@@ -84,6 +95,9 @@ __all__ = [
     "CheckResult",
     "Conflict",
     "DeletedMonitor",
+    "Field",
+    "FieldError",
+    "Resource",
     "IdempotencyKey",
     "Incident",
     "IncidentMonitor",
@@ -93,6 +107,7 @@ __all__ = [
     "Monitor",
     "MonitorQuerySet",
     "MonitorStatusChange",
+    "api_name",
     "check_fields",
     "clean_check",
     "hash_api_key",

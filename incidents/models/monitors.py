@@ -8,15 +8,13 @@ on monitors and import this module; the few monitor methods that need them
 import them where they are used.
 """
 
-import re
-
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import Exists, OuterRef
 
 from incidents import signals
 from incidents.cache.generation import NotShownOnPage, ShownOnPage
-from incidents.checks.definition import clean_check
+from incidents.checks.definition import clean_check, request_schema
 from incidents.models.audit import AuditRecord
 from incidents.models.common import (
     HTTP_URL,
@@ -27,6 +25,14 @@ from incidents.models.common import (
     Conflict,
     make_id,
     now_seconds,
+)
+from incidents.models.fields import (
+    HTTP_URL_SCHEMA,
+    NOT_HTTP_URL,
+    OBJECT,
+    Field,
+    FieldError,
+    Resource,
 )
 
 
@@ -97,34 +103,10 @@ class Monitor(ShownOnPage, models.Model):
 
     @classmethod
     def validate_fields(cls, *, name=UNSET, url=UNSET, status=UNSET, id=UNSET, check=UNSET):
-        """Check values against the rules; raise ValidationError naming fields."""
-        errors = {}
-        if name is not UNSET:
-            if not isinstance(name, str) or not name.strip():
-                errors["name"] = "must be a non-empty string"
-            elif len(name.strip()) > NAME_MAX_LENGTH:
-                errors["name"] = f"must be at most {NAME_MAX_LENGTH} characters"
-        if url is not UNSET and url is not None:
-            try:
-                # The field's own validator also lets ftp:// through; "" means none.
-                if url != "":
-                    HTTP_URL(url)
-            except (ValidationError, TypeError):
-                errors["url"] = "must be an http or https URL"
-            else:
-                if len(url) > URL_MAX_LENGTH:
-                    errors["url"] = f"must be at most {URL_MAX_LENGTH} characters"
-        if status is not UNSET and status not in cls.STATUSES:
-            errors["status"] = "must be one of: " + ", ".join(cls.STATUSES)
-        if id is not UNSET and (
-            not isinstance(id, str) or not re.fullmatch(MONITOR_ID_PATTERN, id)
-        ):
-            errors["id"] = "must match ^mon_[a-z0-9]{3,32}$"
-        if check is not UNSET:
-            try:
-                clean_check(check)
-            except ValidationError as error:
-                errors.update(error.message_dict)
+        """Check values against ``MONITOR``'s fields; raise ValidationError naming fields."""
+        errors = MONITOR.errors(
+            {"name": name, "url": url, "status": status, "id": id, "check": check}
+        )
         if errors:
             raise ValidationError(errors)
 
@@ -212,6 +194,59 @@ class Monitor(ShownOnPage, models.Model):
             AuditRecord.log(actor, AuditRecord.DELETED, locked, snapshot=snapshot)
             IncidentMonitor.objects.filter(monitor_id=locked.pk).update(monitor_name=locked.name)
             locked.delete()
+
+
+def _http_url(value):
+    """The model field's own validator also lets ftp:// through; "" means none."""
+    if value == "":
+        return
+    try:
+        HTTP_URL(value)
+    except ValidationError:
+        raise FieldError(NOT_HTTP_URL) from None
+
+
+# The contract's fields of a monitor (incidents/models/fields.py).
+MONITOR = Resource(
+    [
+        Field(
+            "id",
+            pattern=MONITOR_ID_PATTERN,
+            only="create",
+            description="Optional chosen id; one is made up when absent.",
+            example="mon_abc123",
+        ),
+        Field(
+            "name",
+            not_blank=True,
+            trimmed=True,
+            max_length=NAME_MAX_LENGTH,
+            creating={"required": True},
+            example="API",
+        ),
+        Field(
+            "url",
+            nullable=True,
+            max_length=URL_MAX_LENGTH,
+            validator=_http_url,
+            description="An http or https URL, or null.",
+            schema=HTTP_URL_SCHEMA,
+            example="https://api.example.com/health",
+        ),
+        Field(
+            "status",
+            choices=Monitor.STATUSES,
+            creating={"description": "Defaults to operational."},
+            changing={
+                "description": "A change is recorded as a transition "
+                "(degraded/down raise an alert)."
+            },
+        ),
+        Field("check", kind=OBJECT, nullable=True, cleaner=clean_check, schema=request_schema()),
+    ],
+    read_only=("inMaintenance", "lastCheckedAt", "responseTimeMs", "lastError"),
+    read_only_on_change=("id",),
+)
 
 
 class MonitorStatusChange(NotShownOnPage, models.Model):
