@@ -9,6 +9,8 @@ from datetime import datetime
 
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from incidents.models import Incident, Monitor
 
@@ -20,33 +22,39 @@ PARTIAL_OUTAGE = "partial_outage"
 MAJOR_OUTAGE = "major_outage"
 
 LABELS = {
-    OPERATIONAL: "All systems operational",
-    MAINTENANCE: "Under maintenance",
-    DEGRADED: "Degraded performance",
-    PARTIAL_OUTAGE: "Partial outage",
-    MAJOR_OUTAGE: "Major outage",
+    OPERATIONAL: _("All systems operational"),
+    MAINTENANCE: _("Under maintenance"),
+    DEGRADED: _("Degraded performance"),
+    PARTIAL_OUTAGE: _("Partial outage"),
+    MAJOR_OUTAGE: _("Major outage"),
 }
 
 # A monitor's state as visitors see it: its reported status, unless an active
 # maintenance window covers it.
 MONITOR_UNDER_MAINTENANCE = "maintenance"
 MONITOR_LABELS = {
-    Monitor.OPERATIONAL: "Operational",
-    Monitor.DEGRADED: "Degraded performance",
-    Monitor.DOWN: "Outage",
-    MONITOR_UNDER_MAINTENANCE: "Under maintenance",
+    Monitor.OPERATIONAL: _("Operational"),
+    Monitor.DEGRADED: _("Degraded performance"),
+    Monitor.DOWN: _("Outage"),
+    MONITOR_UNDER_MAINTENANCE: _("Under maintenance"),
 }
 
 
-# An incident's status as visitors read it.
-INCIDENT_LABELS = dict(Incident.STATUS_CHOICES)
+# An incident's status as visitors read it (the admin and the API keep the
+# model's English words).
+INCIDENT_LABELS = {
+    Incident.INVESTIGATING: pgettext_lazy("incident status", "Investigating"),
+    Incident.IDENTIFIED: pgettext_lazy("incident status", "Identified"),
+    Incident.MONITORING: pgettext_lazy("incident status", "Monitoring"),
+    Incident.RESOLVED: pgettext_lazy("incident status", "Resolved"),
+}
 
 # A maintenance window as visitors read it: in its own words (Incident.window_state).
 WINDOW_LABELS = {
-    Incident.WINDOW_SCHEDULED: "Scheduled",
-    Incident.WINDOW_IN_PROGRESS: "In progress",
-    Incident.WINDOW_COMPLETED: "Completed",
-    Incident.WINDOW_CANCELLED: "Cancelled",
+    Incident.WINDOW_SCHEDULED: _("Scheduled"),
+    Incident.WINDOW_IN_PROGRESS: _("In progress"),
+    Incident.WINDOW_COMPLETED: _("Completed"),
+    Incident.WINDOW_CANCELLED: _("Cancelled"),
 }
 
 # How hard an open incident hits, from the monitors it names: the card's colour.

@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "incidents",
     "incidents.alerts",
     "incidents.subscribers",
+    "incidents.uptime",
 ]
 
 MIDDLEWARE = [
@@ -97,6 +98,9 @@ MIDDLEWARE = [
     # Heartbeat pings (/ping/<token>): answered here, before sessions and CSRF.
     "incidents.checks.pings.PingMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # The visitor's language for the public pages (cheap: a cookie, a header),
+    # before the stored status page, whose copies are kept per language.
+    "incidents.languages.LanguageMiddleware",
     # The status page from the shared cache before sessions & co, and its last
     # good copy for outages (see the module).
     "incidents.cache.middleware.StatusPageMiddleware",
@@ -274,7 +278,22 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en-us"
+# The public pages speak these languages (docs/translations.md); the API and
+# the admin stay in English. Each is named in its own language for the picker.
+LANGUAGE_CODE = "en"
+LANGUAGES = [
+    ("en", "English"),
+    ("de", "Deutsch"),
+    ("fr", "Français"),
+    ("es", "Español"),
+    ("pt-br", "Português (Brasil)"),
+    ("ja", "日本語"),
+    ("fil", "Filipino"),
+]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# The language picker's choice (incidents/languages.py): a year, first-party only.
+LANGUAGE_COOKIE_AGE = 365 * 24 * 60 * 60
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -363,8 +382,20 @@ KAMUSTATUS_PAGE_NAME = os.environ.get("PAGE_NAME", "Kamustatus")
 KAMUSTATUS_PAGE_URL = os.environ.get("PAGE_URL", "").strip()
 KAMUSTATUS_LOCAL_URL = f"http://127.0.0.1:{envint('PORT', 8000)}"
 KAMUSTATUS_TIME_ZONE = os.environ.get("PAGE_TIME_ZONE", "Etc/UTC")
+# The page's language for visitors whose browser asks for none it offers.
+KAMUSTATUS_PAGE_LANGUAGE = (
+    os.environ.get("PAGE_LANGUAGE", "").strip().lower().replace("_", "-") or "en"
+)
+if KAMUSTATUS_PAGE_LANGUAGE not in {code for code, _name in LANGUAGES}:
+    raise ImproperlyConfigured(
+        f"PAGE_LANGUAGE must be one of {', '.join(code for code, _name in LANGUAGES)}, "
+        f"not {KAMUSTATUS_PAGE_LANGUAGE!r}"
+    )
 # The status page's last good rendering, served while the database is
 # unreachable (incidents/cache/outage.py); local to each host.
 KAMUSTATUS_LAST_GOOD_DIR = Path(os.environ.get("LAST_GOOD_DIR", BASE_DIR / "var" / "last-good"))
 # How often the status page re-fetches its changing part (htmx), in seconds.
 KAMUSTATUS_PAGE_REFRESH_SECONDS = max(1, envint("PAGE_REFRESH_SECONDS", 30))
+# How old the uptime numbers a stored page shows may get while they move with
+# the clock (a monitor down, downtime in the days shown), in seconds.
+KAMUSTATUS_UPTIME_REFRESH_SECONDS = max(1, envint("UPTIME_REFRESH_SECONDS", 60))

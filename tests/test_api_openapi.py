@@ -177,6 +177,10 @@ CASES = {
     ("/monitors/{monitorId}/checks", "get", "400"): send("GET", CHECKS + "?limit=0"),
     ("/monitors/{monitorId}/checks", "get", "401"): send("GET", CHECKS, key=None),
     ("/monitors/{monitorId}/checks", "get", "404"): send("GET", "/api/monitors/mon_x/checks"),
+    ("/monitors/{monitorId}/uptime", "get", "200"): send("GET", MON + "/uptime?days=3"),
+    ("/monitors/{monitorId}/uptime", "get", "400"): send("GET", MON + "/uptime?days=0"),
+    ("/monitors/{monitorId}/uptime", "get", "401"): send("GET", MON + "/uptime", key=None),
+    ("/monitors/{monitorId}/uptime", "get", "404"): send("GET", "/api/monitors/mon_x/uptime"),
     ("/subscribers", "get", "200"): send("GET", "/api/subscribers?limit=2"),
     ("/subscribers", "get", "400"): send("GET", "/api/subscribers?limit=0"),
     ("/subscribers", "get", "401"): send("GET", "/api/subscribers", key=None),
@@ -218,6 +222,7 @@ for (path, method, status), (verb, url, body, options) in list(CASES.items()):
     uncached = (
         "/openapi.json",
         "/monitors/{monitorId}/checks",
+        "/monitors/{monitorId}/uptime",
         "/alerts",
         "/subscribers",
         "/subscribers/{subscriberId}",

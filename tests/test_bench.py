@@ -21,6 +21,7 @@ MEASURED_ROWS = [
     "list_small",
     "static",
     "page",
+    "page_de",
     "page_304",
     "incident_page",
     "api_list",
@@ -113,3 +114,15 @@ def test_the_subscribers_stage_mails_each_subscriber_once(quick_results):
     assert mail["seconds_to_last_mail"] > 0 and mail["worker_peak_mb"] > 0
     assert mail["update_p50_ratio"] > 0
     assert "| subscribers | last mail accepted after |" in table
+
+
+@pytest.mark.slow
+def test_the_uptime_stage_renders_the_bars_before_and_after(quick_results):
+    results, table = quick_results
+    uptime = results["uptime"]
+    assert uptime["status"] == "ok"
+    assert uptime["monitors"] == 50 and uptime["transitions"] == 50 * 90 * 4
+    assert uptime["before"]["bars"] == 0
+    assert uptime["after"]["bars"] == uptime["after_cold"]["bars"] == 50 * 90
+    assert uptime["before"]["p50_ms"] > 0 and uptime["after"]["p50_ms"] > 0
+    assert "| after (roll-ups) |" in table

@@ -78,8 +78,9 @@ def test_loaddemo_remove_deletes_the_demo_data_and_only_it(db, make_monitor, mak
     loaddemo()
     mine = make_monitor(name="Payments")
     my_incident = make_incident(title="Payments slow", monitor_ids=[mine.id])
-    # 5 monitors and the demo heartbeat (the self-check needs CHECKS_ALLOW_PRIVATE).
-    assert "Removed the demo data: 6 monitors, 3 incidents." in loaddemo("--remove")
+    # 5 monitors and the demo heartbeat (the self-check needs CHECKS_ALLOW_PRIVATE);
+    # a past, an ongoing incident, the upcoming window and a past one (uptime history).
+    assert "Removed the demo data: 6 monitors, 4 incidents." in loaddemo("--remove")
     assert list(Monitor.objects.values_list("pk", flat=True)) == [mine.id]
     assert list(Incident.objects.values_list("pk", flat=True)) == [my_incident.id]
     assert "removed" in loaddemo()  # and it is not loaded again

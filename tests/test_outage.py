@@ -54,13 +54,13 @@ def test_a_good_rendering_is_kept_on_disk(client, make_incident, last_good_dir):
     make_incident(title="Login failures")
     page = client.get("/")
     assert page.status_code == 200
-    assert (last_good_dir / "status.html").read_bytes() == page.content
+    assert (last_good_dir / "status-en.html").read_bytes() == page.content
     # A copy served from the shared cache (as on a host that never rendered it) is kept too.
-    (last_good_dir / "status.html").unlink()
+    (last_good_dir / "status-en.html").unlink()
     assert client.get("/").content == page.content
-    assert (last_good_dir / "status.html").read_bytes() == page.content
+    assert (last_good_dir / "status-en.html").read_bytes() == page.content
     live = client.get("/", headers={"HX-Request": "true"})
-    assert (last_good_dir / "status-live.html").read_bytes() == live.content
+    assert (last_good_dir / "status-live-en.html").read_bytes() == live.content
     assert b"<html" not in live.content
 
 
@@ -71,11 +71,11 @@ def test_without_live_data_the_last_good_page_is_served_with_a_note(
     make_incident(title="Login failures")
     client.get("/")
     client.get("/", headers={"HX-Request": "true"})
-    as_of = time.strftime("%H:%M", time.gmtime((last_good_dir / "status.html").stat().st_mtime))
+    as_of = time.strftime("%H:%M", time.gmtime((last_good_dir / "status-en.html").stat().st_mtime))
 
     view = survives_outages(unreachable)
     factory = RequestFactory()
-    for headers, name in (({}, "status"), ({"HX-Request": "true"}, "status-live")):
+    for headers, name in (({}, "status-en"), ({"HX-Request": "true"}, "status-live-en")):
         response = view(factory.get("/", headers=headers))
         assert response.status_code == 200
         text = response.content.decode()
@@ -96,7 +96,7 @@ def test_a_revalidated_page_moves_its_as_of_time_forward(
     monkeypatch.setattr(fallback, "TOUCH_INTERVAL", 0)
     make_incident(title="Login failures")
     page = client.get("/")
-    copy = last_good_dir / "status.html"
+    copy = last_good_dir / "status-en.html"
     long_ago = time.time() - 86400
     os.utime(copy, (long_ago, long_ago))
     # Browsers revalidate with the ETag; a 304 proves the copy is still current.
@@ -126,7 +126,7 @@ def test_after_a_failure_the_copy_is_served_at_once_then_live_data_is_tried_agai
 @pytest.mark.django_db
 def test_without_any_copy_the_page_says_it_is_unavailable(rf):
     # (With REDIS_URL, a page stored there by an earlier test would be the copy.)
-    cache.delete_many([page_key("status"), page_key("status:live")])
+    cache.delete_many([page_key("status:en"), page_key("status:live:en")])
     response = survives_outages(unreachable)(rf.get("/"))
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "30"

@@ -82,7 +82,7 @@ def test_a_bulk_write_that_bumps_the_generation_shows_too(client, api_monitor):
 def test_a_page_stored_under_an_older_generation_is_not_served(client, api_monitor):
     """What another worker stored before a write is never shown after it."""
     client.get("/")
-    stored = cache.get_many([page_key("status"), PAGES.summary_key("status")])
+    stored = cache.get_many([page_key("status:en"), PAGES.summary_key("status:en")])
     Incident.open_incident(title="Written elsewhere", message="x")
     cache.set_many(stored, None)  # a slow worker stores its old copy late
     assert b"Written elsewhere" in client.get("/").content
@@ -92,8 +92,8 @@ def test_the_rendered_page_lives_in_the_shared_cache(client, api_monitor):
     client.get("/")
     client.get("/", HTTP_HX_REQUEST="true")
     token = cache.get(generation.KEY)
-    assert cache.get(page_key("status"))[0] == token
-    assert cache.get(page_key("status:live"))[0] == token
+    assert cache.get(page_key("status:en"))[0] == token
+    assert cache.get(page_key("status:live:en"))[0] == token
 
 
 def test_an_unchanged_page_costs_one_round_trip_and_no_rendering(

@@ -39,9 +39,10 @@ def overall(html):
 
 def monitor_row(html, name):
     match = re.search(
-        r'<li class="monitor monitor-(\w+)"><span class="monitor-name">'
+        r'<li class="monitor monitor-(\w+)"><div class="monitor-head">'
+        r'<a class="monitor-name" href="/monitors/[a-z0-9_]+/">'
         + re.escape(name)
-        + r"</span>.*?</span>([^<]*)</span></li>",
+        + r"</a>.*?</span>([^<]*)</span></div>",
         html,
         re.S,
     )

@@ -623,3 +623,29 @@ class TestAdmin:
             change_incident(admin_client, incident, message="news", notify="on").status_code == 302
         )
         assert list(Event.objects.values_list("type", flat=True)) == ["incident.updated"]
+
+
+class TestMailLanguage:
+    """The worker writes mails in the page's default language (no visitor to ask)."""
+
+    def test_mails_are_in_the_pages_default_language(
+        self, client, mail_server, monitors, settings, make_incident
+    ):
+        settings.KAMUSTATUS_PAGE_LANGUAGE = "de"
+        subscribe(client, "neu@example.com")
+        work()
+        confirmation = mail_server.messages[-1]
+        assert str(confirmation["Subject"]) == "[Kamustatus] Abonnement bestätigen"
+        text = confirmation.get_body(preferencelist=("plain",)).get_content()
+        assert "Abonnement bestätigen (der Link gilt 48 Stunden):" in text
+        html = confirmation.get_body(preferencelist=("html",)).get_content()
+        assert '<html lang="de">' in html and "Nicht Sie?" in html
+
+        confirmed_subscribers(1)
+        make_incident(title="Kasse langsam", message="Wir prüfen das.", monitor_ids=["mon_api"])
+        work()
+        event = next(m for m in mail_server.messages if str(m["To"]) == "s0@example.com")
+        assert str(event["Subject"]) == "[Kamustatus] Neue Störung: Kasse langsam"
+        text = event.get_body(preferencelist=("plain",)).get_content()
+        assert "Status: Wird untersucht" in text and "Betrifft: API" in text
+        assert "Abonnement verwalten oder abbestellen:" in text

@@ -723,6 +723,76 @@ PATHS = {
 }
 
 
+# --- Uptime -------------------------------------------------------------------
+
+SECONDS = {"type": "integer", "minimum": 0}
+UPTIME_RATIO = {
+    "type": ["number", "null"],
+    "minimum": 0,
+    "maximum": 1,
+    "description": "(operational + degraded) / (operational + degraded + down); null when 0.",
+}
+SCHEMAS["UptimeDay"] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": [
+        "date",
+        "operationalSeconds",
+        "degradedSeconds",
+        "downSeconds",
+        "maintenanceSeconds",
+        "noDataSeconds",
+        "uptime",
+    ],
+    "properties": {
+        "date": {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
+        "operationalSeconds": SECONDS,
+        "degradedSeconds": SECONDS,
+        "downSeconds": SECONDS,
+        "maintenanceSeconds": SECONDS,
+        "noDataSeconds": SECONDS,
+        "uptime": UPTIME_RATIO,
+    },
+}
+SCHEMAS["Uptime"] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["monitorId", "timeZone", "days", "uptime"],
+    "properties": {
+        "monitorId": {"type": "string"},
+        "timeZone": {"type": "string", "description": "The page's time zone (PAGE_TIME_ZONE)."},
+        "days": {"type": "array", "items": ref("schemas", "UptimeDay"), "minItems": 1},
+        "uptime": UPTIME_RATIO,
+    },
+}
+PATHS["/monitors/{monitorId}/uptime"] = {
+    "parameters": [ID_PARAMETER["monitorId"]],
+    "get": {
+        "operationId": "getMonitorUptime",
+        "summary": "Get a monitor's uptime per day",
+        "description": (
+            "Seconds in each state per calendar day in the page's time zone (a DST day "
+            "has 23 or 25 hours), oldest first, today last and counted up to now. Time "
+            "before the monitor existed is noData; time under an active maintenance "
+            "window covering it is maintenance, whatever its state."
+        ),
+        "tags": ["Monitors"],
+        "parameters": [
+            {
+                "name": "days",
+                "in": "query",
+                "description": "How many days, today included (90 by default).",
+                "schema": {"type": "integer", "minimum": 1, "maximum": 365, "default": 90},
+            }
+        ],
+        "responses": {
+            "200": success("The days, oldest first.", ref("schemas", "Uptime")),
+            **responses("InvalidQuery", "Unauthorized", "NotFound"),
+        },
+    },
+}
+
+
 # --- Subscribers ------------------------------------------------------------
 
 SCHEMAS["Subscriber"] = {

@@ -35,11 +35,14 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError
 from django.http import HttpResponse
+from django.utils import dateformat
 from django.utils.html import format_html
+from django.utils.translation import get_language, gettext
 from redis.exceptions import RedisError
 
 from incidents.cache.pages import STATUS_PAGE_VARY, page_key, status_page_name
 from incidents.cache.store import Stored
+from incidents.languages import date_format, default_language
 
 logger = logging.getLogger(__name__)
 
@@ -111,14 +114,20 @@ def last_good(name):
 
 
 def stale_note(as_of):
-    shown = f"{as_of.day} {as_of:%b %Y, %H:%M}"
-    return format_html(
-        '<p class="stale-notice" role="status">Showing the status as of '
-        '<time datetime="{}" title="{} UTC">{} UTC</time> — live data is temporarily '
-        "unavailable.</p>",
+    """The note on a last good copy, in the language being spoken."""
+    shown = dateformat.format(as_of, date_format("datetime"))
+    moment = format_html(
+        '<time datetime="{}" title="{} UTC">{} UTC</time>',
         as_of.strftime("%Y-%m-%dT%H:%M:%SZ"),
         shown,
         shown,
+    )
+    return format_html(
+        '<p class="stale-notice" role="status">{}</p>',
+        format_html(
+            gettext("Showing the status as of {moment} — live data is temporarily unavailable."),
+            moment=moment,
+        ),
     ).encode()
 
 
@@ -147,12 +156,21 @@ def survives_outages(view):
     return wrapper
 
 
-def fallback_response(name):
+def copies_to_try(name):
+    """The page's copy in the language being spoken, then in the page's
+    default language: a visitor whose language this host has not served yet
+    still gets the page during an outage (with the note in their language)."""
+    yield name
+    spoken, default = f":{get_language()}", f":{default_language()}"
+    if name.endswith(spoken) and spoken != default:
+        yield name.removesuffix(spoken) + default
 
-    found = last_good(name)
+
+def fallback_response(name):
+    found = next(filter(None, map(last_good, copies_to_try(name))), None)
     if found is None:
         response = HttpResponse(
-            "The status page is temporarily unavailable. Please try again shortly.\n",
+            gettext("The status page is temporarily unavailable. Please try again shortly.") + "\n",
             status=503,
             content_type="text/plain; charset=utf-8",
         )

@@ -12,11 +12,14 @@ worker renders each page while the others wait for its copy.
 What is the pages' own is here: the shelf's settings and the headers a page is
 sent with. Pages kept here contain nothing that varies per request: no CSRF
 token, no user, and no inline script, so no CSP nonce is needed (the policy's
-``script-src 'self'`` covers the static scripts).
+``script-src 'self'`` covers the static scripts) — except the language, which
+is part of every page's name (``page_name``): a copy per offered language,
+never more (incidents/languages.py decides, before the lookup).
 """
 
 from django.http import HttpResponse, HttpResponseNotModified
 from django.utils.http import http_date
+from django.utils.translation import get_language
 
 from incidents.cache.store import Shelf, is_not_modified
 
@@ -57,8 +60,14 @@ def wants_live_part(request):
     )
 
 
+def page_name(name):
+    """The stored page ``name`` in the language being spoken: the middleware
+    activated one of the offered languages, so there are at most that many."""
+    return f"{name}:{get_language()}"
+
+
 def status_page_name(request):
-    return "status:live" if wants_live_part(request) else "status"
+    return page_name("status:live" if wants_live_part(request) else "status")
 
 
 def page_key(name):

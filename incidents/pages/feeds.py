@@ -14,8 +14,9 @@ from django.contrib.syndication.views import Feed
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.feedgenerator import Atom1Feed
+from django.utils.translation import gettext, pgettext
 
-from incidents.cache.pages import serve
+from incidents.cache.pages import page_name, serve
 from incidents.cache.store import Rendered
 from incidents.models import Incident
 from incidents.overview import status_label
@@ -31,22 +32,26 @@ class IncidentFeed(Feed):
     now = None
 
     def title(self):
-        return f"{settings.KAMUSTATUS_PAGE_NAME} incidents"
+        return gettext("%(page_name)s incidents") % {"page_name": settings.KAMUSTATUS_PAGE_NAME}
 
     def link(self):
         return self.base_url + reverse("status-page")
 
     def description(self):
-        return (
-            f"Incidents and maintenance windows on the {settings.KAMUSTATUS_PAGE_NAME} status page."
-        )
+        return gettext("Incidents and maintenance windows on the %(page_name)s status page.") % {
+            "page_name": settings.KAMUSTATUS_PAGE_NAME
+        }
 
     def items(self):
         return Incident.objects.with_timeline().order_by("-created_at", "-id")[:FEED_LENGTH]
 
     def item_title(self, item):
-        kind = "Maintenance" if item.is_maintenance else "Incident"
-        return f"{kind}: {item.title} ({status_label(item, now=self.now)})"
+        label = status_label(item, now=self.now)
+        if item.is_maintenance:
+            title = pgettext("feed item", "Maintenance: %(title)s (%(status)s)")
+        else:
+            title = pgettext("feed item", "Incident: %(title)s (%(status)s)")
+        return title % {"title": item.title, "status": label}
 
     def item_link(self, item):
         return self.base_url + reverse("incident-page", args=[item.id])
@@ -89,7 +94,7 @@ class IncidentFeed(Feed):
 
         base_url = page_url(request)
         # Links in a feed are absolute, so each base URL gets its own copy.
-        name = f"feed:{type(self).__name__}:{base_url}"
+        name = page_name(f"feed:{type(self).__name__}:{base_url}")
         return serve(request, name, build)
 
 

@@ -10,16 +10,24 @@ from datetime import UTC, datetime, timedelta
 from itertools import groupby
 
 from django.conf import settings
-from django.http import Http404
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.templatetags.static import static
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_safe
 
-from incidents.cache.pages import STATUS_PAGE_VARY, serve, status_page_name, wants_live_part
+from incidents import languages
+from incidents.cache.pages import (
+    STATUS_PAGE_VARY,
+    page_name,
+    serve,
+    status_page_name,
+    wants_live_part,
+)
 from incidents.cache.store import Rendered
-from incidents.models import Incident, Monitor
+from incidents.models import MONITOR_ID_PATTERN, Incident, Monitor
 from incidents.overview import (
     MONITOR_LABELS,
     Overview,
@@ -28,6 +36,10 @@ from incidents.overview import (
     page_updated_at,
     status_label,
 )
+from incidents.pages import monitor
+from incidents.pages.uptime import SHOWN_DAYS, Strip, strips
+from incidents.site import absolute
+from incidents.uptime import history as uptime_history
 
 # Resolved incidents and finished windows stay on the front page this long.
 RECENT_HISTORY = timedelta(days=14)
@@ -45,9 +57,12 @@ def earliest(*moments):
     return min(present) if present else None
 
 
-def render_page(template, context):
+def render_page(template, context, here="/"):
+    """A page's bytes; ``here`` is its own address (the language picker
+    brings the visitor back to it)."""
     context = {
         "page_name": settings.KAMUSTATUS_PAGE_NAME,
+        "here": here,
         "refresh_seconds": settings.KAMUSTATUS_PAGE_REFRESH_SECONDS,
         **context,
     }
@@ -86,11 +101,14 @@ def status_context(now):
     )
     more_in_history = len(recent) > RECENT_LIMIT
     recent = recent[:RECENT_LIMIT]
-    # The page changes by the clock alone when a window starts or ends, or
-    # when the oldest recent item leaves the horizon.
+    uptime, uptime_valid_until = strips(overview.monitors, now)
+    # The page changes by the clock alone when a window starts or ends, when
+    # the oldest recent item leaves the horizon, and when the uptime bars
+    # move (at midnight, or within the uptime refresh while numbers move).
     valid_until = earliest(
         Incident.objects.next_maintenance_edge(now),
         recent[-1].finished_at + RECENT_HISTORY if recent else None,
+        uptime_valid_until if overview.monitors else None,
     )
     context = {
         "now": now,
@@ -101,7 +119,12 @@ def status_context(now):
         "active_windows": [describe(w, monitors_by_id, now) for w in overview.active_windows],
         "incidents": [describe(i, monitors_by_id, now) for i in overview.ongoing_incidents],
         "monitors": [
-            {"monitor": monitor, "state": state, "label": MONITOR_LABELS[state]}
+            {
+                "monitor": monitor,
+                "state": state,
+                "label": MONITOR_LABELS[state],
+                "uptime": uptime.get(monitor.id),
+            }
             for monitor in overview.monitors
             for state in [monitor_state(monitor)]
         ],
@@ -137,14 +160,65 @@ def incident_page(request, incident_id):
         monitors = Monitor.objects.filter(pk__in=incident.monitor_ids)
         context = {"item": describe(incident, {m.id: m for m in monitors}, now)}
         return Rendered(
-            render_page("incidents/incident.html", context),
+            render_page("incidents/incident.html", context, here=here),
             valid_until=Incident.objects.next_maintenance_edge(now),
         )
 
+    here = reverse("incident-page", args=[incident_id])
     # Only well-formed ids get a stored copy; anything else is a 404 at once.
     if not re.fullmatch(r"inc_[a-z0-9]{1,36}", incident_id):
         raise Http404("No such incident.")
-    return serve(request, "incident:" + incident_id, build)
+    return serve(request, page_name("incident:" + incident_id), build)
+
+
+# --- /monitors/<id>/ ------------------------------------------------------------
+
+
+@require_safe
+def monitor_page(request, monitor_id):
+    def build(now):
+        found = Monitor.objects.with_maintenance(now).filter(pk=monitor_id).first()
+        if found is None:
+            raise Http404("No such monitor.")
+        days = uptime_history.history([found], uptime_history.MAX_DAYS, now, with_incidents=True)[
+            found.id
+        ]
+        strip = Strip.of(days[-SHOWN_DAYS:])
+        check = getattr(found, "health_check", None)
+        state = monitor_state(found)
+        items = monitor.touching_incidents(found.id)
+        context = {
+            "monitor": found,
+            "state": state,
+            "label": MONITOR_LABELS[state],
+            "periods": monitor.uptime_periods(found, days, now),
+            "strip": strip,
+            "charts": monitor.response_charts(found, now) if check is not None else None,
+            "chart_width": monitor.CHART_WIDTH,
+            "chart_height": monitor.CHART_HEIGHT,
+            "items": [
+                {
+                    "incident": item,
+                    "label": status_label(item, now=now),
+                    "state": item.window_state(now),
+                }
+                for item in items
+            ],
+            "page_url": absolute(reverse("monitor-page", args=[found.id])),
+        }
+        valid_until = earliest(
+            Incident.objects.next_maintenance_edge(now), uptime_history.next_day_boundary(now)
+        )
+        if check is not None or uptime_history.shown_numbers_move(
+            {found.id: days[-SHOWN_DAYS:]}, [found]
+        ):
+            # Response times land without a write the generation tracks.
+            valid_until = min(valid_until, uptime_history.refresh_bound(now))
+        return Rendered(render_page("incidents/monitor.html", context), valid_until=valid_until)
+
+    if not re.fullmatch(MONITOR_ID_PATTERN, monitor_id):
+        raise Http404("No such monitor.")
+    return serve(request, "monitor:" + monitor_id, build)
 
 
 # --- /history/ ----------------------------------------------------------------
@@ -170,6 +244,7 @@ def decode_cursor(value):
 def history(request):
     before = request.GET.get("before", "")
     cursor = decode_cursor(before) if before else None
+    here = reverse("history") + ("?before=" + before if before else "")
 
     def build(now):
         finished = Incident.objects.finished(now).select_related("maintenance_window")
@@ -202,11 +277,11 @@ def history(request):
             "older_url": reverse("history") + "?before=" + older if older else None,
         }
         return Rendered(
-            render_page("incidents/history.html", context),
+            render_page("incidents/history.html", context, here=here),
             valid_until=Incident.objects.next_maintenance_edge(now),
         )
 
-    return serve(request, "history:" + (before or "first"), build)
+    return serve(request, page_name("history:" + (before or "first")), build)
 
 
 # --- /favicon.ico ---------------------------------------------------------------
@@ -216,3 +291,30 @@ def history(request):
 def favicon(request):
     """Browsers ask for /favicon.ico whatever the page says (feeds, 404s)."""
     return redirect(static("incidents/favicon.svg"), permanent=True)
+
+
+# --- /language/<code>/ ------------------------------------------------------------
+
+
+@require_safe
+def choose_language(request, code):
+    """The language picker's links: remember the choice in a cookie and go
+    back to the page it was made on (``next``, a path on this site) — no
+    JavaScript, no form. An unknown code changes nothing."""
+    here = request.GET.get("next", "")
+    if not here.startswith("/") or not url_has_allowed_host_and_scheme(
+        here, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        here = reverse("status-page")
+    response = HttpResponseRedirect(here)
+    if code in languages.offered():
+        response.set_cookie(
+            settings.LANGUAGE_COOKIE_NAME,
+            code,
+            max_age=settings.LANGUAGE_COOKIE_AGE,
+            samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+            secure=request.is_secure(),
+            httponly=True,
+        )
+    response["Cache-Control"] = "no-store"
+    return response

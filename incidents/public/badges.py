@@ -11,8 +11,12 @@ import re
 import unicodedata
 from xml.sax.saxutils import escape
 
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext, pgettext_lazy
+
 from incidents import overview
 from incidents.models import Monitor
+from incidents.uptime.history import percent
 
 # shields.io's hues, darkened so that white 11px text keeps a contrast of at
 # least 4.5:1 (WCAG AA) on every one of them.
@@ -26,22 +30,22 @@ LABEL_GREY = "#555"
 
 # Our overall state -> (message, colour).
 OVERALL = {
-    overview.OPERATIONAL: ("operational", GREEN),
-    overview.MAINTENANCE: ("maintenance", BLUE),
-    overview.DEGRADED: ("degraded", YELLOW),
-    overview.PARTIAL_OUTAGE: ("partial outage", ORANGE),
-    overview.MAJOR_OUTAGE: ("major outage", RED),
+    overview.OPERATIONAL: (pgettext_lazy("badge", "operational"), GREEN),
+    overview.MAINTENANCE: (pgettext_lazy("badge", "maintenance"), BLUE),
+    overview.DEGRADED: (pgettext_lazy("badge", "degraded"), YELLOW),
+    overview.PARTIAL_OUTAGE: (pgettext_lazy("badge", "partial outage"), ORANGE),
+    overview.MAJOR_OUTAGE: (pgettext_lazy("badge", "major outage"), RED),
 }
 
 # A monitor's state as visitors see it -> (message, colour).
 MONITOR = {
-    Monitor.OPERATIONAL: ("operational", GREEN),
-    overview.MONITOR_UNDER_MAINTENANCE: ("maintenance", BLUE),
-    Monitor.DEGRADED: ("degraded", YELLOW),
-    Monitor.DOWN: ("outage", RED),
+    Monitor.OPERATIONAL: (pgettext_lazy("badge", "operational"), GREEN),
+    overview.MONITOR_UNDER_MAINTENANCE: (pgettext_lazy("badge", "maintenance"), BLUE),
+    Monitor.DEGRADED: (pgettext_lazy("badge", "degraded"), YELLOW),
+    Monitor.DOWN: (pgettext_lazy("badge", "outage"), RED),
 }
 
-NOT_FOUND = ("not found", GREY)
+NOT_FOUND = (pgettext_lazy("badge", "not found"), GREY)
 
 LABEL_MAX_CHARACTERS = 40
 HEIGHT = 20
@@ -79,7 +83,7 @@ def clean(text, limit=LABEL_MAX_CHARACTERS):
     text = " ".join(_NOT_XML.sub("", text).split())
     if len(text) > limit:
         text = text[: limit - 1].rstrip() + "…"
-    return text or "status"
+    return text or str(_("status"))
 
 
 def _escape(text):
@@ -88,7 +92,7 @@ def _escape(text):
 
 def render(label, message, colour):
     """The badge as SVG text."""
-    label, message = clean(label), clean(message)
+    label, message = clean(str(label)), clean(str(message))
     label_width = text_width(label) + 2 * PADDING
     message_width = text_width(message) + 2 * PADDING
     width = label_width + message_width
@@ -135,6 +139,18 @@ def monitor_badge(monitor):
     return render(monitor.name, message, colour)
 
 
-def not_found_badge(label="monitor"):
+def not_found_badge(label=None):
     message, colour = NOT_FOUND
-    return render(label, message, colour)
+    return render(label or pgettext("badge", "monitor"), message, colour)
+
+
+# An uptime ratio -> colour: green from 99.9 %, then yellow, orange, red.
+UPTIME_COLOURS = [(0.999, GREEN), (0.99, YELLOW), (0.95, ORANGE), (0.0, RED)]
+
+
+def uptime_badge(ratio):
+    """``uptime | 99.95 %``: the message says it, the colour only echoes it."""
+    if ratio is None:
+        return render("uptime", "no data", GREY)
+    colour = next(colour for floor, colour in UPTIME_COLOURS if ratio >= floor)
+    return render("uptime", percent(ratio), colour)

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
+from django.utils import translation
 
 from incidents import overview
 from incidents.models import Incident, IncidentMonitor, Monitor, MonitorStatusChange
@@ -144,7 +145,10 @@ def page_id(url):
 
 def status_dict(view):
     """The page's ``status`` for an ``Overview``."""
-    return {"indicator": INDICATORS[view.state], "description": view.label}
+    # Statuspage's words are contract text: English, whatever else is spoken.
+    with translation.override(settings.LANGUAGE_CODE):
+        description = str(view.label)
+    return {"indicator": INDICATORS[view.state], "description": description}
 
 
 def worst_impact(impacts):

@@ -35,5 +35,6 @@ urlpatterns = [
     # Anything else under /api/v2/ is ours too: a keyless JSON 404.
     re_path(r"^api/v2/(?P<path>.*)$", views.not_found, name="not-found"),
     path("badge.svg", views.overall_badge, name="badge"),
+    path("badge/<str:monitor_id>/uptime.svg", views.uptime_badge, name="uptime-badge"),
     re_path(r"^badge/(?P<monitor_id>[^/]+)\.svg$", views.monitor_badge, name="monitor-badge"),
 ]

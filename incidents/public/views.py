@@ -11,13 +11,24 @@ import re
 from functools import wraps
 
 from django.http import HttpResponse
+from django.utils.translation import get_language
 from django.views.decorators.csrf import csrf_exempt
 
-from incidents.cache.store import is_not_modified
+from incidents.cache.store import Rendered, is_not_modified
 from incidents.models import MONITOR_ID_PATTERN, Incident, Monitor
 from incidents.overview import Overview, page_updated_at
 from incidents.public import badges, shapes
-from incidents.public.cached import cached_body
+from incidents.public.cached import RESPONSES, cached_body
+from incidents.uptime.history import (
+    MAX_DAYS,
+    Day,
+    history,
+    next_day_boundary,
+    refresh_bound,
+    shown_numbers_move,
+)
+
+UPTIME_BADGE_DAYS = 30
 
 JSON = "application/json; charset=utf-8"
 SVG = "image/svg+xml; charset=utf-8"
@@ -200,7 +211,15 @@ def overall_badge(request):
     def build(now):
         return badges.overall_badge(page.name, Overview.build(now).state).encode("utf-8")
 
-    return send(request, cached_body(f"badge:{page.version}", build), SVG)
+    # Badges speak the visitor's language (incidents/languages.py): a copy each.
+    return send(request, cached_body(f"badge:{page.version}:{get_language()}", build), SVG)
+
+
+def uncached_badge(svg, status):
+    """A badge saying what is wrong with the request (an unknown monitor)."""
+    response = HttpResponse(svg.encode("utf-8"), status=status, content_type=SVG)
+    response["Cache-Control"] = CACHE_CONTROL
+    return response
 
 
 @public
@@ -211,11 +230,37 @@ def monitor_badge(request, monitor_id):
 
     entry = None
     if re.fullmatch(MONITOR_ID_PATTERN, monitor_id):
-        entry = cached_body(f"badge:{monitor_id}", build)
+        entry = cached_body(f"badge:{monitor_id}:{get_language()}", build)
     if entry is None:
-        response = HttpResponse(
-            badges.not_found_badge().encode("utf-8"), status=404, content_type=SVG
+        return uncached_badge(badges.not_found_badge(), 404)
+    return send(request, entry, SVG)
+
+
+@public
+def uptime_badge(request, monitor_id):
+    """``/badge/<monitor id>/uptime.svg?days=N``: the uptime over the last N
+    days (30 by default, 1 to 365), today so far included."""
+    days = request.GET.get("days", str(UPTIME_BADGE_DAYS))
+    if not re.fullmatch(r"[0-9]{1,3}", days, re.ASCII) or not 1 <= int(days) <= MAX_DAYS:
+        return uncached_badge(badges.render("uptime", "days: 1 to 365", badges.GREY), 400)
+    days = int(days)
+
+    def build(now):
+        monitor = Monitor.objects.with_maintenance(now).filter(pk=monitor_id).first()
+        if monitor is None:
+            return None
+        found = history([monitor], days, now)
+        valid_until = min(
+            filter(None, [Incident.objects.next_maintenance_edge(now), next_day_boundary(now)])
         )
-        response["Cache-Control"] = CACHE_CONTROL
-        return response
+        if shown_numbers_move(found, [monitor]):
+            valid_until = min(valid_until, refresh_bound(now))
+        ratio = Day.total(found[monitor.id]).uptime
+        return Rendered(badges.uptime_badge(ratio).encode("utf-8"), valid_until=valid_until)
+
+    entry = None
+    if re.fullmatch(MONITOR_ID_PATTERN, monitor_id):
+        entry = RESPONSES.get_or_build(f"badge-uptime:{monitor_id}:{days}", build)
+    if entry is None:
+        return uncached_badge(badges.not_found_badge(), 404)
     return send(request, entry, SVG)

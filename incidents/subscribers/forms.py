@@ -3,6 +3,7 @@ the manage page's choice of monitors."""
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 
 from incidents.models import Monitor
 from incidents.subscribers.models import EMAIL_MAX_LENGTH, check_email
@@ -33,7 +34,7 @@ class SubscribeForm(MonitorChoiceForm):
         try:
             return check_email(self.cleaned_data["email"])
         except ValidationError:
-            raise ValidationError("Enter a valid e-mail address.") from None
+            raise ValidationError(_("Enter a valid e-mail address.")) from None
 
     @property
     def is_bot(self):

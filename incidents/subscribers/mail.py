@@ -3,7 +3,9 @@ escaped in HTML as the page shows it) with the RFC 8058 one-click
 unsubscribe headers, or the webhook body.
 
 The words that depend only on the event are worked out once per event
-(``EventWords``) and reused for every subscriber in a batch.
+(``EventWords``) and reused for every subscriber in a batch. Mails are written
+in the page's default language (incidents/languages.py): the worker sends
+them, with no visitor to ask.
 """
 
 from dataclasses import dataclass, field
@@ -13,28 +15,30 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
 
-from incidents.models import Incident, Monitor, isostring
+from incidents.languages import default_language
+from incidents.models import Monitor, isostring
+from incidents.overview import INCIDENT_LABELS
 from incidents.site import absolute
 from incidents.subscribers import tokens
 from incidents.subscribers.models import Delivery, Event
 
 HEADLINES = {
-    Event.INCIDENT_CREATED: "New incident",
-    Event.INCIDENT_UPDATED: "Incident update",
-    Event.INCIDENT_RESOLVED: "Resolved",
-    Event.MAINTENANCE_SCHEDULED: "Scheduled maintenance",
-    Event.MAINTENANCE_STARTED: "Maintenance in progress",
-    Event.MAINTENANCE_COMPLETED: "Maintenance completed",
-    Event.MAINTENANCE_CANCELLED: "Maintenance cancelled",
+    Event.INCIDENT_CREATED: _("New incident"),
+    Event.INCIDENT_UPDATED: _("Incident update"),
+    Event.INCIDENT_RESOLVED: _("Resolved"),
+    Event.MAINTENANCE_SCHEDULED: _("Scheduled maintenance"),
+    Event.MAINTENANCE_STARTED: _("Maintenance in progress"),
+    Event.MAINTENANCE_COMPLETED: _("Maintenance completed"),
+    Event.MAINTENANCE_CANCELLED: _("Maintenance cancelled"),
 }
 SUBJECTS = {
-    Delivery.CONFIRMATION: "Confirm your subscription",
-    Delivery.REMINDER: "You are subscribed",
-    Delivery.TEST: "Test notification",
+    Delivery.CONFIRMATION: _("Confirm your subscription"),
+    Delivery.REMINDER: _("You are subscribed"),
+    Delivery.TEST: _("Test notification"),
 }
-STATUS_LABELS = dict(Incident.STATUS_CHOICES)
 USER_AGENT = "Kamustatus-Subscriptions/1"
 
 
@@ -56,15 +60,20 @@ class EventWords:
 
     @classmethod
     def for_event(cls, event):
+        with translation.override(default_language()):
+            return cls._for_event(event)
+
+    @classmethod
+    def _for_event(cls, event):
         incident = event.incident
         latest = event.latest_update or {}
         names = dict(Monitor.objects.filter(pk__in=event.monitor_ids).values_list("pk", "name"))
         window = incident.get("maintenance")
         context = {
             "event": event,
-            "headline": HEADLINES[event.type],
+            "headline": str(HEADLINES[event.type]),
             "title": incident.get("title", ""),
-            "status_label": "" if window else STATUS_LABELS.get(incident.get("status"), ""),
+            "status_label": "" if window else str(INCIDENT_LABELS.get(incident.get("status"), "")),
             "message": latest.get("message", ""),
             "affects": [names[i] for i in event.monitor_ids if i in names],
             "window_start": parse_time(incident.get("scheduledStart")),
@@ -96,6 +105,11 @@ def mail_context(delivery, words=None):
 
 def build_email(delivery, words=None, connection=None):
     """The mail for one delivery (``words``: its event's, for event mails)."""
+    with translation.override(default_language()):
+        return _build_email(delivery, words, connection)
+
+
+def _build_email(delivery, words, connection):
     context = mail_context(delivery, words)
     message = EmailMultiAlternatives(
         subject=context["subject"],

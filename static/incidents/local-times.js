@@ -4,7 +4,10 @@
 (function () {
   "use strict";
 
-  var format = new Intl.DateTimeFormat(undefined, {
+  // In the page's language (the server chose it), not the browser's.
+  var language = document.documentElement.lang || undefined;
+
+  var format = new Intl.DateTimeFormat(language, {
     year: "numeric",
     month: "short",
     day: "numeric",
@@ -13,12 +16,12 @@
     timeZoneName: "short",
   });
 
-  var timeOnly = new Intl.DateTimeFormat(undefined, {
+  var timeOnly = new Intl.DateTimeFormat(language, {
     hour: "2-digit",
     minute: "2-digit",
     timeZoneName: "short",
   });
-  var day = new Intl.DateTimeFormat(undefined, {
+  var day = new Intl.DateTimeFormat(language, {
     year: "numeric",
     month: "numeric",
     day: "numeric",

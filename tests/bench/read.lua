@@ -2,6 +2,7 @@
 -- Headers come from the environment so the API key never shows in `ps`:
 --   BENCH_API_KEY        sent as x-api-key when set
 --   BENCH_IF_NONE_MATCH  sent as If-None-Match when set (the 304 row)
+--   BENCH_ACCEPT_LANGUAGE sent as Accept-Language when set (the German row)
 -- No response() hook: wrk then counts every status >= 400 as an error at full
 -- speed; run.py probes each URL once beforehand for the exact status.
 
@@ -12,6 +13,10 @@ end
 local etag = os.getenv("BENCH_IF_NONE_MATCH")
 if etag and etag ~= "" then
   wrk.headers["If-None-Match"] = etag
+end
+local language = os.getenv("BENCH_ACCEPT_LANGUAGE")
+if language and language ~= "" then
+  wrk.headers["Accept-Language"] = language
 end
 
 function done(summary, latency, requests)

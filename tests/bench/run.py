@@ -88,6 +88,7 @@ TARGETS = {
     "ping": 0.3,  # tests/bench/checks.py
 }
 SCALE_TARGET = 1.2  # small-size req/s ÷ large-size req/s, at most
+SECOND_LANGUAGE_TARGET = 0.9  # / in German ÷ / in English, at least
 WRITES_TARGET = 300  # create+patch pairs/s, on PostgreSQL
 
 
@@ -513,6 +514,12 @@ class Wrk:
         raise RuntimeError(f"wrk gave no result (exit {result.returncode}): {result.stderr}")
 
 
+def wrk_env(headers):
+    """The request headers read.lua sends, as its environment variables."""
+    names = {"If-None-Match": "BENCH_IF_NONE_MATCH", "Accept-Language": "BENCH_ACCEPT_LANGUAGE"}
+    return {names[name]: value for name, value in (headers or {}).items() if name in names}
+
+
 def summarise(raw):
     seconds = raw["duration_us"] / 1e6
     errors = raw["errors"]
@@ -575,8 +582,7 @@ class Bench:
         env = {}
         if api:
             headers["x-api-key"] = env["BENCH_API_KEY"] = self.api_key
-        if "If-None-Match" in headers:
-            env["BENCH_IF_NONE_MATCH"] = headers["If-None-Match"]
+        env.update(wrk_env(headers))
         for _ in range(2 * self.args.workers):
             fetch(self.server.port, "GET", path, headers)
         if self.warmup:
@@ -593,8 +599,7 @@ class Bench:
         env = {}
         if api:
             env["BENCH_API_KEY"] = self.api_key
-        if headers and "If-None-Match" in headers:
-            env["BENCH_IF_NONE_MATCH"] = headers["If-None-Match"]
+        env.update(wrk_env(headers))
         self.warm_up(path, headers, api)
         result = summarise(self.wrk.run(path, self.duration, env=env))
         log(f"{key}: {result['rps']:.0f} req/s, p99 {result['p99_ms']} ms")
@@ -664,6 +669,14 @@ class Bench:
     def stage_main(self, size, static_path, filler):
         self.measure("static", "static file (whitenoise)", static_path, size)
         page = self.measure("page", "/ status page", "/", size)
+        # The same page in a second language: its own stored copy, as cheap.
+        german = {"Accept-Language": "de"}
+        key, label = "page_de", "/ in German (Accept-Language: de)"
+        if self.speaks(german, "de"):
+            self.measure(key, label, "/", size, headers=german)
+        else:
+            self.row(key, label, size, path="/", status="skipped",
+                     note="/ does not answer in German")  # fmt: skip
         etag = self.etag("/")
         if etag:
             self.measure("page_304", "/ conditional GET → 304", "/", size, expect=304,
@@ -688,6 +701,13 @@ class Bench:
         self.measure("list_large", "GET /api/incidents?limit=50 (scale: large)",
                      "/api/incidents?limit=50", size, api=True,
                      baseline="static_large")  # fmt: skip
+
+    def speaks(self, headers, language):
+        try:
+            _status, _headers, body = fetch(self.server.port, "GET", "/", headers)
+        except OSError:
+            return False
+        return f'<html lang="{language}">'.encode() in body
 
     def etag(self, path):
         try:
@@ -901,6 +921,15 @@ def targets(by_key, is_postgres):
             "detail": detail,
             "met": value is not None and value <= SCALE_TARGET,
         })  # fmt: skip
+    english, german = by_key.get("page"), by_key.get("page_de")
+    value = None
+    if english and german and english.get("ratio") and german.get("ratio"):
+        value = round(german["ratio"] / english["ratio"], 3)
+    checks.append({
+        "target": f"/ in German ÷ / in English ≥ {SECOND_LANGUAGE_TARGET} (same run)",
+        "value": value,
+        "met": value is not None and value >= SECOND_LANGUAGE_TARGET,
+    })  # fmt: skip
     writes = by_key.get("writes")
     pairs = writes.get("pairs_per_s") if writes else None
     checks.append({
@@ -983,34 +1012,52 @@ def parse_args(argv):
     )
     parser.add_argument("--subscribers", type=int,
                         help="subscribers to mail (10,000; quick 300; 0: none)")  # fmt: skip
+    parser.add_argument("--uptime-monitors", type=int, default=50,
+                        help="monitors of the uptime stage (50; 0: none)")  # fmt: skip
     parser.add_argument("--output", default=str(ROOT / "bench-results.json"))
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     return parser.parse_args(argv)
 
 
+def separate_stage(name, script, arguments, configured_url):
+    """``script`` (beside this file) in its own process and database, writing
+    its result as JSON: that result with ``"status": "ok"``, or a failure."""
+    output = Path(tempfile.mkdtemp(prefix="kamustatus-bench-")) / f"{name}.json"
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env["DATABASE_URL"] = configured_url
+    command = [sys.executable, str(HERE / script), *arguments, "--output", str(output)]
+    completed = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, check=False)
+    if completed.returncode != 0 or not output.exists():
+        log(f"{name} stage failed")
+        return {"status": "failed"}
+    result = json.loads(output.read_text())
+    shutil.rmtree(output.parent, ignore_errors=True)
+    return {"status": "ok", **result}
+
+
+def uptime_stage(args, configured_url):
+    """tests/bench/uptime.py: ``/`` rendered fresh after a write with 50
+    monitors × 90 days, before and after the bars."""
+    if not args.uptime_monitors:
+        return None
+    log(f"uptime stage: {args.uptime_monitors} monitors × 90 days")
+    arguments = ["--monitors", str(args.uptime_monitors), "--samples", "5" if args.quick else "20"]
+    return separate_stage("uptime", "uptime.py", arguments, configured_url)
+
+
 def subscribers_stage(args, configured_url):
-    """tests/bench/subscribers.py in its own process and database: mail to N
-    subscribers after one update, and the update request's time beside it."""
+    """tests/bench/subscribers.py: mail to N subscribers after one update, and
+    the update request's time beside it."""
     count = args.subscribers
     if count is None:
         count = 300 if args.quick else 10_000
     if not count:
         return None
-    output = Path(tempfile.mkdtemp(prefix="kamustatus-bench-")) / "subscribers.json"
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    env["DATABASE_URL"] = configured_url
-    command = [sys.executable, str(HERE / "subscribers.py"), "--subscribers", str(count)]
-    command += ["--workers", str(args.workers), "--output", str(output)]
+    arguments = ["--subscribers", str(count), "--workers", str(args.workers)]
     if args.quick:
-        command += ["--samples", "10"]
+        arguments += ["--samples", "10"]
     log(f"subscribers stage: {count:,} subscribers")
-    completed = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, check=False)
-    if completed.returncode != 0 or not output.exists():
-        log("subscribers stage failed")
-        return {"status": "failed"}
-    result = json.loads(output.read_text())
-    shutil.rmtree(output.parent, ignore_errors=True)
-    return {"status": "ok", **result}
+    return separate_stage("subscribers", "subscribers.py", arguments, configured_url)
 
 
 def main(argv=None):
@@ -1075,6 +1122,7 @@ def main(argv=None):
             log(f"kept {workdir}")
 
     subscribers = subscribers_stage(args, configured_url)
+    uptime = uptime_stage(args, configured_url)
     by_key = add_ratios(bench.rows)
     result = {
         "finished_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -1098,6 +1146,7 @@ def main(argv=None):
 
     result["targets"] = targets(by_key, database.is_postgres) + check_targets(by_key)
     result["subscribers"] = subscribers
+    result["uptime"] = uptime
     Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
     print(markdown(result))
     if subscribers:
@@ -1105,6 +1154,11 @@ def main(argv=None):
 
         print()
         print(subscribers_bench.markdown(subscribers))
+    if uptime:
+        import uptime as uptime_bench
+
+        print()
+        print(uptime_bench.markdown(uptime))
     log(f"wrote {args.output} in {result['total_seconds']} s")
     return 0
 

@@ -31,6 +31,7 @@ from incidents.models import (
     now_seconds,
 )
 from incidents.site import page_url
+from incidents.uptime.demo import create_uptime_demo
 
 DEMO_MONITORS = [
     ("mon_abc123", "API", "https://api.example.com/health"),
@@ -197,6 +198,9 @@ class Command(BaseCommand):
 
         now = now_seconds()
         past = now - timedelta(days=3, hours=5)
+        # 90 days of history for the uptime bars (the API was down during
+        # the past incident below).
+        history = create_uptime_demo(actor, now, past - timedelta(minutes=2), 70)
         incident = Incident.open_incident(
             title="Elevated error rates on the API",
             message="We are investigating elevated error rates on API requests.",
@@ -252,4 +256,5 @@ class Command(BaseCommand):
             incident.id,
             ongoing.id,
             window.id,
+            *history,
         ]
