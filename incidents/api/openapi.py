@@ -732,19 +732,8 @@ UPTIME_RATIO = {
     "maximum": 1,
     "description": "(operational + degraded) / (operational + degraded + down); null when 0.",
 }
-SCHEMAS["UptimeDay"] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": [
-        "date",
-        "operationalSeconds",
-        "degradedSeconds",
-        "downSeconds",
-        "maintenanceSeconds",
-        "noDataSeconds",
-        "uptime",
-    ],
-    "properties": {
+SCHEMAS["UptimeDay"] = always_serialised(
+    {
         "date": {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
         "operationalSeconds": SECONDS,
         "degradedSeconds": SECONDS,
@@ -752,19 +741,16 @@ SCHEMAS["UptimeDay"] = {
         "maintenanceSeconds": SECONDS,
         "noDataSeconds": SECONDS,
         "uptime": UPTIME_RATIO,
-    },
-}
-SCHEMAS["Uptime"] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["monitorId", "timeZone", "days", "uptime"],
-    "properties": {
+    }
+)
+SCHEMAS["Uptime"] = always_serialised(
+    {
         "monitorId": {"type": "string"},
         "timeZone": {"type": "string", "description": "The page's time zone (PAGE_TIME_ZONE)."},
         "days": {"type": "array", "items": ref("schemas", "UptimeDay"), "minItems": 1},
         "uptime": UPTIME_RATIO,
-    },
-}
+    }
+)
 PATHS["/monitors/{monitorId}/uptime"] = {
     "parameters": [ID_PARAMETER["monitorId"]],
     "get": {
