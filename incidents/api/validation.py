@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from incidents.api.decorators import invalid
 from incidents.models.fields import (  # noqa: F401 (re-exported for the API's callers)
     BOOLEAN,
+    INTEGER,
     OBJECT,
     STRING,
     STRING_LIST,
@@ -38,6 +39,8 @@ def field_schema(field):
         return schema
     if field.kind == BOOLEAN:
         schema = {"type": "boolean"}
+    elif field.kind == INTEGER:
+        schema = {"type": "integer", "minimum": field.minimum, "maximum": field.maximum}
     elif field.kind == TIMESTAMP:
         schema = {"type": "string", "format": "date-time"}
     elif field.kind == STRING_LIST:

@@ -27,6 +27,7 @@ from django.core.exceptions import ValidationError
 from incidents.models.common import UNSET
 
 STRING, BOOLEAN, TIMESTAMP, STRING_LIST = "string", "boolean", "timestamp", "string list"
+INTEGER = "integer"  # a whole number from ``minimum`` to ``maximum``
 OBJECT = "object"  # cleaned by the domain's own function (``cleaner``)
 
 # PostgreSQL refuses NUL in text, and no database stores a lone surrogate.
@@ -131,6 +132,8 @@ class Field:
     pattern: str | None = None
     pattern_help: str | None = None
     max_items: int | None = None
+    minimum: int | None = None
+    maximum: int | None = None
     required_with: str | None = None
     required_message: str = "is required"
     forbidden_message: str | None = None
@@ -157,6 +160,10 @@ class Field:
         """What a value not matching ``pattern`` is told."""
         return self.pattern_help or f"must match {self.pattern}"
 
+    @property
+    def range_message(self):
+        return f"must be a whole number from {self.minimum} to {self.maximum}"
+
     def clean(self, value):
         """The value, checked for its shape (type, enum, length, pattern) and
         converted (timestamps); raises FieldError, or ValidationError for an
@@ -175,6 +182,12 @@ class Field:
             return parse_timestamp(value)
         if self.kind == OBJECT:
             return self.cleaner(value)
+        if self.kind == INTEGER:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise FieldError(self.range_message)
+            if not self.minimum <= value <= self.maximum:
+                raise FieldError(self.range_message)
+            return value
         if self.kind == STRING_LIST:
             return self._clean_list(value)
         return self._clean_string(value)
