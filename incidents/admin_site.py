@@ -1,5 +1,5 @@
 """The operators' admin site: named after the status page, linking to it, and
-speaking the page's time zone (PAGE_TIME_ZONE).
+speaking the page's time zone (its page settings, else PAGE_TIME_ZONE).
 
 Every admin page is rendered with that zone active, so Django's own
 machinery shows stored UTC times in it and reads typed times in it; each
@@ -9,7 +9,6 @@ time field and column says which zone that is (``zoned_label``).
 from functools import wraps
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.http import HttpResponsePermanentRedirect
@@ -17,16 +16,18 @@ from django.urls import re_path
 from django.utils import timezone
 from django.utils.functional import lazy
 
+from incidents.appearance.page import page_settings
+
 LOCAL_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 def page_time_zone():
-    return ZoneInfo(settings.KAMUSTATUS_TIME_ZONE)
+    return ZoneInfo(page_settings().time_zone)
 
 
 def zone_label():
     """The zone as operators read it: ``Europe/Berlin``, or ``UTC``."""
-    name = settings.KAMUSTATUS_TIME_ZONE
+    name = page_settings().time_zone
     return "UTC" if name in ("UTC", "Etc/UTC", "Etc/Zulu", "Zulu") else name
 
 
@@ -72,11 +73,11 @@ class OperatorsAdminSite(admin.AdminSite):
 
     @property
     def site_header(self):
-        return settings.KAMUSTATUS_PAGE_NAME
+        return page_settings().name
 
     @property
     def site_title(self):
-        return settings.KAMUSTATUS_PAGE_NAME
+        return page_settings().name
 
     def admin_view(self, view, cacheable=False):
         inner = super().admin_view(view, cacheable)

@@ -1,6 +1,7 @@
 """Where the status page lives: one rule for its own URL, used by every face.
 
-``PAGE_URL`` when the operator set it (behind a proxy, a public name); else
+The public URL of the page settings (the admin's, else ``PAGE_URL``:
+incidents/appearance/page.py) when the operator set one; else
 the scheme and host the visitor used; else — with no request at hand, as for
 the worker's mails and webhooks — the local address ``make run`` serves on
 (``http://127.0.0.1:$PORT``). Shortlinks, the Statuspage JSON, feeds, API
@@ -9,11 +10,14 @@ the worker's mails and webhooks — the local address ``make run`` serves on
 
 from django.conf import settings
 
+from incidents.appearance.page import page_settings
+
 
 def page_url(request=None):
     """The page's base URL, without a trailing slash."""
-    if settings.KAMUSTATUS_PAGE_URL:
-        return settings.KAMUSTATUS_PAGE_URL.rstrip("/")
+    public_url = page_settings().public_url
+    if public_url:
+        return public_url
     if request is not None:
         return f"{request.scheme}://{request.get_host()}"
     return settings.KAMUSTATUS_LOCAL_URL.rstrip("/")

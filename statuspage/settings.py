@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "incidents",
     "incidents.alerts",
     "incidents.subscribers",
+    "incidents.appearance",
     "incidents.uptime",
 ]
 
@@ -128,6 +129,9 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "csp.context_processors.nonce",
+                # The page's name, logo and links for pages rendered with a
+                # request (404, 500); stored pages are given them directly.
+                "incidents.appearance.page.context",
             ],
         },
     },
@@ -375,6 +379,9 @@ LOGGING = {
 }
 
 # --- Kamustatus -----------------------------------------------------------
+# PAGE_NAME, PAGE_URL, PAGE_TIME_ZONE and PAGE_LANGUAGE are the defaults of a
+# fresh install: what the admin's page settings leave empty comes from here
+# (incidents/appearance/page.py, docs/page-settings.md).
 KAMUSTATUS_PAGE_NAME = os.environ.get("PAGE_NAME", "Kamustatus")
 # The page's public URL (incidents/site.py): PAGE_URL when set, else the host a
 # visitor used, else (mails and webhooks from the worker) the local address

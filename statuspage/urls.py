@@ -17,6 +17,8 @@ urlpatterns = [
     path("api/", include("incidents.api.urls")),
     # Subscribing, and the pages reached from subscribers' mails.
     path("", include("incidents.subscribers.urls")),
+    # The page's logo and colours, set in the admin.
+    path("", include("incidents.appearance.urls")),
     # The public status page, permalinks, history and feeds.
     path("", include("incidents.pages.urls")),
 ]

@@ -13,6 +13,17 @@ def last_good_dir(settings, tmp_path):
     return settings.KAMUSTATUS_LAST_GOOD_DIR
 
 
+@pytest.fixture(autouse=True)
+def page_settings_read_afresh():
+    """Each test's database is rolled back under this process's feet, which
+    a server never sees: the page settings it kept go with it."""
+    from incidents.appearance.page import forget
+
+    forget()
+    yield
+    forget()
+
+
 @pytest.fixture
 def make_monitor(db):
     counter = iter(range(1, 10_000))

@@ -1,5 +1,6 @@
 """Backups restore: a dump loads into an empty database with every incident, update,
-maintenance window, monitor and audit record intact (docs/operations.md "Backup and restore")."""
+maintenance window, monitor, audit record and the page settings (logo included) intact
+(docs/operations.md "Backup and restore")."""
 
 import json
 import shutil
@@ -24,6 +25,7 @@ DUMP_OPTIONS = {
 
 def state():
     """Everything a restore must bring back, as plain JSON-able data."""
+    from incidents.appearance.models import PageSettings
     from incidents.models import ApiKey, AuditRecord, Incident, Monitor
 
     return {
@@ -35,6 +37,11 @@ def state():
         ],
         "keys": [
             list(k) for k in ApiKey.objects.order_by("prefix").values_list("prefix", "key_hash")
+        ],
+        # The page settings, their uploaded logo's bytes included.
+        "page": [
+            [p.name, p.accent_colour, p.about, p.logo_type, bytes(p.logo or b"").hex()]
+            for p in PageSettings.objects.all()
         ],
     }
 
@@ -61,7 +68,14 @@ def populate(make_monitor, make_incident):
     from incidents.models import ApiKey
 
     ApiKey.objects.create_key("deploy bot")
+    from incidents.appearance.models import PageSettings
+
+    page = PageSettings.objects.get_solo()
+    page.name, page.accent_colour, page.about = "Acme", "#6b2fa3", "About *us*."
+    page.set_logo(b'<svg xmlns="http://www.w3.org/2000/svg"><circle r="4"/></svg>')
+    page.save()
     before = state()
+    assert before["page"][0][3] == "image/svg+xml"
     assert len(before["incidents"]) == 3
     assert sum(len(i["updates"]) for i in before["incidents"]) == 5
     return before

@@ -536,7 +536,7 @@ def test_page_name_url_and_time_zone_come_from_settings(client, make_incident, a
     assert item["shortlink"] == f"https://status.acme.test/incidents/{incident.id}/"
 
 
-def test_page_id_is_stable_and_differs_between_pages():
+def test_page_id_is_stable_and_differs_between_pages(db):
     assert Page.for_request().id == Page.for_request().id
     with override_settings(KAMUSTATUS_PAGE_URL="https://status.other.test"):
         other = Page.for_request().id
@@ -544,7 +544,7 @@ def test_page_id_is_stable_and_differs_between_pages():
 
 
 @override_settings(KAMUSTATUS_TIME_ZONE="Mars/Olympus_Mons")
-def test_an_unknown_time_zone_is_a_configuration_error():
+def test_an_unknown_time_zone_is_a_configuration_error(db):
     with pytest.raises(ImproperlyConfigured, match="PAGE_TIME_ZONE"):
         Page.for_request()
 

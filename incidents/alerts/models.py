@@ -22,6 +22,7 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from incidents.appearance.page import page_settings
 from incidents.cache.generation import NotShownOnPage
 from incidents.models import (
     URL_MAX_LENGTH,
@@ -351,7 +352,7 @@ class Alert(NotShownOnPage, models.Model):
 
     def subject(self):
         name = " ".join(self.monitor_name.split())  # no newlines in a mail header
-        page = settings.KAMUSTATUS_PAGE_NAME
+        page = page_settings().name
         if self.kind == self.RECOVERED:
             return f"[{page}] {name} has recovered"
         if self.reason == self.WINDOW_END:

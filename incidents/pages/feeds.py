@@ -9,13 +9,13 @@ never at a window's future start.
 
 import copy
 
-from django.conf import settings
 from django.contrib.syndication.views import Feed
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.feedgenerator import Atom1Feed
 from django.utils.translation import gettext, pgettext
 
+from incidents.appearance.page import page_settings
 from incidents.cache.pages import page_name, serve
 from incidents.cache.store import Rendered
 from incidents.models import Incident
@@ -32,14 +32,14 @@ class IncidentFeed(Feed):
     now = None
 
     def title(self):
-        return gettext("%(page_name)s incidents") % {"page_name": settings.KAMUSTATUS_PAGE_NAME}
+        return gettext("%(page_name)s incidents") % {"page_name": page_settings().name}
 
     def link(self):
         return self.base_url + reverse("status-page")
 
     def description(self):
         return gettext("Incidents and maintenance windows on the %(page_name)s status page.") % {
-            "page_name": settings.KAMUSTATUS_PAGE_NAME
+            "page_name": page_settings().name
         }
 
     def items(self):
@@ -83,7 +83,7 @@ class IncidentFeed(Feed):
     def __call__(self, request, *args, **kwargs):
         def build(now):
             feed = copy.copy(self)
-            feed.base_url, feed.now = base_url, now or timezone.now()
+            feed.base_url, feed.now = page_url(request), now or timezone.now()
             response = super(IncidentFeed, feed).__call__(request, *args, **kwargs)
             return Rendered(
                 response.content,
@@ -92,9 +92,10 @@ class IncidentFeed(Feed):
                 valid_until=Incident.objects.next_maintenance_edge(now),
             )
 
-        base_url = page_url(request)
-        # Links in a feed are absolute, so each base URL gets its own copy.
-        name = page_name(f"feed:{type(self).__name__}:{base_url}")
+        # Links in a feed are absolute, so each base URL gets its own copy;
+        # named by the address asked for, so that a stored feed is found
+        # without reading the page settings.
+        name = page_name(f"feed:{type(self).__name__}:{request.scheme}://{request.get_host()}")
         return serve(request, name, build)
 
 

@@ -19,6 +19,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_safe
 
 from incidents import languages
+from incidents.appearance.page import page_context
 from incidents.cache.pages import (
     STATUS_PAGE_VARY,
     page_name,
@@ -61,7 +62,7 @@ def render_page(template, context, here="/"):
     """A page's bytes; ``here`` is its own address (the language picker
     brings the visitor back to it)."""
     context = {
-        "page_name": settings.KAMUSTATUS_PAGE_NAME,
+        **page_context(),
         "here": here,
         "refresh_seconds": settings.KAMUSTATUS_PAGE_REFRESH_SECONDS,
         **context,

@@ -27,6 +27,7 @@ from django.db.models.functions import Coalesce
 from django.utils import translation
 
 from incidents import overview
+from incidents.appearance.page import page_settings
 from incidents.models import Incident, IncidentMonitor, Monitor, MonitorStatusChange
 from incidents.site import page_url
 
@@ -75,8 +76,8 @@ LIST_LIMIT = 50
 
 @dataclass(frozen=True)
 class Page:
-    """This installation as a Statuspage ``page``: named by the environment
-    (PAGE_NAME, PAGE_TIME_ZONE), located by ``incidents.site.page_url``."""
+    """This installation as a Statuspage ``page``: named by its page settings
+    (incidents/appearance/page.py), located by ``incidents.site.page_url``."""
 
     id: str
     name: str
@@ -85,9 +86,8 @@ class Page:
 
     @classmethod
     def for_request(cls, request=None):
-        return _page_for(
-            settings.KAMUSTATUS_PAGE_NAME, page_url(request), settings.KAMUSTATUS_TIME_ZONE
-        )
+        page = page_settings()
+        return _page_for(page.name, page_url(request), page.time_zone)
 
     @functools.cached_property
     def version(self):

@@ -14,6 +14,7 @@ from django.http import HttpResponse
 from django.utils.translation import get_language
 from django.views.decorators.csrf import csrf_exempt
 
+from incidents.appearance.page import environment_version
 from incidents.cache.store import Rendered, is_not_modified
 from incidents.models import MONITOR_ID_PATTERN, Incident, Monitor
 from incidents.overview import Overview, page_updated_at
@@ -91,14 +92,24 @@ def encode(data):
 # --- Statuspage JSON --------------------------------------------------------
 
 
+def stored_for(request):
+    """What a stored document naming the page is kept per, known without a
+    lookup: the address asked for (the page's URL may be the visitor's) and
+    the environment's defaults (a restart may change them without a write; a
+    change in the admin changes the content generation)."""
+    return f"{request.scheme}://{request.get_host()}:{environment_version()}"
+
+
 def statuspage_json(name):
     """A view serving the document that ``build(page, now)`` writes."""
 
     def decorate(build):
         @public
         def view(request):
-            page = shapes.Page.for_request(request)
-            entry = cached_body(f"{name}:{page.version}", lambda now: encode(build(page, now)))
+            entry = cached_body(
+                f"{name}:{stored_for(request)}",
+                lambda now: encode(build(shapes.Page.for_request(request), now)),
+            )
             return send(request, entry, JSON)
 
         view.__name__ = view.__qualname__ = build.__name__
@@ -206,13 +217,12 @@ def not_found(request, path=""):
 
 @public
 def overall_badge(request):
-    page = shapes.Page.for_request(request)
-
     def build(now):
-        return badges.overall_badge(page.name, Overview.build(now).state).encode("utf-8")
+        name = shapes.Page.for_request(request).name
+        return badges.overall_badge(name, Overview.build(now).state).encode("utf-8")
 
     # Badges speak the visitor's language (incidents/languages.py): a copy each.
-    return send(request, cached_body(f"badge:{page.version}:{get_language()}", build), SVG)
+    return send(request, cached_body(f"badge:{stored_for(request)}:{get_language()}", build), SVG)
 
 
 def uncached_badge(svg, status):

@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
+from incidents.appearance.page import page_settings
 from incidents.languages import default_language
 from incidents.models import Monitor, isostring
 from incidents.overview import INCIDENT_LABELS
@@ -87,7 +88,7 @@ class EventWords:
 def mail_context(delivery, words=None):
     subscriber = delivery.subscriber
     context = {
-        "page_name": settings.KAMUSTATUS_PAGE_NAME,
+        "page_name": page_settings().name,
         "kind": delivery.kind,
         "manage_url": tokens.manage_url(subscriber),
         "unsubscribe_url": tokens.unsubscribe_url(subscriber),
@@ -99,7 +100,7 @@ def mail_context(delivery, words=None):
         context.update(words.context)
     else:
         context["subject"] = SUBJECTS[delivery.kind]
-    context["subject"] = f"[{one_line(settings.KAMUSTATUS_PAGE_NAME)}] {context['subject']}"
+    context["subject"] = f"[{one_line(context['page_name'])}] {context['subject']}"
     return context
 
 

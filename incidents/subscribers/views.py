@@ -21,6 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from incidents import ratelimit
+from incidents.appearance.page import page_context
 from incidents.models import Monitor
 from incidents.subscribers import tokens
 from incidents.subscribers.forms import MonitorChoiceForm, SubscribeForm
@@ -45,7 +46,7 @@ subscribe_requests = SubscribeLimiter("subscribe")
 def page(template, context=None, status=200, headers=None):
     """A page of this app: no request, so nothing per visitor in it."""
     context = {
-        "page_name": settings.KAMUSTATUS_PAGE_NAME,
+        **page_context(),
         "monitors": [{"monitor": m} for m in Monitor.objects.order_by("created_at", "id")],
         **(context or {}),
     }
