@@ -9,6 +9,7 @@ the worker's mails and webhooks — the local address ``make run`` serves on
 """
 
 from django.conf import settings
+from django.http.request import split_domain_port
 
 from incidents.appearance.page import page_settings
 
@@ -26,3 +27,13 @@ def page_url(request=None):
 def absolute(path, request=None):
     """``path`` (starting with ``/``) on the page's base URL."""
     return page_url(request) + path
+
+
+def is_own_url(request):
+    """May an answer kept per requested address be stored for everyone? Only
+    for a host spelled as in ``ALLOWED_HOSTS`` (no wildcard) on the port the
+    server listens on (or none): any port in a Host header passes the host
+    check, and each would otherwise store a copy of its own."""
+    hostname, port = split_domain_port(request.get_host())
+    named = {host.lower() for host in settings.ALLOWED_HOSTS if host != "*" and host[:1] != "."}
+    return hostname in named and (not port or port == request.META.get("SERVER_PORT"))

@@ -42,6 +42,19 @@ def envint(name, default):
         raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
 
 
+def envfloat(name, default):
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not number > 0:
+        raise ImproperlyConfigured(f"{name} must be a positive number of seconds, not {value!r}")
+    return number
+
+
 def envlist(name, default):
     value = os.environ.get(name)
     if value is None:
@@ -190,7 +203,14 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "kamustatus"),
-            "TIMEOUT": None,
+            # Every entry expires (each face sets its own timeout; a day otherwise).
+            "TIMEOUT": 24 * 60 * 60,
+            # A Redis that hangs costs a request at most these (seconds), never
+            # gunicorn's worker timeout: the page is then rendered without it.
+            "OPTIONS": {
+                "socket_connect_timeout": envfloat("REDIS_CONNECT_TIMEOUT", 0.5),
+                "socket_timeout": envfloat("REDIS_SOCKET_TIMEOUT", 1.0),
+            },
         }
     }
 else:
@@ -198,7 +218,7 @@ else:
         "default": {
             "BACKEND": "django.core.cache.backends.db.DatabaseCache",
             "LOCATION": "kamustatus_cache",
-            "TIMEOUT": None,
+            "TIMEOUT": 24 * 60 * 60,
             "OPTIONS": {"MAX_ENTRIES": 10000, "CULL_FREQUENCY": 4},
         }
     }
@@ -218,6 +238,9 @@ ALERT_WEBHOOK_SECRET = os.environ.get("ALERT_WEBHOOK_SECRET", "")
 if ALERT_WEBHOOK_URL and not ALERT_WEBHOOK_SECRET:
     raise ImproperlyConfigured("ALERT_WEBHOOK_URL needs ALERT_WEBHOOK_SECRET to sign requests.")
 ALERT_WEBHOOK_TIMEOUT = max(1, envint("ALERT_WEBHOOK_TIMEOUT", 10))
+# A flapping monitor: at most one alert per monitor and channel this often;
+# the changes in between go out together, the last state always (0: off).
+ALERT_COALESCE_SECONDS = max(0, envint("ALERT_COALESCE_SECONDS", 60))
 # Seconds before the 2nd, 3rd, … attempt; one more attempt than delays.
 try:
     ALERT_RETRY_DELAYS = [float(d) for d in envlist("ALERT_RETRY_DELAYS", ["5", "30", "120"])]

@@ -2,6 +2,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from incidents.cache import generation, outage
 from incidents.models import ApiKey, Incident, Monitor
 from tests.servers import Site
 
@@ -10,7 +11,17 @@ from tests.servers import Site
 def last_good_dir(settings, tmp_path):
     """Each test keeps the status page's last good copy in its own directory."""
     settings.KAMUSTATUS_LAST_GOOD_DIR = tmp_path / "last-good"
+    outage._keep_failed_at = None  # a directory that failed in another test
     return settings.KAMUSTATUS_LAST_GOOD_DIR
+
+
+@pytest.fixture(autouse=True)
+def no_pending_bump():
+    """A bump left pending by a test that broke the cache (or by this process
+    starting) must not change the token in the middle of another test."""
+    generation._pending, generation._cache_failed_at = False, None
+    yield
+    generation._pending, generation._cache_failed_at = False, None
 
 
 @pytest.fixture(autouse=True)

@@ -26,8 +26,17 @@ MINUTE = timedelta(minutes=1)
 SECRET = "whsec_test-secret"
 
 
+@pytest.fixture(autouse=True)
+def every_change_alerted(settings):
+    """These tests count one alert per change of state: coalescing a flapping
+    monitor (ALERT_COALESCE_SECONDS) is tested in tests/test_alerts_hardening.py."""
+    settings.ALERT_COALESCE_SECONDS = 0
+
+
 @pytest.fixture
-def receiver():
+def receiver(settings):
+    # The receiver listens on loopback: the operator's opt-in for private targets.
+    settings.CHECKS_ALLOW_PRIVATE = True
     with running_receiver() as received:
         yield received
 
@@ -179,7 +188,11 @@ class TestDeciding:
         assert mail.outbox == []
 
     def test_a_multiline_name_makes_a_one_line_subject(self, channels, make_monitor):
-        monitor = make_monitor(name="API\nBcc: victim@example.com")
+        # Refused as input now (control characters); a row stored before that
+        # rule still makes a one-line subject.
+        monitor = make_monitor(name="API")
+        Monitor.objects.filter(pk=monitor.pk).update(name="API\nBcc: victim@example.com")
+        monitor.refresh_from_db()
         monitor.change(status="down")
         run_worker()
         assert mail.outbox[0].subject == "[Kamustatus] API Bcc: victim@example.com is down"

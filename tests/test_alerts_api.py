@@ -25,6 +25,13 @@ def closed_loopback_port():
         return sock.getsockname()[1]
 
 
+@pytest.fixture(autouse=True)
+def every_change_alerted(settings):
+    """These tests count one alert per change of state: coalescing a flapping
+    monitor (ALERT_COALESCE_SECONDS) is tested in tests/test_alerts_hardening.py."""
+    settings.ALERT_COALESCE_SECONDS = 0
+
+
 @pytest.fixture
 def channels(settings, db):
     """An email address that works and a webhook that fails (nobody listens)."""

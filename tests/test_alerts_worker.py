@@ -35,6 +35,7 @@ def project(tmp_path, receiver):
         ALERT_WEBHOOK_SECRET=SECRET,
         ALERT_EMAILS="",
         ALERT_RETRY_DELAYS="0,0",
+        CHECKS_ALLOW_PRIVATE="1",  # the receiver listens on loopback
         EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
     )
     manage(env, "migrate", "--noinput", "-v0")
@@ -130,3 +131,29 @@ def test_alert_settings_from_the_environment_start():
         EMAIL_HOST="smtp.example.com",
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_sigterm_stops_a_worker_held_by_a_dripping_receiver(project, receiver):
+    """The receiver answers 200 and then a byte every half second (100 s in
+    all): the attempt is cut at its deadline (ALERT_WEBHOOK_TIMEOUT, 2 s
+    here), recorded failed rather than sent, and SIGTERM ends the worker."""
+    env, database = project
+    receiver.drip = 0.5
+    worker = start_worker({**env, "ALERT_WEBHOOK_TIMEOUT": "2"}, "--interval", "0.1")
+    try:
+        assert "is running" in worker.stdout.readline()
+        make_failures(env, 1)
+        deadline = time.monotonic() + 20
+        while not receiver.requests:
+            assert time.monotonic() < deadline, "the worker did not deliver"
+            time.sleep(0.05)
+        worker.send_signal(signal.SIGTERM)
+        worker.communicate(timeout=15)  # not the 100 s of the drip
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker.returncode == 0
+    assert "sent" not in set(alert_outcomes(database).values())
+    with sqlite3.connect(database) as db:
+        errors = [row[0] for row in db.execute("select error from incidents_alertattempt")]
+    assert errors and errors[0] == "timed out after 2s"

@@ -165,3 +165,66 @@ def test_every_operation_answers_as_documented(api_schema, resources, raw_key, m
         print(f"\nfuzzed {made} requests ({mode.value}); so far {dict(TALLY)}")
     assert TALLY["5xx"] == 0
     assert made >= len(operations) * 10
+
+
+# Hostile strings from issue 18 (office pastes, spoofing, odd dates), sent in
+# every string field of the writing operations: refused or accepted, never a 5xx.
+HOSTILE_STRINGS = [
+    "bell \x07 and vertical\x0btab",
+    "C1 \x85 next line \x9b",
+    "evil\u202egnp.exe",
+    "isolate \u2066x\u2069",
+    "\u200b\u200b",
+    "\u3164",
+    "\u2800\u00a0\u2060",
+    "0202-06-01T02:00:00Z",
+    "9999-12-31T23:59:59Z",
+    "0001-01-01T00:00:00+14:00",
+    "2100-12-31T23:59:59-12:00",
+]
+HOSTILE_BODIES = [
+    ("/incidents", "POST", {"title": "T", "message": "."}),
+    ("/incidents/{incidentId}", "PATCH", {"title": "T", "message": "."}),
+    ("/incidents/{incidentId}/updates/{updateId}", "PATCH", {"message": "."}),
+    ("/monitors", "POST", {"name": "N"}),
+    ("/monitors/{monitorId}", "PATCH", {"name": "N"}),
+    (
+        "/incidents",
+        "POST",
+        {
+            "title": "W",
+            "message": ".",
+            "maintenance": True,
+            "scheduledStart": "2030-01-01T00:00:00Z",
+            "scheduledEnd": "2030-01-02T00:00:00Z",
+        },
+    ),
+]
+
+
+def test_hostile_strings_never_answer_5xx(api_schema, resources, raw_key):
+    statuses = Counter()
+    for path, method, base in HOSTILE_BODIES:
+        operation = api_schema[path][method]
+        ids = {}
+        if "{updateId}" in path:
+            ids["incidentId"], ids["updateId"] = resources["updateId"][0]
+        elif "{incidentId}" in path:
+            ids["incidentId"] = resources["incidentId"][0]
+        elif "{monitorId}" in path:
+            ids["monitorId"] = resources["monitorId"][0]
+        for field in base:
+            if isinstance(base[field], bool):
+                continue
+            for text in HOSTILE_STRINGS:
+                case = operation.Case(
+                    path_parameters=ids,
+                    body={**base, field: text},
+                    headers={"x-api-key": raw_key},
+                    media_type="application/json",
+                )
+                response = case.call_and_validate(checks=CHECKS[:-1])
+                statuses[response.status_code] += 1
+                assert response.status_code < 500
+    print(f"\nhostile strings: {dict(statuses)}")
+    assert statuses[400] > statuses.total() // 2  # most refused as validation errors

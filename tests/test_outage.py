@@ -293,3 +293,64 @@ def test_the_page_outlives_a_cut_database_and_everything_recovers(outage_databas
     finally:
         gunicorn.stop()
         proxy.cut()
+
+
+@pytest.mark.slow
+def test_once_the_database_answers_the_next_read_is_live(outage_database, tmp_path):
+    """No blind wait after the database returns: the write that succeeded ends
+    the back-off, and so does a probe (at most one a second)."""
+    db = outage_database
+    proxy = CuttableProxy(("127.0.0.1", db["port"]))
+    proxy.start()
+    env = servers.environment(
+        drop=("REDIS_URL", "DATABASE_URL"),
+        DEBUG="0",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="127.0.0.1",
+        LAST_GOOD_DIR=str(tmp_path / "last-good"),
+        DATABASE_CONNECT_TIMEOUT="2",
+    )
+    direct = {**env, "DATABASE_URL": f"{db['server']}/{db['name']}"}
+    servers.manage(direct, "migrate", "--noinput", "--verbosity", "0")
+    key = servers.manage(direct, "createapikey", "t").stdout.strip().splitlines()[-1]
+    # One worker (with its threads): the read after the write is its to answer.
+    gunicorn = servers.Gunicorn(
+        {**env, "DATABASE_URL": f"postgres://{db['userinfo']}@127.0.0.1:{proxy.port}/{db['name']}"},
+        tmp_path / "gunicorn.log",
+        workers=1,
+    )
+    try:
+        gunicorn.start("/", timeout=30)
+        base = gunicorn.url
+        http(base, "POST", "/api/incidents", {"title": "Before", "message": "."}, key)
+        assert "Before" in http(base, "GET", "/")[2]
+        proxy.cut()
+        for _ in range(3):
+            status, _, page = http(base, "GET", "/")
+            assert status == 200 and NOTE in page
+        proxy.restore()
+        restored = time.monotonic()
+        while True:
+            status, _, body = http(
+                base, "POST", "/api/incidents", {"title": "Back", "message": "."}, key
+            )
+            if status == 201:
+                break
+            assert time.monotonic() - restored < 30, body
+            time.sleep(0.1)
+        for _ in range(8):  # from the very first read after the 201
+            status, _, page = http(base, "GET", "/")
+            assert status == 200 and "Back" in page and NOTE not in page
+
+        # Without a write: a probe ends the back-off within about a second.
+        proxy.cut()
+        assert NOTE in http(base, "GET", "/")[2]
+        proxy.restore()
+        restored = time.monotonic()
+        while NOTE in http(base, "GET", "/")[2]:
+            assert time.monotonic() - restored < fallback.RETRY_LIVE_AFTER, "no probe"
+            time.sleep(0.05)
+        print(f"\ndatabase back: live again {time.monotonic() - restored:.2f} s after, by a probe")
+    finally:
+        gunicorn.stop()
+        proxy.cut()

@@ -16,7 +16,10 @@ def registry(monkeypatch):
 
 def test_the_alert_duties_are_registered(registry):
     names = [duty.name for duty in queue.duties()]
-    assert names[:2] == ["window_ends", "requeue_stranded_deliveries"]
+    # The alerts app's duties, found by discovery whatever order the apps' task
+    # modules were first imported in (a fresh process imports checks first).
+    assert {"window_ends", "requeue_stranded_deliveries"} <= set(names)
+    assert len(names) == len(set(names))
 
 
 def test_a_new_duty_is_a_function_the_worker_runs(db, registry):

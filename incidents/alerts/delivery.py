@@ -3,11 +3,16 @@ the attempt. Retries are queued again with a delay (``Alert.record_attempt``)
 rather than slept through, so one slow receiver does not hold up the rest.
 """
 
+import contextlib
+import http.client
 import json
 import logging
+import socket
+import ssl
+import threading
 import time
-import urllib.error
-import urllib.request
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMessage
@@ -15,11 +20,18 @@ from django.utils import timezone
 
 from incidents.alerts import signing
 from incidents.alerts.models import Alert, AlertChannel
+from incidents.checks.addresses import NOT_ALLOWED
 from incidents.site import page_url
+from incidents.subscribers.address_policy import refused_reason
 
 logger = logging.getLogger(__name__)
 
 USER_AGENT = "Kamustatus-Alerts/1"
+# Alerts delivered side by side per round, and how many at once.
+BATCH = 50
+CONCURRENCY = 8
+# How much of a receiver's answer is read (the rest is not waited for).
+ANSWER_READ_LIMIT = 65536
 
 
 class DeliveryError(Exception):
@@ -32,11 +44,28 @@ class DeliveryError(Exception):
 
 
 def deliver(alert_id):
-    """Make one delivery attempt for a due alert; return its outcome, or None
-    when there was nothing to do (another worker has it, or it is finished)."""
-    alert = Alert.objects.claim(alert_id)
-    if alert is None:
+    """Make one delivery attempt for a due alert — and, side by side with it,
+    for every other alert due now (at most ``BATCH``), so that one slow
+    channel never holds up another; return this alert's outcome, or None when
+    there was nothing to do (another worker has it, or it is finished). The
+    tasks queued for the others then find them done."""
+    first = Alert.objects.claim(alert_id)
+    batch = [first] if first is not None else []
+    batch += Alert.objects.claim_due(limit=BATCH - len(batch), exclude=alert_id)
+    if not batch:
         return None
+    # Network only in the threads; each attempt is recorded here, in this
+    # thread (and its database connection), as soon as it is over.
+    threads = min(CONCURRENCY, len(batch))
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="alert-delivery") as pool:
+        attempts = {pool.submit(attempt, alert): alert for alert in batch}
+        for done in as_completed(attempts):
+            record(attempts[done], *done.result())
+    return first.outcome if first is not None else None
+
+
+def attempt(alert):
+    """One try at sending (no database): (started_at, ms, status, error, final)."""
     started_at = timezone.now()
     started = time.monotonic()
     status_code, error, final = None, "", False
@@ -47,7 +76,10 @@ def deliver(alert_id):
     except Exception as failure:  # a bug or an unforeseen library error: record, do not crash
         logger.exception("alert %s: unexpected delivery error", alert.pk)
         error = f"unexpected error: {type(failure).__name__}"
-    duration_ms = int((time.monotonic() - started) * 1000)
+    return started_at, int((time.monotonic() - started) * 1000), status_code, error, final
+
+
+def record(alert, started_at, duration_ms, status_code, error, final):
     alert.record_attempt(
         started_at=started_at,
         duration_ms=duration_ms,
@@ -65,7 +97,6 @@ def deliver(alert_id):
         alert.attempt_count,
         alert.outcome if not error else f"{alert.outcome}: {error}",
     )
-    return alert.outcome
 
 
 def send(alert):
@@ -86,6 +117,12 @@ def email_body(alert):
     lines.append(f"Since: {alert.payload()['occurredAt']}")
     if alert.reason == Alert.WINDOW_END:
         lines.append(f"Maintenance window {alert.window_ref} has ended.")
+    if alert.coalesced:
+        changes = alert.coalesced["changes"]
+        lines.append(
+            f"{len(changes)} change(s) since the last alert: "
+            + ", ".join(f"{change['status']} at {change['at']}" for change in changes)
+        )
     lines += ["", f"Status page: {page_url()}", f"Alert id: {alert.pk}"]
     return "\n".join(lines) + "\n"
 
@@ -105,17 +142,13 @@ def send_email(alert):
     return None
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer, not a success: never re-send the alert elsewhere."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
 def send_webhook(alert):
     secret = alert.webhook_secret()
     if not secret:
         raise DeliveryError("the webhook channel is no longer configured", final=True)
+    if refused_reason(alert.target):
+        # Re-checked at delivery: a name may resolve somewhere refused by now.
+        raise DeliveryError(NOT_ALLOWED, final=True)
     body = json.dumps(alert.payload(), separators=(",", ":")).encode("utf-8")
     headers = {"User-Agent": USER_AGENT, "Kamustatus-Alert-Id": alert.pk}
     return post_signed(alert.target, secret, body, headers, settings.ALERT_WEBHOOK_TIMEOUT)
@@ -123,34 +156,71 @@ def send_webhook(alert):
 
 def post_signed(url, secret, body, headers, timeout):
     """POST ``body`` (JSON bytes) signed with ``secret``; the status on a 2xx,
-    else DeliveryError. Redirects are not followed. Shared by alerts and
-    webhook subscribers."""
-    request = urllib.request.Request(  # noqa: S310 (an http(s) URL checked on the way in)
-        url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            **headers,
-            signing.HEADER: signing.signature_header(secret, body),
-        },
-    )
-    opener = urllib.request.build_opener(_NoRedirects)
+    else DeliveryError. Shared by alerts and webhook subscribers.
+
+    ``timeout`` is a deadline for the whole attempt — connecting, sending and
+    reading the answer — not for each read: a receiver that drips bytes is
+    cut off when it passes. An answer cut short (fewer bytes than its
+    Content-Length, broken chunks) is a failure; redirects are not followed
+    (a redirect is an answer, not a success: never re-send the alert elsewhere)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise DeliveryError("not an http or https URL", final=True)
+    if parts.scheme == "https":
+        connection = http.client.HTTPSConnection(
+            parts.hostname, parts.port, timeout=timeout, context=ssl.create_default_context()
+        )
+    else:
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    expired = threading.Event()
+    sent_on = []  # the socket: the connection forgets it once the answer says "close"
+
+    def cut_off():
+        expired.set()
+        sock = sent_on[0] if sent_on else connection.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    watchdog = threading.Timer(timeout, cut_off)
+    watchdog.daemon = True
+    watchdog.start()
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
-        with opener.open(request, timeout=timeout) as response:
-            response.read(65536)
-            status = response.status
-    except urllib.error.HTTPError as failure:
-        raise DeliveryError(f"HTTP {failure.code}", status_code=failure.code) from None
-    except urllib.error.URLError as failure:
-        reason = failure.reason
-        if isinstance(reason, TimeoutError):
+        connection.request(
+            "POST",
+            path,
+            body=body,
+            headers={
+                "Content-Type": "application/json",
+                **headers,
+                signing.HEADER: signing.signature_header(secret, body),
+            },
+        )
+        sent_on.append(connection.sock)
+        if expired.is_set():
+            cut_off()  # the deadline passed while sending
+        response = connection.getresponse()
+        status = response.status
+        read = 0
+        while read < ANSWER_READ_LIMIT:
+            chunk = response.read(8192)
+            if not chunk:
+                break
+            read += len(chunk)
+        if expired.is_set() or (read < ANSWER_READ_LIMIT and response.length):
+            raise http.client.IncompleteRead(b"", response.length)
+    except (http.client.IncompleteRead, http.client.HTTPException, OSError, ValueError) as failure:
+        if expired.is_set() or isinstance(failure, TimeoutError):
             raise DeliveryError(f"timed out after {timeout}s") from None
-        raise DeliveryError(f"could not connect: {reason}") from None
-    except TimeoutError:
-        raise DeliveryError(f"timed out after {timeout}s") from None
-    except (OSError, ValueError) as failure:
+        if isinstance(failure, http.client.IncompleteRead):
+            raise DeliveryError("incomplete answer") from None
+        if isinstance(failure, ConnectionRefusedError | socket.gaierror):
+            raise DeliveryError(f"could not connect: {failure}") from None
         raise DeliveryError(f"request failed: {type(failure).__name__}: {failure}") from None
+    finally:
+        watchdog.cancel()
+        connection.close()
     if not 200 <= status < 300:
         raise DeliveryError(f"HTTP {status}", status_code=status)
     return status

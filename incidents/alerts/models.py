@@ -14,12 +14,12 @@ The tables keep the names they had when alerts were part of the incidents app
 
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from incidents.appearance.page import page_settings
@@ -34,6 +34,7 @@ from incidents.models import (
 )
 from incidents.queue import enqueue
 from incidents.site import page_url
+from incidents.subscribers.address_policy import check_webhook_url
 
 # A delivery claimed longer ago than this is taken to be abandoned (its
 # worker died) and may be claimed again. It must exceed the longest attempt
@@ -59,6 +60,17 @@ def retry_delays():
 
 
 # --- Channels -------------------------------------------------------------
+
+
+def webhook_url_refusal(url):
+    """Why alerts may not be POSTed to ``url``, or None: only http/https, and
+    the checks' address policy (incidents/checks/addresses.py, with its
+    CHECKS_ALLOW_PRIVATE opt-in) — the same rule as webhook subscribers."""
+    try:
+        check_webhook_url(url)
+    except ValidationError as error:
+        return error.message_dict["webhook_url"][0]
+    return None
 
 
 @dataclass(frozen=True)
@@ -144,6 +156,10 @@ class AlertChannel(NotShownOnPage, models.Model):
             errors = {}
             if not self.url:
                 errors["url"] = "A webhook needs a URL."
+            else:
+                refusal = webhook_url_refusal(self.url)
+                if refusal:
+                    errors["url"] = refusal
             if not self.secret:
                 errors["secret"] = "A webhook needs a secret to sign its requests."  # noqa: S105
             if errors:
@@ -177,6 +193,9 @@ class AlertQuerySet(models.QuerySet):
             .order_by("maintenance_window__scheduled_end", "id")
             .first()
         )
+        channels = AlertChannel.objects.configured()
+        if window is None and channels and settings.ALERT_COALESCE_SECONDS > 0:
+            return self._coalesce_for_channels(transition, kind, now, channels)
         return self._create_for_channels(
             monitor=monitor,
             kind=kind,
@@ -188,6 +207,7 @@ class AlertQuerySet(models.QuerySet):
             window=window,
             outcome=Alert.SUPPRESSED if window else Alert.PENDING,
             now=now,
+            channels=channels,
         )
 
     def decide_for_window_end(self, monitor, window, now=None):
@@ -207,8 +227,11 @@ class AlertQuerySet(models.QuerySet):
             now=now,
         )
 
-    def _create_for_channels(self, *, monitor, window, outcome, now, **facts):
-        channels = AlertChannel.objects.configured()
+    def _create_for_channels(
+        self, *, monitor, window, outcome, now, channels=None, send_at=None, **facts
+    ):
+        if channels is None:
+            channels = AlertChannel.objects.configured()
         if not channels:
             # Recorded all the same, channel-less and suppressed: every alert
             # is on the record, and the admin says why nothing was sent.
@@ -227,7 +250,7 @@ class AlertQuerySet(models.QuerySet):
                 window_ref=window.pk if window else "",
                 outcome=outcome,
                 created_at=now,
-                next_attempt_at=now,
+                next_attempt_at=send_at or now,
                 finished_at=now if outcome == Alert.SUPPRESSED else None,
                 **facts,
             )
@@ -236,7 +259,63 @@ class AlertQuerySet(models.QuerySet):
         Alert.objects.bulk_create(alerts)  # ids are made here, not by the database
         for alert in alerts:
             if alert.outcome == Alert.PENDING:
-                alert.queue_delivery()
+                alert.queue_delivery(run_after=send_at)
+        return alerts
+
+    def _coalesce_for_channels(self, transition, kind, now, channels):
+        """A change of state with nothing suppressing it, per channel: alerted
+        at once if the channel had no alert about this monitor for
+        ALERT_COALESCE_SECONDS; else folded into one trailing alert sent when
+        that time is up, carrying the last state and every change since."""
+        window = timedelta(seconds=settings.ALERT_COALESCE_SECONDS)
+        monitor = transition.monitor
+        change = {"status": transition.to_status, "at": isostring(transition.created_at)}
+        facts = {
+            "kind": kind,
+            "to_status": transition.to_status,
+            "transition": transition,
+            "occurred_at": transition.created_at,
+        }
+        alerts = []
+        for channel in channels:
+            latest = (
+                self.filter(
+                    monitor_ref=monitor.pk,
+                    channel_kind=channel.kind,
+                    target=channel.target,
+                    reason=Alert.TRANSITION,
+                )
+                .exclude(outcome=Alert.SUPPRESSED)
+                .order_by("-created_at", "-id")
+                .first()
+            )
+            if latest is not None and latest.is_trailing(now):
+                changes = [*latest.coalesced["changes"], change]
+                latest.coalesced = {**latest.coalesced, "changes": changes}
+                for field, value in facts.items():
+                    setattr(latest, field, value)
+                latest.save(update_fields=[*facts, "coalesced"])
+                alerts.append(latest)
+                continue
+            send_at = None
+            if latest is not None and now - latest.sent_at < window:
+                send_at = latest.sent_at + window
+            alerts.extend(
+                self._create_for_channels(
+                    monitor=monitor,
+                    window=None,
+                    outcome=Alert.PENDING,
+                    now=now,
+                    reason=Alert.TRANSITION,
+                    from_status=latest.to_status if send_at else transition.from_status,
+                    channels=[channel],
+                    send_at=send_at,
+                    coalesced=(
+                        {"sendAt": isostring(send_at), "changes": [change]} if send_at else None
+                    ),
+                    **facts,
+                )
+            )
         return alerts
 
     def claim(self, alert_id, now=None):
@@ -254,6 +333,13 @@ class AlertQuerySet(models.QuerySet):
         if claimed != 1:
             return None
         return self.select_related("channel").get(pk=alert_id)
+
+    def claim_due(self, limit, exclude=None, now=None):
+        """Claim up to ``limit`` other alerts due for delivery now (see ``claim``)."""
+        now = now or timezone.now()
+        due = self.filter(outcome=Alert.PENDING, next_attempt_at__lte=now).exclude(pk=exclude)
+        ids = list(due.order_by("next_attempt_at", "id").values_list("pk", flat=True)[:limit])
+        return [alert for alert in (self.claim(pk, now) for pk in ids) if alert is not None]
 
     def stranded(self, now=None):
         """Deliveries that lost their worker (a stale claim) or their queued
@@ -331,6 +417,9 @@ class Alert(NotShownOnPage, models.Model):
     attempt_count = models.PositiveSmallIntegerField(default=0)
     finished_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    # A trailing alert of a flapping monitor: {"sendAt", "changes": [{"status",
+    # "at"}…]}, the changes it folds together (ALERT_COALESCE_SECONDS).
+    coalesced = models.JSONField(null=True, blank=True)
 
     objects = AlertQuerySet.as_manager()
 
@@ -345,6 +434,22 @@ class Alert(NotShownOnPage, models.Model):
 
     def __str__(self):
         return f"{self.monitor_name} {self.kind} → {self.channel_name} ({self.outcome})"
+
+    @property
+    def sent_at(self):
+        """When this alert went, or goes, out (for coalescing)."""
+        if self.coalesced:
+            return datetime.fromisoformat(self.coalesced["sendAt"])
+        return self.created_at
+
+    def is_trailing(self, now):
+        """A coalesced alert still waiting for its moment: more changes join it."""
+        return (
+            bool(self.coalesced)
+            and self.outcome == self.PENDING
+            and self.attempt_count == 0
+            and self.sent_at > now
+        )
 
     @property
     def is_finished(self):
@@ -375,6 +480,8 @@ class Alert(NotShownOnPage, models.Model):
             "createdAt": isostring(self.created_at),
             "windowId": self.window_ref or None,
             "statusPage": page_url(),
+            # A flapping monitor's changes since the alert before this one.
+            "changes": self.coalesced["changes"] if self.coalesced else None,
         }
 
     def to_dict(self):
@@ -527,14 +634,24 @@ class WindowEndQuerySet(models.QuerySet):
                 ended_at is None
                 or ended_at <= since
                 or ended_at > now
-                # Never in force: cancelled before it began, or recorded afterwards.
-                or ended_at <= window.maintenance_window.scheduled_start
-                or window.created_at >= ended_at
                 or (window.pk, ended_at) in processed
+                or not self._was_in_force(window, ended_at)
             ):
                 continue
             alerts.extend(self._process(window, ended_at, now))
         return alerts
+
+    @staticmethod
+    def _was_in_force(window, ended_at):
+        """Did the window ever cover anything? Not when it was cancelled before
+        it began or recorded afterwards — judged to the second, as the times
+        are stored (a window opened and resolved within one second was in
+        force) — and always when it suppressed an alert."""
+        start = window.maintenance_window.scheduled_start
+        created = window.created_at.replace(microsecond=0)
+        if start < ended_at and created < ended_at:
+            return True
+        return Alert.objects.filter(window=window, outcome=Alert.SUPPRESSED).exists()
 
     def _process(self, window, ended_at, now):
         with transaction.atomic():
@@ -543,10 +660,25 @@ class WindowEndQuerySet(models.QuerySet):
                     end = self.create(window=window, ended_at=ended_at, processed_at=now)
             except IntegrityError:
                 return []  # another worker got there first
+            # Failing since before the end, or since a change this window
+            # suppressed (within the second the end is stored at).
+            suppressed_here = Alert.objects.filter(
+                window=window, outcome=Alert.SUPPRESSED, occurred_at=OuterRef("status_changed_at")
+            )
+            # Said once per failure: a window resolved, reopened and resolved
+            # again does not repeat "still down" for the same failure.
+            already_said = Alert.objects.filter(
+                window=window, reason=Alert.WINDOW_END, occurred_at=OuterRef("status_changed_at")
+            )
             still_failing = (
                 Monitor.objects.filter(incident_links__incident=window)
                 .filter(status__in=[Monitor.DEGRADED, Monitor.DOWN])
-                .filter(Q(status_changed_at__isnull=True) | Q(status_changed_at__lt=ended_at))
+                .filter(
+                    Q(status_changed_at__isnull=True)
+                    | Q(status_changed_at__lt=ended_at)
+                    | Exists(suppressed_here)
+                )
+                .exclude(Exists(already_said))
                 .with_maintenance(now)
                 .order_by("incident_links__position")
             )

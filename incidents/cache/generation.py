@@ -13,6 +13,15 @@ after the commit, so that a reader that rendered from the old data between the
 two cannot keep its stale copy. Tokens are random rather than counters so that
 two writers can never set the same value.
 
+The token never stands still across a cache outage. A write whose new token
+could not be set (the cache unreachable), a read that found the cache away
+(another process may have written meanwhile) and a process that just started
+(the database may have been restored from a backup, or new code deployed)
+all leave a *pending bump*: the process replaces the token on its next
+successful cache call, and a small thread of its own retries every
+``RETRY_PENDING_EVERY`` seconds meanwhile, so a process that gets no request
+does not hold the change back.
+
 Which writes count is said on each model: ``ShownOnPage`` for a model whose
 rows a public face shows, ``NotShownOnPage`` for one none does. Every model
 of the project says one or the other (tests/test_generation.py fails for one
@@ -21,6 +30,8 @@ that does not), so a new model shown on the page cannot go stale unnoticed.
 
 import logging
 import secrets
+import threading
+import time
 
 from django.core.cache import cache, caches
 from django.core.cache.backends.db import DatabaseCache
@@ -28,27 +39,95 @@ from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 KEY = "kamustatus:generation"
+# Every stored entry expires; a token that did is created again (and every
+# stored page is then rendered once more, nothing worse).
+TIMEOUT = 30 * 24 * 60 * 60
 
 logger = logging.getLogger(__name__)
 
 
+# How often a process retries a pending bump while the cache is away.
+RETRY_PENDING_EVERY = 0.25
+
+# A process starts with a bump pending: it cannot know what happened to the
+# data (a restore from backup) or to the templates (a deploy) before it.
+_pending = True
+_retrier = None
+_retrier_lock = threading.Lock()
+
+
+# After the cache failed, requests in this process go without it until the
+# pending bump goes through (the retry thread), or this long at most.
+SKIP_CACHE_AFTER_FAILURE = 1.0
+_cache_failed_at = None  # time.monotonic()
+
+
+def is_pending():
+    return _pending
+
+
+def cache_recently_failed():
+    """Skip the cache for now? A hung cache then costs one request its
+    timeouts, not every request."""
+    failed_at = _cache_failed_at
+    return failed_at is not None and time.monotonic() - failed_at < SKIP_CACHE_AFTER_FAILURE
+
+
+def mark_pending():
+    """The cache was unreachable: a write may have happened without changing
+    the token. Replace it as soon as the cache answers again."""
+    global _pending, _retrier, _cache_failed_at
+    if not _pending:
+        logger.warning("content generation: a bump is pending until the cache answers again")
+    _pending = True
+    if _cache_commits_with_the_data():
+        return  # no write commits without its token: nothing to catch up on
+    _cache_failed_at = time.monotonic()
+    with _retrier_lock:
+        if _retrier is None or not _retrier.is_alive():
+            _retrier = threading.Thread(target=_retry_pending, name="generation-bump", daemon=True)
+            _retrier.start()
+
+
+def _retry_pending():
+    while _pending:
+        time.sleep(RETRY_PENDING_EVERY)
+        if _pending and _set_new_token(quiet=True):
+            logger.warning("content generation: the pending bump is done")
+
+
+def settle():
+    """Before a read of the token: make a pending bump (cheap when none is).
+    Quiet when the cache is still away: the caller's own call reports it."""
+    if _pending:
+        _set_new_token(quiet=True)
+
+
 def current():
     """The current token, creating one if the cache has none (or lost it)."""
+    settle()
     token = cache.get(KEY)
     if token is None:
         token = secrets.token_hex(8)
-        if not cache.add(KEY, token, None):
+        if not cache.add(KEY, token, TIMEOUT):
             token = cache.get(KEY, token)
     return token
 
 
-def _set_new_token():
+def _set_new_token(quiet=False):
+    """Set a new token; False (and the bump left pending) if the cache is away."""
+    global _pending, _cache_failed_at
     try:
-        cache.set(KEY, secrets.token_hex(8), None)
-    except Exception:
-        # A cache outage must never fail a write; readers treat a missing
-        # token as "unknown" and render afresh.
-        logger.exception("could not bump the content generation")
+        cache.set(KEY, secrets.token_hex(8), TIMEOUT)
+    except Exception as error:
+        # A cache outage must never fail a write: the bump waits instead.
+        if not quiet:
+            logger.warning("could not bump the content generation: %r", error)
+        mark_pending()
+        return False
+    _pending = False
+    _cache_failed_at = None
+    return True
 
 
 def _cache_commits_with_the_data():

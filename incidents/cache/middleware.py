@@ -28,7 +28,7 @@ from django.http import HttpResponse
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.urls import reverse
 
-from incidents.cache import outage
+from incidents.cache import generation, outage
 from incidents.cache.pages import CACHE_FAILED, STATUS_PAGE_VARY, status_page_name, stored_response
 
 logger = logging.getLogger(__name__)
@@ -53,14 +53,18 @@ class StatusPageMiddleware:
         name = status_page_name(request)
         if outage.live_data_recently_failed():
             return self.answered_early(request, outage.fallback_response(name))
-        try:
-            response = stored_response(request, name, STATUS_PAGE_VARY)
-        except Exception as error:
-            # Only a shortcut: the view renders without waiting for the cache
-            # again (and whatever guards it against outages takes over).
-            logger.debug("stored status page unavailable: %r", error)
-            setattr(request, CACHE_FAILED, True)
-            response = None
+        response = None
+        if generation.cache_recently_failed():
+            setattr(request, CACHE_FAILED, True)  # rendered without it, at once
+        else:
+            try:
+                response = stored_response(request, name, STATUS_PAGE_VARY)
+            except Exception as error:
+                # Only a shortcut: the view renders without waiting for the cache
+                # again (and whatever guards it against outages takes over).
+                logger.debug("stored status page unavailable: %r", error)
+                generation.mark_pending()  # another process may write meanwhile
+                setattr(request, CACHE_FAILED, True)
         if response is not None:
             response = self.answered_early(request, response)
         else:

@@ -26,6 +26,7 @@ import logging
 import os
 import re
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from functools import wraps
@@ -33,7 +34,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
+from django.db.backends.signals import connection_created
 from django.http import HttpResponse
 from django.utils import dateformat
 from django.utils.html import format_html
@@ -55,17 +57,79 @@ LIVE_REGION = re.compile(rb'<div id="live"[^>]*>')
 # Per process: page name -> (ETag of the copy on disk, when it was last touched).
 _saved = {}
 
-# After live data fails, the copy is served at once for this many seconds
-# before live data is tried again: a database that times out (rather than
-# refusing) would otherwise hold every visitor for the connect timeout, twice
-# (the stored-page lookup, then the view).
+# After live data fails, the copy is served at once — a database that times
+# out (rather than refusing) would otherwise hold every visitor for the
+# connect timeout, twice (the stored-page lookup, then the view) — until the
+# database answers again: any new connection of this process ends it (a write
+# that just succeeded, say), and a probe with a short connect timeout runs at
+# most every ``PROBE_EVERY`` seconds while requests come. ``RETRY_LIVE_AFTER``
+# bounds it.
 RETRY_LIVE_AFTER = 10.0
+PROBE_EVERY = 1.0
+PROBE_CONNECT_TIMEOUT = 1
 _live_data_failed_at = None  # time.monotonic() of the last failure, per process
+_probed_at = None
+_probe_lock = threading.Lock()
+
+# After the copy could not be written, writing is tried again this long after.
+KEEP_RETRY_AFTER = 60.0
+_keep_failed_at = None  # time.monotonic() of the last failed write, per process
 
 
 def live_data_recently_failed():
     failed_at = _live_data_failed_at
-    return failed_at is not None and time.monotonic() - failed_at < RETRY_LIVE_AFTER
+    if failed_at is None or time.monotonic() - failed_at >= RETRY_LIVE_AFTER:
+        return False
+    _probe()
+    return _live_data_failed_at is not None
+
+
+def live_data_failed():
+    global _live_data_failed_at, _probed_at
+    _live_data_failed_at = _probed_at = time.monotonic()
+
+
+def _database_answered(**kwargs):
+    global _live_data_failed_at
+    _live_data_failed_at = None
+
+
+# A new connection is the database answering: the back-off ends at once.
+connection_created.connect(_database_answered, dispatch_uid="outage-database-answered")
+
+
+def _probe():
+    """Start a probe of the database if one is due (at most one per
+    ``PROBE_EVERY`` seconds per process, in a thread of its own: no visitor
+    waits for it); False, since until it answers the back-off holds."""
+    global _probed_at
+    if _probed_at is not None and time.monotonic() - _probed_at < PROBE_EVERY:
+        return False
+    if not _probe_lock.acquire(blocking=False):
+        return False  # one is running
+    _probed_at = time.monotonic()
+    threading.Thread(target=_run_probe, name="database-probe", daemon=True).start()
+    return False
+
+
+def _run_probe():
+    global _probed_at
+    try:
+        params = connection.get_connection_params()
+        if connection.vendor == "postgresql":
+            params["connect_timeout"] = PROBE_CONNECT_TIMEOUT  # (libpq makes it 2 s at least)
+        probe = connection.get_new_connection(params)
+        try:
+            probe.cursor().execute("SELECT 1")
+        finally:
+            probe.close()
+    except Exception:
+        return
+    else:
+        _database_answered()
+    finally:
+        _probed_at = time.monotonic()  # the next one a whole interval after this one
+        _probe_lock.release()
 
 
 def copy_path(name):
@@ -75,10 +139,17 @@ def copy_path(name):
 
 def keep(name, response):
     """Remember a good rendering on disk (only when it changed); a 200 or a
-    304 for the copy on disk also proves it still current."""
+    304 for the copy on disk also proves it still current.
+
+    A directory that cannot be written (read-only, full, gone) is logged once
+    and then left alone for ``KEEP_RETRY_AFTER`` seconds: the page is served
+    all the same, and a bad disk costs no traceback per request."""
+    global _keep_failed_at
     etag = response.headers.get("ETag")
     path = copy_path(name)
     now = time.monotonic()
+    if _keep_failed_at is not None and now - _keep_failed_at < KEEP_RETRY_AFTER:
+        return
     saved_etag, touched = _saved.get(name, (None, 0.0))
     try:
         if response.status_code == 200 and (etag != saved_etag or not path.exists()):
@@ -93,8 +164,20 @@ def keep(name, response):
         else:
             return
         _saved[name] = (etag, now)
-    except OSError:
-        logger.warning("could not keep the last good status page in %s", path, exc_info=True)
+    except OSError as error:
+        if _keep_failed_at is None:
+            logger.warning(
+                "could not keep the last good status page in %s (%s); trying again every %d s,"
+                " logged again once it works",
+                path.parent,
+                error,
+                KEEP_RETRY_AFTER,
+            )
+        _keep_failed_at = now
+        return
+    if _keep_failed_at is not None:
+        logger.info("the last good status page is kept in %s again", path.parent)
+        _keep_failed_at = None
 
 
 def last_good(name):
@@ -148,8 +231,7 @@ def survives_outages(view):
         try:
             return view(request, *args, **kwargs)
         except OUTAGES as exc:
-            global _live_data_failed_at
-            _live_data_failed_at = time.monotonic()
+            live_data_failed()
             logger.warning("status page: live data unavailable (%r); serving the last copy", exc)
             return fallback_response(status_page_name(request))
 

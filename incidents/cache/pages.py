@@ -24,12 +24,13 @@ from django.utils.translation import get_language
 from incidents.cache.store import Shelf, is_not_modified
 
 # Stored as plain tuples (see incidents/cache/store.py); the version in the
-# prefix changes when their shape does. Kept until replaced (timeout None).
+# prefix changes when their shape does. Kept until replaced, or for a week
+# (every stored entry expires; a page nobody asks for goes by itself).
 PAGES = Shelf(
     "kamustatus:page:v2:",
     summary_prefix="kamustatus:page-summary:v2:",
     claim_prefix="kamustatus:page-render:",
-    timeout=None,
+    timeout=7 * 24 * 60 * 60,
     what="page",
     # How many pages' bytes each process keeps at hand (the status page, its
     # live part, the permalinks being read most...).
@@ -86,14 +87,15 @@ def stored_response(request, name, vary=()):
     return None if entry is None else respond(request, entry, vary)
 
 
-def serve(request, name, build, vary=()):
+def serve(request, name, build, vary=(), store=True):
     """The response for the page ``name``: from the cache when it is current,
-    else from ``build(now) -> Rendered``, stored for the next request."""
+    else from ``build(now) -> Rendered``, stored for the next request (unless
+    ``store`` is False: rendered for this request alone)."""
     entry = PAGES.get_or_build(
         name,
         build,
         wants_body=_wants_body(request),
-        look_up=not getattr(request, CACHE_FAILED, False),
+        look_up=store and not getattr(request, CACHE_FAILED, False),
     )
     return respond(request, entry, vary)
 

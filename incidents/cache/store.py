@@ -194,6 +194,8 @@ class Shelf:
         one_renderer=False,
         claim_prefix=None,
     ):
+        if not (isinstance(timeout, int | float) and timeout > 0):
+            raise ValueError("every stored entry needs a finite timeout (seconds)")
         self.prefix = prefix
         self.timeout = timeout
         self.what = what
@@ -217,6 +219,7 @@ class Shelf:
         entry at ``name`` (a summary on a summary shelf), in one round trip.
         Raises when the cache is away."""
         key = self.summary_key(name) if self.summary_prefix else self.key(name)
+        generation.settle()
         found = cache.get_many([generation.KEY, key])
         token = found.get(generation.KEY) or generation.current()
         value = found.get(key)
@@ -285,7 +288,7 @@ class Shelf:
         and accept only a copy current for the generation they read afresh,
         so waiting never serves a stale one. A waiter builds itself when the
         claim outlives RENDER_WAIT_SECONDS."""
-        if not look_up:
+        if not look_up or generation.cache_recently_failed():
             return self.build(name, None, build)
         deadline = time.monotonic() + RENDER_WAIT_SECONDS
         claim = None
@@ -294,6 +297,8 @@ class Shelf:
                 token, previous, entry = self.current(name, wants_body)
             except Exception as error:
                 logger.warning("%s cache unavailable, rendering afresh: %r", self.what, error)
+                # Another process may write while the cache is away.
+                generation.mark_pending()
                 return self.build(name, None, build)
             if entry is not None:
                 return entry

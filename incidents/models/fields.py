@@ -65,6 +65,18 @@ def at_most(length):
     return f"must be at most {length} characters"
 
 
+def refusing(rule):
+    """A ``validator`` from a rule that returns why a value is refused, or
+    None (incidents/input_rules.py)."""
+
+    def validate(value):
+        refusal = rule(value)
+        if refusal:
+            raise FieldError(refusal)
+
+    return validate
+
+
 def unknown_monitors(ids):
     return UNKNOWN_MONITORS + ", ".join(ids)
 
@@ -194,12 +206,14 @@ class Field:
 
     def check(self, value):
         """The domain's check of a value: its shape (trimmed, where the
-        domain trims it), then the domain's own rule; raises FieldError."""
+        domain trims it), then the domain's own rule (of the value as
+        given); raises FieldError."""
+        given = value
         if self.trimmed and isinstance(value, str):
             value = value.strip()
         cleaned = self.clean(value)
         if self.validator is not None and cleaned is not None:
-            self.validator(cleaned)
+            self.validator(given)
         return cleaned
 
     def _clean_list(self, value):

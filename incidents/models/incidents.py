@@ -10,7 +10,7 @@ from django.db.models import Case, F, Max, Prefetch, Q, When
 from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
-from incidents import signals
+from incidents import input_rules, signals
 from incidents.cache import generation
 from incidents.cache.generation import ShownOnPage
 from incidents.models.audit import AuditRecord
@@ -33,6 +33,7 @@ from incidents.models.fields import (
     Field,
     Resource,
     only_windows_have_a_schedule,
+    refusing,
     unknown_monitors,
 )
 from incidents.models.monitors import Monitor
@@ -277,6 +278,7 @@ class Incident(ShownOnPage, models.Model):
         Returns the monitors for ``monitor_ids`` (in order) when given.
         """
         errors = INCIDENT.errors({"title": title, "status": status})
+        schedule = {"scheduled_start": scheduled_start, "scheduled_end": scheduled_end}
         monitors = None
         if monitor_ids is not UNSET:
             ids = list(monitor_ids)
@@ -289,7 +291,8 @@ class Incident(ShownOnPage, models.Model):
                 errors["monitor_ids"] = unknown_monitors(unknown)
             else:
                 monitors = [found[i] for i in ids]
-        if scheduled_start is not UNSET and scheduled_end is not UNSET:
+        errors.update(INCIDENT.errors({k: v for k, v in schedule.items() if v is not None}))
+        if UNSET not in schedule.values() and not errors.keys() & schedule.keys():
             errors.update(schedule_errors(scheduled_start, scheduled_end))
         if errors:
             raise ValidationError(errors)
@@ -602,13 +605,17 @@ class Incident(ShownOnPage, models.Model):
 def schedule_errors(start, end, *, window=False):
     """The rules of a schedule, as ``{field: message}``: a window has both a
     start and an end (neither: an ordinary incident, unless ``window``),
-    and ends after it starts."""
+    and ends after it starts, at most 366 days later."""
     schedule = {"scheduled_start": start, "scheduled_end": end}
     missing = [name for name, value in schedule.items() if value is None]
     if missing and (window or len(missing) == 1):
         return dict.fromkeys(missing, WINDOW_NEEDS_SCHEDULE)
-    if not missing and end <= start:
+    if missing:
+        return {}
+    if end <= start:
         return {"scheduled_end": END_AFTER_START}
+    if refusal := input_rules.window_refusal(start, end):
+        return {"scheduled_end": refusal}
     return {}
 
 
@@ -620,6 +627,7 @@ INCIDENT = Resource(
             not_blank=True,
             trimmed=True,
             max_length=TITLE_MAX_LENGTH,
+            validator=refusing(input_rules.line_refusal),
             creating={"required": True},
             description="1–200 characters; surrounding whitespace is trimmed.",
             example="API degraded performance",
@@ -634,6 +642,7 @@ INCIDENT = Resource(
         ),
         Field(
             "message",
+            validator=refusing(input_rules.message_refusal),
             creating={
                 "required": True,
                 "not_blank": True,
@@ -667,6 +676,7 @@ INCIDENT = Resource(
                 required_message=WINDOW_NEEDS_SCHEDULE,
                 forbidden_message=only_windows_have_a_schedule('"maintenance": true'),
                 creating={"nullable": True},
+                validator=refusing(input_rules.timestamp_refusal),
                 description=description,
                 example=example,
             )
@@ -760,6 +770,7 @@ TIMELINE_ENTRY = Resource(
         Field(
             "message",
             required=True,
+            validator=refusing(input_rules.message_refusal),
             description="The entry's new text (a typo fix): no new entry, nobody is told.",
             example="We are investigating elevated error rates on the API.",
         )

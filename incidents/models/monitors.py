@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import Exists, OuterRef
 
-from incidents import signals
+from incidents import input_rules, signals
 from incidents.cache.generation import NotShownOnPage, ShownOnPage
 from incidents.checks.definition import clean_check, request_schema
 from incidents.models.audit import AuditRecord
@@ -33,6 +33,7 @@ from incidents.models.fields import (
     Field,
     FieldError,
     Resource,
+    refusing,
 )
 
 
@@ -221,6 +222,7 @@ MONITOR = Resource(
             not_blank=True,
             trimmed=True,
             max_length=NAME_MAX_LENGTH,
+            validator=refusing(input_rules.line_refusal),
             creating={"required": True},
             example="API",
         ),

@@ -18,9 +18,10 @@ from django.utils.translation import gettext, pgettext
 from incidents.appearance.page import page_settings
 from incidents.cache.pages import page_name, serve
 from incidents.cache.store import Rendered
+from incidents.input_rules import xml_safe
 from incidents.models import Incident
 from incidents.overview import status_label
-from incidents.site import page_url
+from incidents.site import is_own_url, page_url
 
 FEED_LENGTH = 50
 
@@ -80,6 +81,15 @@ class IncidentFeed(Feed):
         ]
         return context
 
+    def get_feed(self, obj, request):
+        """The feed, with what XML 1.0 cannot carry stripped from every text:
+        input refuses control characters, but rows stored before that rule
+        may hold them, and one must not break the feed for everyone."""
+        feed = super().get_feed(obj, request)
+        feed.feed = {key: xml_safe(value) for key, value in feed.feed.items()}
+        feed.items = [{key: xml_safe(value) for key, value in item.items()} for item in feed.items]
+        return feed
+
     def __call__(self, request, *args, **kwargs):
         def build(now):
             feed = copy.copy(self)
@@ -94,9 +104,10 @@ class IncidentFeed(Feed):
 
         # Links in a feed are absolute, so each base URL gets its own copy;
         # named by the address asked for, so that a stored feed is found
-        # without reading the page settings.
+        # without reading the page settings — and stored only for the page's
+        # own addresses (not for any Host a client sends).
         name = page_name(f"feed:{type(self).__name__}:{request.scheme}://{request.get_host()}")
-        return serve(request, name, build)
+        return serve(request, name, build, store=is_own_url(request))
 
 
 class IncidentAtomFeed(IncidentFeed):

@@ -251,6 +251,11 @@ def history(request):
         finished = Incident.objects.finished(now).select_related("maintenance_window")
         if cursor is not None:
             finished_at, incident_id = cursor
+            # Only cursors our pages hand out (the last item of a page) get a
+            # page, so visitors cannot fill the cache with made-up ones.
+            anchor = finished.filter(pk=incident_id).first()
+            if anchor is None or anchor.finished_at != finished_at:
+                raise Http404("No such page of history.")
             finished = finished.filter(finished_at__lte=finished_at).exclude(
                 finished_at=finished_at, id__gte=incident_id
             )

@@ -18,11 +18,12 @@ from incidents.models import Incident
 RESPONSES = Shelf("kamustatus:public:v2:", timeout=24 * 60 * 60, what="public")
 
 
-def cached_body(name, build):
+def cached_body(name, build, store=True):
     """The entry for ``name`` (``.body``, ``.etag``), rebuilt with
     ``build(now)`` -> bytes (or None for "nothing there", which is not kept)
-    when the content changed or a maintenance edge passed. A cache outage
-    costs speed, never an answer."""
+    when the content changed or a maintenance edge passed (``store`` False:
+    built for this request alone). A cache outage costs speed, never an
+    answer."""
 
     def render(now):
         body = build(now)
@@ -30,4 +31,4 @@ def cached_body(name, build):
             return None
         return Rendered(body, valid_until=Incident.objects.next_maintenance_edge(now))
 
-    return RESPONSES.get_or_build(name, render)
+    return RESPONSES.get_or_build(name, render, look_up=store)

@@ -20,6 +20,7 @@ from incidents.models import MONITOR_ID_PATTERN, Incident, Monitor
 from incidents.overview import Overview, page_updated_at
 from incidents.public import badges, shapes
 from incidents.public.cached import RESPONSES, cached_body
+from incidents.site import is_own_url
 from incidents.uptime.history import (
     MAX_DAYS,
     Day,
@@ -109,6 +110,7 @@ def statuspage_json(name):
             entry = cached_body(
                 f"{name}:{stored_for(request)}",
                 lambda now: encode(build(shapes.Page.for_request(request), now)),
+                store=is_own_url(request),  # kept per address: only the page's own
             )
             return send(request, entry, JSON)
 
@@ -222,7 +224,13 @@ def overall_badge(request):
         return badges.overall_badge(name, Overview.build(now).state).encode("utf-8")
 
     # Badges speak the visitor's language (incidents/languages.py): a copy each.
-    return send(request, cached_body(f"badge:{stored_for(request)}:{get_language()}", build), SVG)
+    return send(
+        request,
+        cached_body(
+            f"badge:{stored_for(request)}:{get_language()}", build, store=is_own_url(request)
+        ),
+        SVG,
+    )
 
 
 def uncached_badge(svg, status):
