@@ -19,6 +19,7 @@ from incidents.alerts.models import AlertChannel
 from incidents.checks.admin import READ_ONLY as CHECK_READ_ONLY
 from incidents.checks.admin import CheckAdminMixin, CheckFormMixin, check_change, check_fieldsets
 from incidents.models import (
+    MONITOR_PAGE_ORDER,
     URL_MAX_LENGTH,
     Actor,
     ApiKey,
@@ -33,6 +34,7 @@ from incidents.models import (
 
 # Domain field names -> admin form field names, for errors raised by the rules.
 INCIDENT_FORM_FIELDS = {"monitor_ids": "monitors"}
+MONITOR_FORM_FIELDS = {"group_id": "group"}
 
 
 def errors_to_form(form, error, field_map=None):
@@ -331,7 +333,8 @@ class MonitorForm(CheckFormMixin, forms.ModelForm):
 
     class Meta:
         model = Monitor
-        fields = ["id", "name", "url", "status"]
+        fields = ["id", "name", "url", "status", "description", "group", "position"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 2, "cols": 60})}
 
     def clean(self):
         cleaned = super().clean()
@@ -341,10 +344,38 @@ class MonitorForm(CheckFormMixin, forms.ModelForm):
         elif cleaned.get("id"):
             values["id"] = cleaned["id"]
         try:
-            Monitor.validate_fields(**values)
+            Monitor.validate_fields(**values, **placement(cleaned))
         except ValidationError as error:
-            errors_to_form(self, error)
+            errors_to_form(self, error, MONITOR_FORM_FIELDS)
         self.clean_check(cleaned)  # checks (issue 14): cleaned["check"]
+        return cleaned
+
+
+def placement(cleaned):
+    """A form's description, group and position as the domain takes them."""
+    found = {}
+    if "description" in cleaned:
+        found["description"] = cleaned["description"] or None
+    if "group" in cleaned:
+        found["group_id"] = cleaned["group"].pk if cleaned["group"] else None
+    if cleaned.get("position") is not None:
+        found["position"] = cleaned["position"]
+    return found
+
+
+class MonitorPlacementForm(forms.ModelForm):
+    """A row of the monitors list: its group and position, typed in place."""
+
+    class Meta:
+        model = Monitor
+        fields = ["group", "position"]
+
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            Monitor.validate_fields(**placement(cleaned))
+        except ValidationError as error:
+            errors_to_form(self, error, MONITOR_FORM_FIELDS)
         return cleaned
 
 
@@ -366,21 +397,33 @@ class TransitionInline(admin.TabularInline):
 @admin.register(Monitor)
 class MonitorAdmin(CheckAdminMixin, admin.ModelAdmin):
     form = MonitorForm
-    list_display = ["name", "id", "status", "in_maintenance_now", "url"]
-    list_filter = ["status"]
-    search_fields = ["id", "name", "url"]
+    # In the status page's order; the group and position are typed in the
+    # list itself and saved with its Save button (issue 17).
+    list_display = ["name", "id", "group", "position", "status", "in_maintenance_now", "url"]
+    list_editable = ["group", "position"]
+    list_filter = ["status", "group"]
+    ordering = MONITOR_PAGE_ORDER
+    search_fields = ["id", "name", "url", "description"]
     inlines = [TransitionInline]
     actions = ["check_now"]  # checks (issue 14)
 
     def get_fieldsets(self, request, obj=None):
         monitor = ["id", "name", "url", "status"]
-        return [(None, {"fields": monitor}), *check_fieldsets(obj)]  # checks (issue 14)
+        shown = ["description", "group", "position"]
+        return [
+            (None, {"fields": monitor}),
+            ("On the status page", {"fields": shown}),
+            *check_fieldsets(obj),  # checks (issue 14)
+        ]
+
+    def get_changelist_form(self, request, **kwargs):
+        return super().get_changelist_form(request, form=MonitorPlacementForm, **kwargs)
 
     def get_readonly_fields(self, request, obj=None):
         return ["id", *CHECK_READ_ONLY] if obj is not None else []
 
     def get_queryset(self, request):
-        return super().get_queryset(request).with_maintenance()
+        return super().get_queryset(request).with_maintenance().select_related("group")
 
     @admin.display(boolean=True, description="in maintenance")
     def in_maintenance_now(self, monitor):
@@ -397,16 +440,21 @@ class MonitorAdmin(CheckAdminMixin, admin.ModelAdmin):
                     url=data.get("url") or None,
                     status=data["status"],
                     check=data.get("check"),
+                    **placement(data),
                     actor=actor,
                 )
                 obj.pk = created.pk
                 obj._state.adding = False
                 obj.refresh_from_db()
                 return
+            if isinstance(form, MonitorPlacementForm):  # a row of the list
+                obj.change(**placement(data), actor=actor)
+                return
             obj.change(
                 name=data["name"],
                 url=data.get("url") or None,
                 status=data["status"],
+                **placement(data),
                 **check_change(obj, data.get("check")),  # checks (issue 14)
                 actor=actor,
             )
@@ -568,6 +616,9 @@ class AuditRecordAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+
+# Monitor groups (incidents/groups/admin.py).
+import incidents.groups.admin  # noqa: E402, F401
 
 # django-tasks' result table is the worker's business, not the operators'.
 if admin.site.is_registered(DBTaskResult):

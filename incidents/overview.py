@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from incidents.models import Incident, Monitor
+from incidents.models import Incident, Monitor, MonitorGroup
 
 # Overall states, calmest first.
 OPERATIONAL = "operational"
@@ -92,6 +92,44 @@ def monitor_state(monitor):
     return MONITOR_UNDER_MAINTENANCE if monitor.is_in_maintenance() else monitor.status
 
 
+# A group's state is the worst of its members', in this order (calmest first).
+MONITOR_SEVERITY = [Monitor.OPERATIONAL, MONITOR_UNDER_MAINTENANCE, Monitor.DEGRADED, Monitor.DOWN]
+
+
+def worst_monitor_state(states):
+    """The worst of some monitor states (``operational`` for none)."""
+    return max(states, key=MONITOR_SEVERITY.index, default=Monitor.OPERATIONAL)
+
+
+@dataclass
+class Section:
+    """A part of the page's list of systems: a group with its monitors, or a
+    run of monitors in no group (``group`` None), in page order."""
+
+    group: object
+    monitors: list
+
+    @property
+    def state(self):
+        return worst_monitor_state(monitor_state(monitor) for monitor in self.monitors)
+
+    @property
+    def label(self):
+        return MONITOR_LABELS[self.state]
+
+
+def page_sections(monitors):
+    """Monitors in page order (``Monitor.objects.in_page_order``, which keeps a
+    group's members together), cut into sections by group."""
+    sections = []
+    for monitor in monitors:
+        if sections and sections[-1].monitors[-1].group_id == monitor.group_id:
+            sections[-1].monitors.append(monitor)
+        else:
+            sections.append(Section(group=monitor.group, monitors=[monitor]))
+    return sections
+
+
 def overall_state(monitor_states, ongoing_incident_count, active_window_count):
     """The one-word verdict.
 
@@ -118,6 +156,7 @@ def page_updated_at(now):
     latest = [
         Monitor.objects.aggregate(at=Max("updated_at"))["at"],
         Incident.objects.aggregate(at=Max("updated_at"))["at"],
+        MonitorGroup.objects.aggregate(at=Max("updated_at"))["at"],
     ]
     latest = [value for value in latest if value is not None]
     return max(latest) if latest else now
@@ -163,3 +202,7 @@ class Overview:
     @property
     def label(self):
         return LABELS[self.state]
+
+    @property
+    def sections(self):
+        return page_sections(self.monitors)

@@ -190,6 +190,26 @@ else:
     options.setdefault("keepalives_idle", envint("DATABASE_KEEPALIVES_IDLE", 30))
     options.setdefault("keepalives_interval", 10)
     options.setdefault("keepalives_count", 3)
+    # One pool of connections per process, shared by its threads. gunicorn's
+    # gthread workers run up to WEB_THREADS requests at once; with a connection
+    # kept per thread (CONN_MAX_AGE) two workers under 150 clients opened more
+    # than PostgreSQL's 100 connections ("sorry, too many clients already") and
+    # the page fell back to its outage copy. With the pool a host opens at most
+    # workers x DATABASE_POOL_SIZE connections; a request that finds them all
+    # busy waits up to DATABASE_POOL_TIMEOUT seconds (2: while the database is
+    # away that is how long a request waits before the outage path answers; the
+    # queries themselves take milliseconds). DATABASE_POOL_SIZE=0
+    # turns the pool off (a connection per thread, kept CONN_MAX_AGE seconds),
+    # e.g. behind PgBouncer.
+    pool_size = envint("DATABASE_POOL_SIZE", 8)
+    if pool_size > 0:
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        options["pool"] = {
+            "min_size": 1,
+            "max_size": pool_size,
+            "timeout": envint("DATABASE_POOL_TIMEOUT", 2),
+        }
+        # (CONN_HEALTH_CHECKS: the pool checks a connection before handing it out.)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -18,6 +18,7 @@ from incidents.alerts.models import Alert, AlertAttempt, AlertChannel, WindowEnd
 from incidents.alerts.tasks import process_window_ends, window_ends
 from incidents.management.commands.worker import Command
 from incidents.models import Monitor
+from tests.admin_forms import submit
 from tests.webhook_receiver import running_receiver
 
 T0 = datetime(2025, 6, 1, 2, 0, tzinfo=UTC)  # a window starts
@@ -597,14 +598,7 @@ class TestTwoWorkers:
 class TestFaces:
     def test_an_admin_status_change_raises_an_alert(self, channels, api_monitor, admin_client):
         url = reverse("admin:incidents_monitor_change", args=[api_monitor.pk])
-        page = admin_client.get(url)
-        data = {"name": "API", "url": "", "status": "down"}
-        for inline in page.context["inline_admin_formsets"]:
-            formset = inline.formset
-            for name in formset.management_form.fields:
-                value = formset.management_form[name].value()
-                data[f"{formset.prefix}-{name}"] = "" if value is None else value
-        response = admin_client.post(url, data)
+        response = submit(admin_client, url, "monitor_form", status="down")
         assert response.status_code == 302
         assert Monitor.objects.get(pk=api_monitor.pk).status == "down"
         run_worker()

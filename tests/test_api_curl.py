@@ -68,6 +68,18 @@ CREATE_MAINTENANCE = r"""curl -X POST https://app.kamustatus.com/api/incidents \
 }'
 """
 
+# Groups and order (docs/api.md).
+CREATE_GROUP = r"""curl -X POST https://app.kamustatus.com/api/groups \
+-H "x-api-key: km_your_api_key" \
+-H "Content-Type: application/json" \
+-d '{"id": "grp_core", "name": "Core services", "position": 1}'
+"""
+PLACE_MONITOR = r"""curl -X PATCH https://app.kamustatus.com/api/monitors/mon_abc123 \
+-H "x-api-key: km_your_api_key" \
+-H "Content-Type: application/json" \
+-d '{"groupId": "grp_core", "position": 1, "description": "The public REST API."}'
+"""
+
 SEED_EXAMPLE = """
 from datetime import UTC, datetime
 from incidents.models import Incident, Monitor
@@ -177,6 +189,27 @@ def test_the_documented_curl_commands_work_verbatim(gunicorn, tmp_path):
 
     status, _, listed = run_curl(LIST_INCIDENTS, gunicorn, tmp_path)
     assert [item["id"] for item in listed] == [window["id"], example["id"]]
+
+
+def test_the_documented_group_commands_work_verbatim(gunicorn, tmp_path):
+    manage(gunicorn.env, "shell", "-c", SEED_EXAMPLE, timeout=60)
+    status, headers, group = run_curl(CREATE_GROUP, gunicorn, tmp_path)
+    assert status == 201
+    assert headers["location"].endswith("/api/groups/grp_core")
+    assert group == {
+        "id": "grp_core",
+        "name": "Core services",
+        "position": 1,
+        "monitorIds": [],
+        "description": None,
+    }
+    status, _, monitor = run_curl(PLACE_MONITOR, gunicorn, tmp_path)
+    assert status == 200
+    assert (monitor["groupId"], monitor["position"], monitor["description"]) == (
+        "grp_core",
+        1,
+        "The public REST API.",
+    )
 
 
 ERROR_PROBES = [

@@ -22,6 +22,11 @@ KEYED_CALLS = [
     ("GET", "/api/monitors/{monitor}"),
     ("PATCH", "/api/monitors/{monitor}"),
     ("DELETE", "/api/monitors/{monitor}"),
+    ("GET", "/api/groups"),
+    ("POST", "/api/groups"),
+    ("GET", "/api/groups/{group}"),
+    ("PATCH", "/api/groups/{group}"),
+    ("DELETE", "/api/groups/{group}"),
 ]
 
 
@@ -40,9 +45,12 @@ def assert_error(response, status, code, fields=None):
 
 @pytest.fixture
 def existing(make_monitor, make_incident):
-    monitor = make_monitor()
+    from incidents.groups.models import MonitorGroup
+
+    group = MonitorGroup.create_group(name="Core")
+    monitor = make_monitor(group_id=group.id)
     incident = make_incident(monitor_ids=[monitor.id])
-    return {"incident": incident.id, "monitor": monitor.id}
+    return {"incident": incident.id, "monitor": monitor.id, "group": group.id}
 
 
 # --- Keys -------------------------------------------------------------------
@@ -148,6 +156,8 @@ def test_unknown_paths_answer_json_404(api, path, method):
         ("/api/incidents/inc_anything", "GET, PATCH, DELETE"),
         ("/api/monitors", "GET, POST"),
         ("/api/monitors/mon_anything", "GET, PATCH, DELETE"),
+        ("/api/groups", "GET, POST"),
+        ("/api/groups/grp_anything", "GET, PATCH, DELETE"),
         ("/api/openapi.json", "GET"),
     ],
 )
@@ -168,6 +178,7 @@ def test_unknown_ids_answer_404(api):
         body = {"title": "x"} if method == "PATCH" else None
         assert_error(api(method, "/api/incidents/inc_nope", body), 404, "not_found")
         assert_error(api(method, "/api/monitors/mon_nope", body), 404, "not_found")
+        assert_error(api(method, "/api/groups/grp_nope", body), 404, "not_found")
 
 
 @pytest.mark.parametrize(
@@ -325,6 +336,9 @@ BODY_FIELDS = [
     "name",
     "url",
     "id",
+    "description",
+    "groupId",
+    "position",
     "\x00",
     "\ud800",
 ]
@@ -336,6 +350,8 @@ def test_no_hostile_value_in_any_field_gets_a_500(api, existing):
         ("PATCH", f"/api/incidents/{existing['incident']}"),
         ("POST", "/api/monitors"),
         ("PATCH", f"/api/monitors/{existing['monitor']}"),
+        ("POST", "/api/groups"),
+        ("PATCH", f"/api/groups/{existing['group']}"),
     ]
     for method, path in calls:
         for field in BODY_FIELDS:
@@ -435,6 +451,8 @@ BODY_CALLS = [
     ("PATCH", "/api/incidents/{incident}"),
     ("POST", "/api/monitors"),
     ("PATCH", "/api/monitors/{monitor}"),
+    ("POST", "/api/groups"),
+    ("PATCH", "/api/groups/{group}"),
 ]
 
 

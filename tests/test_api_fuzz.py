@@ -40,7 +40,7 @@ CHECKS = [
     response_schema_conformance,
     negative_data_rejection,
 ]
-# Examples per operation and generation mode: 13 operations × 2 modes × this
+# Examples per operation and generation mode: 18 operations × 2 modes × this
 # keeps the whole run to well under a minute on two cores.
 EXAMPLES = 40
 
@@ -69,7 +69,13 @@ def resources(make_monitor, make_incident):
     """Existing ids for path parameters, besides whatever the fuzzer makes up."""
     from datetime import UTC, datetime
 
-    monitors = [make_monitor(id="mon_abc123"), make_monitor(id="mon_def456")]
+    from incidents.groups.models import MonitorGroup
+
+    groups = [
+        MonitorGroup.create_group(id="grp_core", name="Core"),
+        MonitorGroup.create_group(name="Edge"),
+    ]
+    monitors = [make_monitor(id="mon_abc123", group_id="grp_core"), make_monitor(id="mon_def456")]
     incidents = [
         make_incident(title="Open", monitor_ids=["mon_abc123"]),
         make_incident(
@@ -94,6 +100,7 @@ def resources(make_monitor, make_incident):
         # Timeline entries with their incident: (incidentId, updateId).
         "updateId": [(i.id, u.id) for i in incidents for u in i.updates.all()],
         "subscriberId": [s.id for s in subscribers],
+        "groupId": [g.id for g in groups],
     }
 
 

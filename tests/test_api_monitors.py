@@ -35,13 +35,16 @@ def test_it_creates_a_monitor_with_a_chosen_id(api, api_key):
         "status": "operational",
         "inMaintenance": False,
         "url": "https://api.example.com/health",
+        "description": None,
+        "groupId": None,
+        "position": 0,
         "check": None,
         "lastCheckedAt": None,
         "responseTimeMs": None,
         "lastError": None,
     }
     assert list(response.json()) == [
-        "id", "name", "status", "inMaintenance", "url",
+        "id", "name", "status", "inMaintenance", "url", "description", "groupId", "position",
         "check", "lastCheckedAt", "responseTimeMs", "lastError",
     ]  # fmt: skip
     assert AuditRecord.objects.get(object_id="mon_abc123").api_key == api_key[0]
@@ -83,7 +86,8 @@ def test_a_taken_id_is_a_conflict(api):
         ({"name": "API", "inMaintenance": True},
          {"inMaintenance": "is read-only and cannot be set here"}),
         ({"name": "API", "colour": "red"},
-         {"colour": "unknown field; allowed: id, name, url, status, check"}),
+         {"colour": "unknown field; allowed: id, name, url, status, description, groupId, "
+                    "position, check"}),
     ],
 )  # fmt: skip
 def test_it_refuses_bad_monitors(api, body, fields):

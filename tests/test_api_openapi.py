@@ -64,8 +64,12 @@ def deref(document, node):
 @pytest.fixture
 def world(make_monitor, make_incident, api_key):
     """Existing things for the requests to find."""
-    make_monitor(id="mon_abc123")
-    make_monitor(id="mon_def456")
+    from incidents.groups.models import MonitorGroup
+
+    MonitorGroup.create_group(id="grp_core", name="Core", position=1)
+    MonitorGroup.create_group(id="grp_free", name="Spare")
+    make_monitor(id="mon_abc123", group_id="grp_core", description="The API.", position=2)
+    make_monitor(id="mon_def456", group_id="grp_core")
     make_monitor(id="mon_free01")
     incident = make_incident(title="Open", monitor_ids=["mon_abc123"])
     window = make_incident(
@@ -113,6 +117,8 @@ ENTRY = "/incidents/{incidentId}/updates/{updateId}"
 CHECKS = "/api/monitors/mon_chk001/checks"
 SUB = "/api/subscribers/{subscriber}"
 NEW_MONITOR = {"id": "mon_new001", "name": "New", "url": "https://example.com/"}
+GRP = "/api/groups/grp_core"
+NEW_GROUP = {"id": "grp_new", "name": "New", "position": 3, "description": "Fresh."}
 
 
 def send(method, url, body=None, **options):
@@ -172,6 +178,26 @@ CASES = {
     ("/monitors/{monitorId}", "delete", "401"): send("DELETE", FREE, key=None),
     ("/monitors/{monitorId}", "delete", "404"): send("DELETE", "/api/monitors/mon_nope"),
     ("/monitors/{monitorId}", "delete", "409"): send("DELETE", MON),
+    ("/groups", "get", "200"): send("GET", "/api/groups"),
+    ("/groups", "get", "401"): send("GET", "/api/groups", key=None),
+    ("/groups", "post", "201"): send("POST", "/api/groups", NEW_GROUP),
+    ("/groups", "post", "400"): send("POST", "/api/groups", {"name": "New", "position": -1}),
+    ("/groups", "post", "401"): send("POST", "/api/groups", {"name": "New"}, key=None),
+    ("/groups", "post", "409"): send("POST", "/api/groups", {"name": "A", "id": "grp_core"}),
+    ("/groups", "post", "413"): send("POST", "/api/groups", TOO_BIG),
+    ("/groups", "post", "415"): send("POST", "/api/groups", {}, content_type="text/csv"),
+    ("/groups/{groupId}", "get", "200"): send("GET", GRP),
+    ("/groups/{groupId}", "get", "401"): send("GET", GRP, key=None),
+    ("/groups/{groupId}", "get", "404"): send("GET", "/api/groups/grp_nope"),
+    ("/groups/{groupId}", "patch", "200"): send("PATCH", GRP, {"name": "Core services"}),
+    ("/groups/{groupId}", "patch", "400"): send("PATCH", GRP, {"monitorIds": []}),
+    ("/groups/{groupId}", "patch", "401"): send("PATCH", GRP, {"name": "x"}, key=None),
+    ("/groups/{groupId}", "patch", "404"): send("PATCH", "/api/groups/grp_x", {"name": "x"}),
+    ("/groups/{groupId}", "patch", "413"): send("PATCH", GRP, TOO_BIG),
+    ("/groups/{groupId}", "patch", "415"): send("PATCH", GRP, {}, content_type="text/plain"),
+    ("/groups/{groupId}", "delete", "204"): send("DELETE", GRP),
+    ("/groups/{groupId}", "delete", "401"): send("DELETE", GRP, key=None),
+    ("/groups/{groupId}", "delete", "404"): send("DELETE", "/api/groups/grp_nope"),
     ("/openapi.json", "get", "200"): send("GET", "/api/openapi.json", key=None),
     ("/monitors/{monitorId}/checks", "get", "200"): send("GET", CHECKS + "?limit=2"),
     ("/monitors/{monitorId}/checks", "get", "400"): send("GET", CHECKS + "?limit=0"),
@@ -211,6 +237,7 @@ CASES.update(
             "POST", "/api/incidents", CREATE_INCIDENT_BODY, **REUSED
         ),
         ("/monitors", "post", "422"): send("POST", "/api/monitors", NEW_MONITOR, **REUSED),
+        ("/groups", "post", "422"): send("POST", "/api/groups", NEW_GROUP, **REUSED),
         ("/subscribers", "post", "422"): send(
             "POST", "/api/subscribers", {"email": "retry@example.com"}, **REUSED
         ),

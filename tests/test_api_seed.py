@@ -17,6 +17,8 @@ from tests.seed import (
 )
 
 # A monitor without a check of its own (issue 14's fields, all empty).
+# Groups and order (issue 17): a monitor in no group, first in place, undescribed.
+UNPLACED = {"description": None, "groupId": None, "position": 0}
 UNCHECKED = {"check": None, "lastCheckedAt": None, "responseTimeMs": None, "lastError": None}
 
 NOW = datetime(2025, 5, 20, 10, 0, 0, tzinfo=UTC)
@@ -169,6 +171,7 @@ def test_the_documentation_replays_verbatim(api, api_key):
             "status": "operational",
             "inMaintenance": True,
             "url": None,
+            **UNPLACED,
             **UNCHECKED,
         },
         {
@@ -177,6 +180,7 @@ def test_the_documentation_replays_verbatim(api, api_key):
             "status": "operational",
             "inMaintenance": True,
             "url": None,
+            **UNPLACED,
             **UNCHECKED,
         },
     ]

@@ -87,6 +87,30 @@ def test_loaddemo_remove_deletes_the_demo_data_and_only_it(db, make_monitor, mak
     assert Monitor.objects.count() == 1
 
 
+def test_the_demo_monitors_are_in_two_groups_in_page_order(db):
+    from incidents.groups.models import MonitorGroup
+
+    loaddemo()
+    groups = list(MonitorGroup.objects.with_members().in_page_order())
+    assert [(g.name, [m.id for m in g.monitors.all()]) for g in groups] == [
+        ("Core services", ["mon_abc123", "mon_def456", "mon_mail01"]),
+        ("Website", ["mon_web001", "mon_cdn001"]),
+    ]
+    order = [m.id for m in Monitor.objects.in_page_order()]
+    assert order[:5] == ["mon_abc123", "mon_def456", "mon_mail01", "mon_web001", "mon_cdn001"]
+    assert order[5:] == ["mon_cron01"]  # the checked demo monitor, in no group, after them
+    assert Monitor.objects.get(pk="mon_abc123").description == "The public REST API."
+
+
+def test_removing_the_demo_keeps_a_demo_group_the_operator_uses(db, make_monitor):
+    from incidents.groups.models import MonitorGroup
+
+    loaddemo()
+    make_monitor(name="Payments", group_id="grp_core")
+    loaddemo("--remove")
+    assert list(MonitorGroup.objects.values_list("pk", flat=True)) == ["grp_core"]
+
+
 def test_no_demo_data_on_a_database_the_operator_already_uses(db, make_monitor):
     make_monitor(name="Payments")
     loaddemo()

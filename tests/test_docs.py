@@ -32,5 +32,7 @@ def test_the_api_document_holds_exactly_the_curl_commands_run_by_curl_in_the_tes
         test_api_curl.UPDATE_INCIDENT,
         test_api_curl.DELETE_INCIDENT,
         test_api_curl.CREATE_MAINTENANCE,
+        test_api_curl.CREATE_GROUP,
+        test_api_curl.PLACE_MONITOR,
     ]
     assert documented == tested

@@ -52,6 +52,7 @@ def test_the_page_shows_what_it_did_before():
         "IncidentUpdate",
         "MaintenanceWindow",
         "IncidentMonitor",
+        "MonitorGroup",  # the page's sections (issue 17)
         "PageSettings",  # the name, logo, colours and links on every page
     }
 

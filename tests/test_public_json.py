@@ -110,6 +110,23 @@ COMPONENT = obj(
     }
 )
 
+# A group as Statuspage writes it: a component with ``group: true``, no
+# group of its own, and its members' ids in ``components`` (last).
+GROUP_COMPONENT = obj(
+    COMPONENT["properties"]
+    | {
+        "group_id": {"type": "null"},
+        "group": {"const": True},
+        "components": {"type": "array", "items": STRING, "minItems": 1},
+    }
+)
+MEMBER_OR_GROUP = {
+    "oneOf": [
+        COMPONENT | {"properties": COMPONENT["properties"] | {"group": {"const": False}}},
+        GROUP_COMPONENT,
+    ]
+}
+
 
 def update_shape(statuses):
     return obj(
@@ -171,12 +188,12 @@ SHAPES = {
         {
             "page": PAGE,
             "status": STATUS,
-            "components": {"type": "array", "items": COMPONENT},
+            "components": {"type": "array", "items": MEMBER_OR_GROUP},
             "incidents": {"type": "array", "items": INCIDENT},
             "scheduled_maintenances": {"type": "array", "items": MAINTENANCE},
         }
     ),
-    "/api/v2/components.json": listing("components", COMPONENT),
+    "/api/v2/components.json": listing("components", MEMBER_OR_GROUP),
     "/api/v2/incidents.json": listing("incidents", INCIDENT),
     "/api/v2/incidents/unresolved.json": listing("incidents", INCIDENT),
     "/api/v2/scheduled-maintenances.json": listing("scheduled_maintenances", MAINTENANCE),
@@ -259,8 +276,24 @@ def maintenance(make_monitor, make_incident):
         )
 
 
+def grouped(make_monitor, make_incident):
+    """Groups (issue 17): one with a monitor down, one calm, one monitor in none."""
+    from incidents.groups.models import MonitorGroup
+
+    calm(make_monitor, make_incident)
+    MonitorGroup.create_group(id="grp_core", name="Core", description="APIs.", position=1)
+    MonitorGroup.create_group(id="grp_edge", name="Edge", position=2)
+    Monitor.objects.get(pk="mon_api001").change(group_id="grp_core", description="REST.")
+    Monitor.objects.get(pk="mon_db0001").change(group_id="grp_edge")
+    make_monitor(id="mon_web001", name="Website", group_id="grp_core", position=1)
+    make_monitor(id="mon_cdn001", name="CDN", position=5)
+    with time_machine.travel(NOW - HOUR, tick=False):
+        Monitor.objects.get(pk="mon_web001").report_status(Monitor.DOWN)
+
+
 STATES = {
     "calm": (calm, "none"),
+    "grouped": (grouped, "major"),
     "degraded": (degraded, "minor"),
     "partial_outage": (partial_outage, "major"),
     "major_outage": (major_outage, "critical"),
@@ -320,6 +353,44 @@ def test_the_shapes_catch_a_wrong_field(client, make_monitor, make_incident, at_
 
 
 # --- What the documents say -----------------------------------------------------
+
+
+def test_groups_are_group_components_as_statuspage_writes_them(
+    client, make_monitor, make_incident, at_now
+):
+    grouped(make_monitor, make_incident)
+    for path in ("/api/v2/summary.json", "/api/v2/components.json"):
+        components = get_json(client, path)["components"]
+        assert [
+            (c["id"], c["status"], c["position"], c["group"], c["group_id"]) for c in components
+        ] == [
+            ("grp_core", "major_outage", 1, True, None),
+            ("mon_api001", "operational", 1, False, "grp_core"),
+            ("mon_web001", "major_outage", 2, False, "grp_core"),
+            ("grp_edge", "operational", 2, True, None),
+            ("mon_db0001", "operational", 1, False, "grp_edge"),
+            ("mon_cdn001", "operational", 3, False, None),
+        ]
+        core = components[0]
+        assert core["components"] == ["mon_api001", "mon_web001"]
+        assert list(core)[-2:] == ["only_show_if_degraded", "components"]
+        assert (core["name"], core["description"]) == ("Core", "APIs.")
+        assert components[1]["description"] == "REST."
+        assert "components" not in components[1]
+
+
+def test_the_group_shape_catches_a_group_without_members(
+    client, make_monitor, make_incident, at_now
+):
+    grouped(make_monitor, make_incident)
+    data = get_json(client, "/api/v2/summary.json")
+    data["components"][0]["components"] = []
+    with pytest.raises(AssertionError):
+        assert_shape("/api/v2/summary.json", data)
+    data = get_json(client, "/api/v2/summary.json")
+    del data["components"][0]["components"]
+    with pytest.raises(AssertionError):
+        assert_shape("/api/v2/summary.json", data)
 
 
 def test_status_descriptions_follow_the_status_page(client, state, at_now):

@@ -260,3 +260,30 @@ def test_on_sqlite_a_delete_racing_patches_across_workers_loses_nothing(sqlite_s
         kept = [u["message"] for u in json.loads(snapshot)["updates"]]
         assert kept[0] == "Opened."
         assert sorted(kept[1:]) == acknowledged
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_a_group_deleted_while_monitors_join_it_leaves_none_pointing_at_it(raw_key, make_monitor):
+    """Groups (issue 17): each join either lands before the delete (and the
+    monitor is moved out with the others) or finds the group gone (400):
+    never a dangling groupId, never a 500."""
+    from incidents.groups.models import MonitorGroup
+
+    for number in range(4):
+        make_monitor(id=f"mon_join{number}")
+    for round_number in range(8):
+        group_id = f"grp_race{round_number}"
+        MonitorGroup.create_group(id=group_id, name="Racing")
+        joins = [
+            api("PATCH", f"/api/monitors/mon_join{n}", {"groupId": group_id}, key=raw_key)
+            for n in range(4)
+        ]
+        results = race(*joins, api("DELETE", f"/api/groups/{group_id}", key=raw_key))
+        assert results[-1][0] == 204, results
+        for status, body in results[:-1]:
+            assert status in (200, 400), results
+            if status == 400:
+                assert body["error"]["fields"] == {"groupId": f"unknown group id: {group_id}"}
+        assert not Monitor.objects.filter(group_id=group_id).exists()
+        assert not Monitor.objects.exclude(group_id=None).exists()

@@ -14,15 +14,18 @@ from incidents.alerts.models import Alert
 from incidents.api.decorators import MAX_BODY_BYTES, api_view, dispatch, json_response
 from incidents.api.paging import DEFAULT_LIMIT, MAX_LIMIT
 from incidents.api.validation import (
+    GROUP_CHANGE,
     INCIDENT_CHANGE,
     MONITOR_CHANGE,
+    NEW_GROUP,
     NEW_INCIDENT,
     NEW_MONITOR,
     NO_NUL_PATTERN,
     UPDATE_CHANGE,
 )
 from incidents.checks import definition as check_definition
-from incidents.models import Incident, Monitor
+from incidents.groups.models import GROUP
+from incidents.models import DESCRIPTION_MAX_LENGTH, POSITION_MAX, Incident, Monitor
 from incidents.models.incidents import INCIDENT
 from incidents.models.monitors import MONITOR
 from incidents.subscribers.api import NEW_SUBSCRIBER
@@ -154,6 +157,13 @@ ID_PARAMETER = {
         "required": True,
         "schema": {"type": "string"},
         "example": "upd_001",
+    },
+    "groupId": {
+        "name": "groupId",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "example": "grp_core",
     },
     "monitorId": {
         "name": "monitorId",
@@ -350,6 +360,18 @@ SCHEMAS = {
                 "description": "An active maintenance window covers the monitor.",
             },
             "url": {"type": ["string", "null"]},
+            "description": {"type": ["string", "null"], "maxLength": DESCRIPTION_MAX_LENGTH},
+            "groupId": {
+                "type": ["string", "null"],
+                "pattern": "^grp_[a-z0-9]+$",
+                "description": "The group the monitor is shown in, or null.",
+            },
+            "position": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": POSITION_MAX,
+                "description": "Order on the page within its group; ties: oldest first.",
+            },
             "check": {
                 "oneOf": [*check_definition.response_schema()["oneOf"], {"type": "null"}],
                 "description": "What the monitor watches by itself, or null: it changes "
@@ -427,6 +449,28 @@ SCHEMAS = {
     "UpdateChange": UPDATE_CHANGE.schema(),
     "NewMonitor": NEW_MONITOR.schema(),
     "MonitorChange": MONITOR_CHANGE.schema(),
+    "Group": always_serialised(
+        {
+            "id": {"type": "string", "pattern": "^grp_[a-z0-9]+$"},
+            "name": shown_text(GROUP["name"]),
+            "position": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": POSITION_MAX,
+                "description": "Order on the page among groups and ungrouped monitors.",
+            },
+            "monitorIds": {
+                "type": "array",
+                "items": {"type": "string"},
+                "uniqueItems": True,
+                "description": "The group's monitors in page order (read-only: set a "
+                "monitor's groupId to move it).",
+            },
+            "description": {"type": ["string", "null"], "maxLength": DESCRIPTION_MAX_LENGTH},
+        }
+    ),
+    "NewGroup": NEW_GROUP.schema(),
+    "GroupChange": GROUP_CHANGE.schema(),
 }
 
 LINK_HEADER = {
@@ -596,7 +640,7 @@ PATHS = {
             "parameters": [IF_NONE_MATCH],
             "responses": {
                 **revalidated(
-                    "Every monitor, oldest first.",
+                    "Every monitor, in page order (groups and monitors by position).",
                     {"type": "array", "items": ref("schemas", "Monitor")},
                 ),
                 **responses("Unauthorized"),
@@ -669,6 +713,65 @@ PATHS = {
                     headers=LINK_HEADER,
                 ),
                 **responses("InvalidQuery", "Unauthorized", "NotFound"),
+            },
+        },
+    },
+    "/groups": {
+        "get": {
+            "operationId": "listGroups",
+            "summary": "List monitor groups",
+            "tags": ["Monitors"],
+            "parameters": [IF_NONE_MATCH],
+            "responses": {
+                **revalidated(
+                    "Every group, in page order.",
+                    {"type": "array", "items": ref("schemas", "Group")},
+                ),
+                **responses("Unauthorized"),
+            },
+        },
+        "post": {
+            "operationId": "createGroup",
+            "summary": "Create a monitor group",
+            "description": "Monitors join it through their groupId.",
+            "tags": ["Monitors"],
+            "requestBody": request_body("NewGroup"),
+            "responses": {
+                "201": success("Created.", ref("schemas", "Group"), headers=LOCATION_HEADER),
+                **responses(*BODY_ERRORS, "Conflict"),
+            },
+        },
+    },
+    "/groups/{groupId}": {
+        "parameters": [ID_PARAMETER["groupId"]],
+        "get": {
+            "operationId": "getGroup",
+            "summary": "Get a monitor group",
+            "tags": ["Monitors"],
+            "parameters": [IF_NONE_MATCH],
+            "responses": {
+                **revalidated("The group.", ref("schemas", "Group")),
+                **responses("Unauthorized", "NotFound"),
+            },
+        },
+        "patch": {
+            "operationId": "updateGroup",
+            "summary": "Rename, describe or move a monitor group",
+            "tags": ["Monitors"],
+            "requestBody": request_body("GroupChange"),
+            "responses": {
+                "200": success("The group as changed.", ref("schemas", "Group")),
+                **responses(*BODY_ERRORS, "NotFound"),
+            },
+        },
+        "delete": {
+            "operationId": "deleteGroup",
+            "summary": "Delete a monitor group",
+            "description": "Its monitors are kept, in no group (their groupId becomes null).",
+            "tags": ["Monitors"],
+            "responses": {
+                "204": {"description": "Deleted."},
+                **responses("Unauthorized", "NotFound"),
             },
         },
     },

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from incidents.api import alerts, checks, openapi, uptime, views
+from incidents.api import alerts, checks, groups, openapi, uptime, views
 from incidents.subscribers import api as subscribers
 
 app_name = "api"
@@ -17,6 +17,8 @@ urlpatterns = [
     path("monitors/<str:monitor_id>", views.monitor, name="monitor"),
     path("monitors/<str:monitor_id>/checks", checks.results, name="monitor-checks"),
     path("monitors/<str:monitor_id>/uptime", uptime.uptime, name="monitor-uptime"),
+    path("groups", groups.groups, name="groups"),
+    path("groups/<str:group_id>", groups.group, name="group"),
     path("alerts", alerts.alerts, name="alerts"),
     path("subscribers", subscribers.subscribers, name="subscribers"),
     path("subscribers/<str:subscriber_id>", subscribers.subscriber, name="subscriber"),

@@ -11,6 +11,7 @@ cannot drift from what is enforced. Query strings go through Django forms.
 from django.core.exceptions import ValidationError
 
 from incidents.api.decorators import invalid
+from incidents.groups.models import GROUP
 from incidents.models.fields import (  # noqa: F401 (re-exported for the API's callers)
     BOOLEAN,
     INTEGER,
@@ -220,3 +221,11 @@ UPDATE_CHANGE = Spec(
     creating=False,
     example={"message": "We are investigating elevated error rates on the API."},
 )
+
+NEW_GROUP = Spec(
+    GROUP,
+    creating=True,
+    example={"id": "grp_core", "name": "Core services", "position": 1},
+)
+
+GROUP_CHANGE = Spec(GROUP, creating=False, non_empty=True, example={"position": 2})

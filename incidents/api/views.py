@@ -226,6 +226,9 @@ def create_monitor(request):
             status=data.get("status", Monitor.OPERATIONAL),
             id=data.get("id"),
             check=data.get("check"),
+            description=data.get("description"),
+            group_id=data.get("groupId"),
+            position=data.get("position", 0),
             actor=_actor(request),
         )
     created = Monitor.objects.with_maintenance().get(pk=created.pk)

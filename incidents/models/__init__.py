@@ -12,7 +12,8 @@ each importing the modules it builds on (and never one that builds on it):
 - ``monitors``: monitors and their changes of status;
 - ``incidents``: incidents, their timeline, links to monitors, windows;
 - and the models kept beside the code that uses them: checks
-  (``incidents/checks/models.py``) and idempotency keys
+  (``incidents/checks/models.py``), monitor groups (``incidents/groups/models.py``)
+  and idempotency keys
   (``incidents/idempotency.py``), part of this app.
 
 Everything is importable from ``incidents.models``. The domain imports no
@@ -22,19 +23,25 @@ own, told what happened by ``incidents.signals``.
 
 from incidents.checks.definition import clean_check
 from incidents.checks.models import Check, CheckHourly, CheckResult, check_fields
+
+# Groups of monitors and their order on the page (incidents/groups/), part of this app.
+from incidents.groups.models import MonitorGroup  # noqa: E402 (builds on monitors)
 from incidents.idempotency import IdempotencyKey
 from incidents.models.audit import AuditRecord
 from incidents.models.common import (
+    DESCRIPTION_MAX_LENGTH,
     HTTP_URL,
     ID_ALPHABET,
     ID_LENGTH,
     MONITOR_ID_PATTERN,
     NAME_MAX_LENGTH,
+    POSITION_MAX,
     TITLE_MAX_LENGTH,
     UNSET,
     URL_MAX_LENGTH,
     Actor,
     Conflict,
+    clean_description,
     isostring,
     make_id,
     now_seconds,
@@ -63,6 +70,7 @@ from incidents.models.keys import (
 )
 from incidents.models.monitors import (
     MONITOR,
+    MONITOR_PAGE_ORDER,
     Monitor,
     MonitorQuerySet,
     MonitorStatusChange,
@@ -71,6 +79,11 @@ from incidents.models.monitors import (
 from incidents.signals import monitor_status_changed
 
 __all__ = [
+    "DESCRIPTION_MAX_LENGTH",
+    "MONITOR_PAGE_ORDER",
+    "POSITION_MAX",
+    "MonitorGroup",
+    "clean_description",
     "API_KEY_DISPLAY_LENGTH",
     "API_KEY_PREFIX",
     "HTTP_URL",

@@ -13,9 +13,12 @@ from django.utils import timezone
 ID_ALPHABET = string.ascii_lowercase + string.digits
 ID_LENGTH = 16
 MONITOR_ID_PATTERN = r"^mon_[a-z0-9]{3,32}$"
+GROUP_ID_PATTERN = r"^grp_[a-z0-9]{3,32}$"
 TITLE_MAX_LENGTH = 200
 NAME_MAX_LENGTH = 200
 URL_MAX_LENGTH = 2000
+DESCRIPTION_MAX_LENGTH = 500
+POSITION_MAX = 1_000_000
 HTTP_URL = URLValidator(schemes=["http", "https"])
 
 
@@ -63,3 +66,11 @@ class Actor:
 
 
 UNSET = object()
+
+
+def clean_description(value):
+    """A monitor's or group's description as stored: trimmed, None for an
+    empty one (its field, ``description_field``, checked it first)."""
+    if value is None:
+        return None
+    return value.strip() or None

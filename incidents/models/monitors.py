@@ -10,24 +10,30 @@ import them where they are used.
 
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, F, OuterRef
+from django.db.models.functions import Coalesce
 
 from incidents import input_rules, signals
 from incidents.cache.generation import NotShownOnPage, ShownOnPage
 from incidents.checks.definition import clean_check, request_schema
 from incidents.models.audit import AuditRecord
 from incidents.models.common import (
+    DESCRIPTION_MAX_LENGTH,
+    GROUP_ID_PATTERN,
     HTTP_URL,
     MONITOR_ID_PATTERN,
     NAME_MAX_LENGTH,
+    POSITION_MAX,
     UNSET,
     URL_MAX_LENGTH,
     Conflict,
+    clean_description,
     make_id,
     now_seconds,
 )
 from incidents.models.fields import (
     HTTP_URL_SCHEMA,
+    INTEGER,
     NOT_HTTP_URL,
     OBJECT,
     Field,
@@ -41,6 +47,19 @@ def new_monitor_id():
     return make_id("mon")
 
 
+# The status page's order of monitors: groups and ungrouped monitors by their
+# position (ties: ungrouped monitors first, then groups by creation), and
+# within a group by the monitors' position, ties by creation.
+MONITOR_PAGE_ORDER = [
+    Coalesce("group__position", "position").asc(),
+    F("group__created_at").asc(nulls_first=True),
+    F("group_id").asc(nulls_first=True),
+    F("position").asc(),
+    F("created_at").asc(),
+    F("id").asc(),
+]
+
+
 class MonitorQuerySet(models.QuerySet):
     def with_maintenance(self, now=None):
         """Annotate ``in_maintenance``: an active window covers the monitor."""
@@ -50,8 +69,11 @@ class MonitorQuerySet(models.QuerySet):
         covered = IncidentMonitor.objects.filter(monitor=OuterRef("pk"), incident__in=active)
         return self.annotate(in_maintenance=Exists(covered)).select_related("health_check")
 
+    def in_page_order(self):
+        return self.order_by(*MONITOR_PAGE_ORDER)
+
     def for_status_page(self, now=None):
-        return self.with_maintenance(now).order_by("created_at", "id")
+        return self.with_maintenance(now).select_related("group").in_page_order()
 
 
 class Monitor(ShownOnPage, models.Model):
@@ -69,6 +91,20 @@ class Monitor(ShownOnPage, models.Model):
     name = models.CharField(max_length=NAME_MAX_LENGTH)
     status = models.CharField(max_length=20, choices=STATUS_CHOICES, default=OPERATIONAL)
     url = models.URLField(max_length=URL_MAX_LENGTH, null=True, blank=True)  # noqa: DJ001 (API: null)
+    # Groups and order (issue 17): incidents/groups/models.py.
+    description = models.CharField(  # noqa: DJ001 (API: null)
+        max_length=DESCRIPTION_MAX_LENGTH, null=True, blank=True
+    )
+    group = models.ForeignKey(
+        "incidents.MonitorGroup",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="monitors",
+    )
+    position = models.PositiveIntegerField(
+        default=0, help_text="Order on the page within its group (ties: oldest first)."
+    )
     created_at = models.DateTimeField(default=now_seconds)
     updated_at = models.DateTimeField(auto_now=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
@@ -99,30 +135,66 @@ class Monitor(ShownOnPage, models.Model):
             "status": self.status,
             "inMaintenance": self.is_in_maintenance(),
             "url": self.url,
+            "description": self.description,
+            "groupId": self.group_id,
+            "position": self.position,
             **check_fields(getattr(self, "health_check", None)),  # checks (issue 14)
         }
 
     @classmethod
-    def validate_fields(cls, *, name=UNSET, url=UNSET, status=UNSET, id=UNSET, check=UNSET):
+    def validate_fields(
+        cls,
+        *,
+        name=UNSET,
+        url=UNSET,
+        status=UNSET,
+        id=UNSET,
+        check=UNSET,
+        description=UNSET,
+        group_id=UNSET,
+        position=UNSET,
+    ):
         """Check values against ``MONITOR``'s fields; raise ValidationError naming fields."""
-        errors = MONITOR.errors(
-            {"name": name, "url": url, "status": status, "id": id, "check": check}
-        )
+        given = {"description": description, "position": position, "group_id": group_id}
+        given.update(name=name, url=url, status=status, id=id, check=check)
+        errors = MONITOR.errors(given)
         if errors:
             raise ValidationError(errors)
 
     @classmethod
-    def create_monitor(cls, *, name, url=None, status=OPERATIONAL, id=None, check=None, actor=None):
+    def create_monitor(
+        cls,
+        *,
+        name,
+        url=None,
+        status=OPERATIONAL,
+        id=None,
+        check=None,
+        description=None,
+        group_id=None,
+        position=0,
+        actor=None,
+    ):
         from incidents.checks.models import Check  # checks build on monitors
+        from incidents.groups.models import MonitorGroup  # groups, too
 
         fields = {"name": name, "url": url, "status": status, "check": check}
+        placement = {"description": description, "group_id": group_id, "position": position}
         if id is not None:
             fields["id"] = id
-        cls.validate_fields(**fields)
+        cls.validate_fields(**fields, **placement)
         with transaction.atomic():
             if id is not None and cls.objects.filter(pk=id).exists():
                 raise Conflict(f"A monitor with id {id} already exists.")
-            monitor = cls(name=name.strip(), url=url or None, status=status)
+            MonitorGroup.objects.hold(group_id)
+            monitor = cls(
+                name=name.strip(),
+                url=url or None,
+                status=status,
+                description=clean_description(description),
+                group_id=group_id,
+                position=position,
+            )
             if id is not None:
                 monitor.id = id
             monitor.save(force_insert=True)
@@ -131,17 +203,30 @@ class Monitor(ShownOnPage, models.Model):
             AuditRecord.log(actor, AuditRecord.CREATED, monitor, changes=monitor.to_dict())
         return monitor
 
-    def change(self, *, name=UNSET, url=UNSET, status=UNSET, check=UNSET, actor=None):
+    def change(
+        self,
+        *,
+        name=UNSET,
+        url=UNSET,
+        status=UNSET,
+        check=UNSET,
+        description=UNSET,
+        group_id=UNSET,
+        position=UNSET,
+        actor=None,
+    ):
         """Edit the monitor; a change of status is recorded as a transition.
 
         Returns the new ``MonitorStatusChange`` if the status moved, else None.
         """
         from incidents.checks.models import Check  # checks build on monitors
+        from incidents.groups.models import MonitorGroup  # groups, too
 
-        self.validate_fields(name=name, url=url, status=status, check=check)
+        placement = {"description": description, "group_id": group_id, "position": position}
+        self.validate_fields(name=name, url=url, status=status, check=check, **placement)
         with transaction.atomic():
             locked = Monitor.objects.select_for_update().get(pk=self.pk)
-            changes = {}
+            changes = MonitorGroup.place(locked, **placement)
             if check is not UNSET:
                 changes["check"] = Check.apply(locked, clean_check(check))
                 self._state.fields_cache.pop("health_check", None)
@@ -160,6 +245,8 @@ class Monitor(ShownOnPage, models.Model):
                 locked.save()
                 AuditRecord.log(actor, AuditRecord.UPDATED, locked, changes=changes)
             for field in ("name", "url", "status", "status_changed_at", "updated_at"):
+                setattr(self, field, getattr(locked, field))
+            for field in ("description", "group_id", "position"):
                 setattr(self, field, getattr(locked, field))
             if transition is not None:
                 transition.announce()
@@ -207,25 +294,65 @@ def _http_url(value):
         raise FieldError(NOT_HTTP_URL) from None
 
 
+def _existing_group(group_id):
+    from incidents.groups.models import MonitorGroup, unknown_group  # groups build on monitors
+
+    if not MonitorGroup.objects.filter(pk=group_id).exists():
+        raise FieldError(unknown_group(group_id))
+
+
+# Fields a monitor shares with a group (incidents/groups/models.py).
+
+
+def chosen_id_field(pattern, example):
+    return Field(
+        "id",
+        pattern=pattern,
+        only="create",
+        description="Optional chosen id; one is made up when absent.",
+        example=example,
+    )
+
+
+def name_field(example):
+    return Field(
+        "name",
+        not_blank=True,
+        trimmed=True,
+        max_length=NAME_MAX_LENGTH,
+        validator=refusing(input_rules.line_refusal),
+        creating={"required": True},
+        example=example,
+    )
+
+
+def description_field():
+    return Field(
+        "description",
+        nullable=True,
+        trimmed=True,
+        max_length=DESCRIPTION_MAX_LENGTH,
+        description="Shown on the status page (as text); empty or null: none.",
+        example="Our public REST API.",
+    )
+
+
+def position_field(what):
+    return Field(
+        "position",
+        kind=INTEGER,
+        minimum=0,
+        maximum=POSITION_MAX,
+        description=f"Order on the page {what} (0 first; ties: oldest first). Defaults to 0.",
+        example=1,
+    )
+
+
 # The contract's fields of a monitor (incidents/models/fields.py).
 MONITOR = Resource(
     [
-        Field(
-            "id",
-            pattern=MONITOR_ID_PATTERN,
-            only="create",
-            description="Optional chosen id; one is made up when absent.",
-            example="mon_abc123",
-        ),
-        Field(
-            "name",
-            not_blank=True,
-            trimmed=True,
-            max_length=NAME_MAX_LENGTH,
-            validator=refusing(input_rules.line_refusal),
-            creating={"required": True},
-            example="API",
-        ),
+        chosen_id_field(MONITOR_ID_PATTERN, "mon_abc123"),
+        name_field("API"),
         Field(
             "url",
             nullable=True,
@@ -244,6 +371,17 @@ MONITOR = Resource(
                 "(degraded/down raise an alert)."
             },
         ),
+        description_field(),
+        Field(
+            "groupId",
+            "group_id",
+            nullable=True,
+            pattern=GROUP_ID_PATTERN,
+            validator=_existing_group,
+            description="The group the monitor is shown in (an existing grp_… id), or null.",
+            example="grp_core",
+        ),
+        position_field("within its group"),
         Field("check", kind=OBJECT, nullable=True, cleaner=clean_check, schema=request_schema()),
     ],
     read_only=("inMaintenance", "lastCheckedAt", "responseTimeMs", "lastError"),

@@ -111,6 +111,17 @@ def status_context(now):
         recent[-1].finished_at + RECENT_HISTORY if recent else None,
         uptime_valid_until if overview.monitors else None,
     )
+    # Each monitor's row, by id: listed in page order, and within its section.
+    rows = {
+        monitor.id: {
+            "monitor": monitor,
+            "state": state,
+            "label": MONITOR_LABELS[state],
+            "uptime": uptime.get(monitor.id),
+        }
+        for monitor in overview.monitors
+        for state in [monitor_state(monitor)]
+    }
     context = {
         "now": now,
         "overview": overview,
@@ -119,15 +130,15 @@ def status_context(now):
         "updated_at": page_updated_at(now),
         "active_windows": [describe(w, monitors_by_id, now) for w in overview.active_windows],
         "incidents": [describe(i, monitors_by_id, now) for i in overview.ongoing_incidents],
-        "monitors": [
+        "monitors": list(rows.values()),
+        "sections": [
             {
-                "monitor": monitor,
-                "state": state,
-                "label": MONITOR_LABELS[state],
-                "uptime": uptime.get(monitor.id),
+                "group": section.group,
+                "state": section.state,
+                "label": section.label,
+                "monitors": [rows[monitor.id] for monitor in section.monitors],
             }
-            for monitor in overview.monitors
-            for state in [monitor_state(monitor)]
+            for section in overview.sections
         ],
         "upcoming_windows": [describe(w, monitors_by_id, now) for w in overview.upcoming_windows],
         "recent": [describe(i, monitors_by_id, now) for i in recent],

@@ -4,7 +4,8 @@ Dashboards, chat bots and widgets already read Statuspage's public JSON; these
 functions say the same things our status page says, in Statuspage's words:
 
 - the page (``page``) is this installation, named and located by settings;
-- components are our monitors, in the status page's order;
+- components are our monitors, in the status page's order, and our groups
+  of monitors as group components (``group: true``, ``components``);
 - incidents are our ordinary incidents, scheduled maintenances our
   maintenance windows (incidents with a schedule);
 - the overall ``status`` comes from ``Overview`` (the one rule), never from
@@ -163,11 +164,26 @@ class Document:
     def __init__(self, page, now, monitors):
         self.page = page
         self.now = now
-        self.components = [
-            self.component_dict(monitor, position)
-            for position, monitor in enumerate(monitors, start=1)
-        ]
-        self._components_by_id = {component["id"]: component for component in self.components}
+        # As Statuspage writes them: top-level components (groups and
+        # monitors in none) numbered from 1 in page order, each group followed
+        # by its members, numbered from 1 within it.
+        self.components = []
+        top = 0
+        for section in overview.page_sections(monitors):
+            if section.group is None:
+                for monitor in section.monitors:
+                    top += 1
+                    self.components.append(self.component_dict(monitor, top))
+                continue
+            top += 1
+            self.components.append(self.group_dict(section, top))
+            self.components.extend(
+                self.component_dict(monitor, position)
+                for position, monitor in enumerate(section.monitors, start=1)
+            )
+        self._components_by_id = {
+            component["id"]: component for component in self.components if not component["group"]
+        }
         self._statuses_while_open = {}
 
     def component_dict(self, monitor, position):
@@ -179,15 +195,36 @@ class Document:
             "created_at": stamp(monitor.created_at),
             "updated_at": stamp(monitor.updated_at),
             "position": position,
-            "description": None,
+            "description": monitor.description,
             "showcase": True,
             "start_date": monitor.created_at.astimezone(ZoneInfo(self.page.time_zone))
             .date()
             .isoformat(),
-            "group_id": None,
+            "group_id": monitor.group_id,
             "page_id": self.page.id,
             "group": False,
             "only_show_if_degraded": False,
+        }
+
+    def group_dict(self, section, position):
+        """A group as Statuspage's group component: ``group: true``, its
+        members' ids in ``components``, the worst of their states."""
+        stamp, group = self.page.stamp, section.group
+        return {
+            "id": group.id,
+            "name": group.name,
+            "status": COMPONENT_STATUSES[section.state],
+            "created_at": stamp(group.created_at),
+            "updated_at": stamp(group.updated_at),
+            "position": position,
+            "description": group.description,
+            "showcase": False,
+            "start_date": None,
+            "group_id": None,
+            "page_id": self.page.id,
+            "group": True,
+            "only_show_if_degraded": False,
+            "components": [monitor.id for monitor in section.monitors],
         }
 
     def affected_components(self, incident):

@@ -17,7 +17,7 @@ class MonitorChoiceForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["monitors"].choices = list(
-            Monitor.objects.order_by("created_at", "id").values_list("id", "name")
+            Monitor.objects.in_page_order().values_list("id", "name")
         )
 
     def clean_monitors(self):

@@ -47,7 +47,7 @@ def page(template, context=None, status=200, headers=None):
     """A page of this app: no request, so nothing per visitor in it."""
     context = {
         **page_context(),
-        "monitors": [{"monitor": m} for m in Monitor.objects.order_by("created_at", "id")],
+        "monitors": [{"monitor": m} for m in Monitor.objects.in_page_order()],
         **(context or {}),
     }
     response = HttpResponse(render_to_string(template, context), status=status, headers=headers)

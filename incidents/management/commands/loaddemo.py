@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils.crypto import get_random_string
 
 from incidents.checks.demo import check_demo_lines, create_check_demo
+from incidents.groups.models import MonitorGroup
 from incidents.models import (
     Actor,
     ApiKey,
@@ -33,13 +34,21 @@ from incidents.models import (
 from incidents.site import page_url
 from incidents.uptime.demo import create_uptime_demo
 
-DEMO_MONITORS = [
-    ("mon_abc123", "API", "https://api.example.com/health"),
-    ("mon_def456", "Database", None),
-    ("mon_web001", "Website", "https://www.example.com/"),
-    ("mon_cdn001", "CDN", "https://cdn.example.com/"),
-    ("mon_mail01", "Email delivery", None),
+# The page's two sections (issue 17): (id, name, description, position).
+DEMO_GROUPS = [
+    ("grp_core", "Core services", "What our apps and integrations talk to.", 1),
+    ("grp_web", "Website", None, 2),
 ]
+# (id, name, url, group, position in the group, description)
+DEMO_MONITORS = [
+    ("mon_abc123", "API", "https://api.example.com/health", "grp_core", 1, "The public REST API."),
+    ("mon_def456", "Database", None, "grp_core", 2, None),
+    ("mon_mail01", "Email delivery", None, "grp_core", 3, "Notifications and receipts."),
+    ("mon_web001", "Website", "https://www.example.com/", "grp_web", 1, None),
+    ("mon_cdn001", "CDN", "https://cdn.example.com/", "grp_web", 2, "Images, scripts, downloads."),
+]
+# The checked demo monitors come after the groups, in none.
+CHECKED_POSITION = 10
 
 # What this command did to a database, kept in the audit trail under this
 # object type: "demo-data" (created: what was loaded; deleted: removed),
@@ -116,7 +125,8 @@ class Command(BaseCommand):
                 return
             if loaded is None:
                 monitors, incidents = self.load()
-                record_setup("demo-data", monitors=monitors, incidents=incidents)
+                groups = [group_id for group_id, *_rest in DEMO_GROUPS]
+                record_setup("demo-data", monitors=monitors, incidents=incidents, groups=groups)
                 self.stdout.write(
                     "Loaded demo data (monitors, incidents, a maintenance window). "
                     f"Remove it with: {MANAGE} loaddemo --remove"
@@ -149,6 +159,10 @@ class Command(BaseCommand):
                     removed_monitors += 1
                 except Conflict:
                     kept.append(monitor.id)  # an incident of the operator's names it
+            # Groups keep monitors the operator put in them (or kept ones).
+            for group in MonitorGroup.objects.filter(pk__in=loaded.changes.get("groups", [])):
+                if not group.monitors.exists():
+                    group.delete_with_audit(actor)
             if setup_record("demo-data", AuditRecord.DELETED) is None:
                 record_setup("demo-data", AuditRecord.DELETED, kept=kept)
         self.stdout.write(
@@ -193,8 +207,20 @@ class Command(BaseCommand):
     def load(self):
         """Make the demo objects; returns their ids."""
         actor = Actor.system("demo data")
-        for monitor_id, name, url in DEMO_MONITORS:
-            Monitor.create_monitor(id=monitor_id, name=name, url=url, actor=actor)
+        for group_id, name, description, position in DEMO_GROUPS:
+            MonitorGroup.create_group(
+                id=group_id, name=name, description=description, position=position, actor=actor
+            )
+        for monitor_id, name, url, group_id, position, description in DEMO_MONITORS:
+            Monitor.create_monitor(
+                id=monitor_id,
+                name=name,
+                url=url,
+                group_id=group_id,
+                position=position,
+                description=description,
+                actor=actor,
+            )
 
         now = now_seconds()
         past = now - timedelta(days=3, hours=5)
@@ -252,7 +278,9 @@ class Command(BaseCommand):
             at=now - timedelta(hours=2),
         )
         checked = create_check_demo(actor)  # a live HTTP check and a heartbeat
-        return [monitor_id for monitor_id, _name, _url in DEMO_MONITORS] + checked, [
+        for monitor in Monitor.objects.filter(pk__in=checked):
+            monitor.change(position=CHECKED_POSITION, actor=actor)
+        return [monitor_id for monitor_id, *_rest in DEMO_MONITORS] + checked, [
             incident.id,
             ongoing.id,
             window.id,
