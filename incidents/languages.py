@@ -71,11 +71,17 @@ def named():
 
 
 def default_language():
-    """The page's language for visitors who ask for none it offers.
+    """The page's language for visitors who ask for none it offers: the page
+    settings' default language (else ``PAGE_LANGUAGE``).
 
-    The one place the page's default is read: point it at the page settings
-    when they hold one (keep it cheap: it runs before the stored page)."""
-    return settings.KAMUSTATUS_PAGE_LANGUAGE
+    It runs before the stored page is looked up, so it reads this process's
+    copy of the settings and never the database: after the default is changed
+    in the admin, a process answers one such visitor in the old language (a
+    page stored under that language's name, so nothing wrong is stored) while
+    the request re-reads the settings, and the next one in the new."""
+    from incidents.appearance.page import known_language
+
+    return known_language() or settings.KAMUSTATUS_PAGE_LANGUAGE
 
 
 def supported(code):

@@ -90,6 +90,20 @@ def test_the_default_language_offers_the_pages_languages(admin_client):
     assert page_settings().language == "ja"
 
 
+def test_visitors_who_ask_for_no_language_get_the_settings_default(admin_client, client):
+    assert client.get("/")["Content-Language"] == "en"
+    assert save_settings(admin_client, default_language="de").status_code == 302
+    # The default is read before the stored page, from the process's copy of the
+    # settings: the request that re-reads them may still speak the old one.
+    answers = [client.get("/") for _ in range(2)]
+    assert answers[-1]["Content-Language"] == "de"
+    assert "Alle Systeme betriebsbereit" in answers[-1].content.decode()
+    asked = client.get("/", headers={"Accept-Language": "en"})
+    assert asked["Content-Language"] == "en"
+    picked = client.get("/", headers={"Accept-Language": "ja, de;q=0.5"})
+    assert picked["Content-Language"] == "ja"
+
+
 # --- a change shows on the next request, everywhere --------------------------
 
 

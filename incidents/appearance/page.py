@@ -123,6 +123,18 @@ def _load():
 OUTSIDE_REQUESTS_SECONDS = 1.0
 
 _kept = None  # (key, Page, monotonic time read): this process's copy
+
+
+def known_language():
+    """The default language of this process's copy of the settings: no query
+    and no cache call once the process has read them (the first call reads
+    them). See incidents.languages.default_language."""
+    kept = _kept
+    if kept is None:
+        return page_settings().language
+    return kept[1].language
+
+
 _this_request = threading.local()
 
 

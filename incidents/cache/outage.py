@@ -118,7 +118,11 @@ def _run_probe():
         params = connection.get_connection_params()
         if connection.vendor == "postgresql":
             params["connect_timeout"] = PROBE_CONNECT_TIMEOUT  # (libpq makes it 2 s at least)
-        probe = connection.get_new_connection(params)
+            # Past the pool (statuspage/settings.py): its own reconnection backs
+            # off for seconds, and the probe asks the server itself.
+            probe = connection.Database.connect(**params)
+        else:
+            probe = connection.get_new_connection(params)
         try:
             probe.cursor().execute("SELECT 1")
         finally:
@@ -126,6 +130,10 @@ def _run_probe():
     except Exception:
         return
     else:
+        # The server answers: a pool still waiting out its reconnection back-off
+        # is replaced, so the process is live on its next request.
+        if getattr(connection, "pool", None) is not None:
+            connection.close_pool()
         _database_answered()
     finally:
         _probed_at = time.monotonic()  # the next one a whole interval after this one
