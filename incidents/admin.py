@@ -20,6 +20,7 @@ from incidents.checks.admin import READ_ONLY as CHECK_READ_ONLY
 from incidents.checks.admin import CheckAdminMixin, CheckFormMixin, check_change, check_fieldsets
 from incidents.models import (
     MONITOR_PAGE_ORDER,
+    URL_MAX_LENGTH,
     Actor,
     ApiKey,
     AuditRecord,
@@ -106,18 +107,17 @@ class IncidentForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        start = cleaned.get("scheduled_start")
-        end = cleaned.get("scheduled_end")
-        if (start is None) != (end is None) and not self.errors:
-            missing = "scheduled_end" if end is None else "scheduled_start"
-            self.add_error(missing, "A maintenance window needs both a start and an end.")
+        schedule = {}
+        if not (self.has_error("scheduled_start") or self.has_error("scheduled_end")):
+            # The domain's rules of a schedule (both or neither; the end after
+            # the start), in the API's words, on the fields at fault.
+            schedule = {name: cleaned.get(name) for name in ("scheduled_start", "scheduled_end")}
         try:
             Incident.validate_fields(
                 title=cleaned.get("title", ""),
                 status=cleaned.get("status", ""),
                 monitor_ids=self.ordered_monitor_ids(),
-                scheduled_start=start,
-                scheduled_end=end,
+                **schedule,
             )
         except ValidationError as error:
             errors_to_form(self, error, INCIDENT_FORM_FIELDS)
@@ -329,7 +329,7 @@ def warn_without_alert_channels(request):
 
 
 class MonitorForm(CheckFormMixin, forms.ModelForm):
-    url = forms.URLField(required=False, assume_scheme="https", max_length=2000)
+    url = forms.URLField(required=False, assume_scheme="https", max_length=URL_MAX_LENGTH)
 
     class Meta:
         model = Monitor

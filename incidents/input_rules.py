@@ -1,8 +1,10 @@
 """Rules for hostile and odd input, each declared once with its message.
 
-The domain's ``validate_fields`` (incidents/models.py) applies them, so the
-API (``validation_error``) and the admin (form errors) refuse the same things
-with the same words:
+The domain's field tables name them as their fields' validators
+(``refusing(...)`` in incidents/models/incidents.py and monitors.py; the
+window's length in ``schedule_errors``), and ``validate_fields`` applies them,
+so the API (``validation_error``) and the admin (form errors) refuse the same
+things with the same words:
 
 - control characters (C0 and C1; in messages tab, newline and carriage return
   are text) — pasted from office documents, they break every XML feed;

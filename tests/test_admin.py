@@ -85,6 +85,20 @@ class TestIncidents:
         assert "must be after scheduledStart" in response.content.decode()
         assert not Incident.objects.exists()
 
+    @pytest.mark.parametrize("given", ["scheduled_start", "scheduled_end"])
+    def test_a_window_needs_both_ends_in_the_apis_words(self, operator, given):
+        response = add_incident(
+            operator,
+            title="Upgrade",
+            message="Planned.",
+            **{f"{given}_0": "2025-06-01", f"{given}_1": "04:00:00"},
+        )
+        assert response.status_code == 200
+        missing = "scheduled_end" if given == "scheduled_start" else "scheduled_start"
+        errors = response.context["adminform"].form.errors
+        assert errors == {missing: ["is required for a maintenance window"]}
+        assert not Incident.objects.exists()
+
     def test_a_window_can_be_scheduled(self, operator):
         add_incident(
             operator,

@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 
 from incidents import idempotency, ratelimit
 from incidents.models import ApiKey, Conflict
+from incidents.models.fields import api_name
 
 logger = logging.getLogger(__name__)
 
@@ -61,23 +62,11 @@ def not_found_error(what="resource"):
     return ApiError("not_found", f"No such {what}.", 404)
 
 
-# The domain names fields as the models do; the API speaks the contract's names.
-CONTRACT_NAMES = {
-    "monitor_ids": "monitorIds",
-    "scheduled_start": "scheduledStart",
-    "scheduled_end": "scheduledEnd",
-    "webhook_url": "webhookUrl",
-    "group_id": "groupId",
-}
-
-
 def contract_fields(exc):
-    """A domain ValidationError as ``{"contractName": "message"}``."""
+    """A domain ValidationError as ``{"contractName": "message"}`` (the domain
+    names fields as the models do; the API speaks the contract's names)."""
     if hasattr(exc, "error_dict"):
-        return {
-            CONTRACT_NAMES.get(name, name): " ".join(messages)
-            for name, messages in exc.message_dict.items()
-        }
+        return {api_name(name): " ".join(messages) for name, messages in exc.message_dict.items()}
     return {}
 
 

@@ -24,7 +24,10 @@ from incidents.api.validation import (
     UPDATE_CHANGE,
 )
 from incidents.checks import definition as check_definition
+from incidents.groups.models import GROUP
 from incidents.models import DESCRIPTION_MAX_LENGTH, POSITION_MAX, Incident, Monitor
+from incidents.models.incidents import INCIDENT
+from incidents.models.monitors import MONITOR
 from incidents.subscribers.api import NEW_SUBSCRIBER
 
 UTC_TIMESTAMP = {
@@ -294,36 +297,38 @@ def with_idempotency(paths):
     return paths
 
 
-SCHEMAS = {
-    "Update": {
+def shown_text(field):
+    """A text field as answers show it, within the domain's limits."""
+    return {
+        "type": "string",
+        "minLength": 1 if field.not_blank else 0,
+        "maxLength": field.max_length,
+    }
+
+
+def always_serialised(properties):
+    """A response object: every field, always (``required`` is all of them)."""
+    return {
         "type": "object",
         "additionalProperties": False,
-        "required": ["id", "status", "message", "createdAt"],
-        "properties": {
+        "required": list(properties),
+        "properties": properties,
+    }
+
+
+SCHEMAS = {
+    "Update": always_serialised(
+        {
             "id": {"type": "string", "pattern": "^upd_[a-z0-9]+$"},
             "status": {"type": "string", "enum": Incident.STATUSES},
             "message": {"type": "string"},
             "createdAt": UTC_TIMESTAMP,
-        },
-    },
-    "Incident": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": [
-            "id",
-            "title",
-            "status",
-            "monitorIds",
-            "startedAt",
-            "resolvedAt",
-            "maintenance",
-            "scheduledStart",
-            "scheduledEnd",
-            "updates",
-        ],
-        "properties": {
+        }
+    ),
+    "Incident": always_serialised(
+        {
             "id": {"type": "string", "pattern": "^inc_[a-z0-9]+$"},
-            "title": {"type": "string", "minLength": 1, "maxLength": 200},
+            "title": shown_text(INCIDENT["title"]),
             "status": {"type": "string", "enum": Incident.STATUSES},
             "monitorIds": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
             "startedAt": {
@@ -343,28 +348,12 @@ SCHEMAS = {
                 "minItems": 1,
                 "description": "The timeline, oldest first.",
             },
-        },
-    },
-    "Monitor": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": [
-            "id",
-            "name",
-            "status",
-            "inMaintenance",
-            "url",
-            "description",
-            "groupId",
-            "position",
-            "check",
-            "lastCheckedAt",
-            "responseTimeMs",
-            "lastError",
-        ],
-        "properties": {
+        }
+    ),
+    "Monitor": always_serialised(
+        {
             "id": {"type": "string", "pattern": "^mon_[a-z0-9]+$"},
-            "name": {"type": "string", "minLength": 1, "maxLength": 200},
+            "name": shown_text(MONITOR["name"]),
             "status": {"type": "string", "enum": Monitor.STATUSES},
             "inMaintenance": {
                 "type": "boolean",
@@ -402,40 +391,18 @@ SCHEMAS = {
                 "description": "The last failed (or degraded) check's reason, such as "
                 '"status 503" or "connection refused".',
             },
-        },
-    },
-    "CheckResult": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["checkedAt", "status", "responseTimeMs", "error"],
-        "properties": {
+        }
+    ),
+    "CheckResult": always_serialised(
+        {
             "checkedAt": UTC_TIMESTAMP,
             "status": {"type": "string", "enum": Monitor.STATUSES},
             "responseTimeMs": {"type": ["integer", "null"], "minimum": 0},
             "error": {"type": ["string", "null"]},
-        },
-    },
-    "Alert": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": [
-            "id",
-            "monitorId",
-            "monitorName",
-            "kind",
-            "reason",
-            "fromStatus",
-            "toStatus",
-            "channel",
-            "outcome",
-            "windowId",
-            "attempts",
-            "error",
-            "occurredAt",
-            "createdAt",
-            "finishedAt",
-        ],
-        "properties": {
+        }
+    ),
+    "Alert": always_serialised(
+        {
             "id": {"type": "string", "pattern": "^alr_[a-z0-9]+$"},
             "monitorId": {"type": "string", "description": "Kept when the monitor is deleted."},
             "monitorName": {"type": "string"},
@@ -475,20 +442,17 @@ SCHEMAS = {
             "occurredAt": UTC_TIMESTAMP,
             "createdAt": UTC_TIMESTAMP,
             "finishedAt": NULLABLE_UTC_TIMESTAMP,
-        },
-    },
+        }
+    ),
     "NewIncident": NEW_INCIDENT.schema(),
     "IncidentChange": INCIDENT_CHANGE.schema(),
     "UpdateChange": UPDATE_CHANGE.schema(),
     "NewMonitor": NEW_MONITOR.schema(),
     "MonitorChange": MONITOR_CHANGE.schema(),
-    "Group": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["id", "name", "position", "monitorIds", "description"],
-        "properties": {
+    "Group": always_serialised(
+        {
             "id": {"type": "string", "pattern": "^grp_[a-z0-9]+$"},
-            "name": {"type": "string", "minLength": 1, "maxLength": 200},
+            "name": shown_text(GROUP["name"]),
             "position": {
                 "type": "integer",
                 "minimum": 0,
@@ -503,8 +467,8 @@ SCHEMAS = {
                 "monitor's groupId to move it).",
             },
             "description": {"type": ["string", "null"], "maxLength": DESCRIPTION_MAX_LENGTH},
-        },
-    },
+        }
+    ),
     "NewGroup": NEW_GROUP.schema(),
     "GroupChange": GROUP_CHANGE.schema(),
 }
@@ -871,19 +835,8 @@ UPTIME_RATIO = {
     "maximum": 1,
     "description": "(operational + degraded) / (operational + degraded + down); null when 0.",
 }
-SCHEMAS["UptimeDay"] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": [
-        "date",
-        "operationalSeconds",
-        "degradedSeconds",
-        "downSeconds",
-        "maintenanceSeconds",
-        "noDataSeconds",
-        "uptime",
-    ],
-    "properties": {
+SCHEMAS["UptimeDay"] = always_serialised(
+    {
         "date": {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
         "operationalSeconds": SECONDS,
         "degradedSeconds": SECONDS,
@@ -891,19 +844,16 @@ SCHEMAS["UptimeDay"] = {
         "maintenanceSeconds": SECONDS,
         "noDataSeconds": SECONDS,
         "uptime": UPTIME_RATIO,
-    },
-}
-SCHEMAS["Uptime"] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["monitorId", "timeZone", "days", "uptime"],
-    "properties": {
+    }
+)
+SCHEMAS["Uptime"] = always_serialised(
+    {
         "monitorId": {"type": "string"},
         "timeZone": {"type": "string", "description": "The page's time zone (PAGE_TIME_ZONE)."},
         "days": {"type": "array", "items": ref("schemas", "UptimeDay"), "minItems": 1},
         "uptime": UPTIME_RATIO,
-    },
-}
+    }
+)
 PATHS["/monitors/{monitorId}/uptime"] = {
     "parameters": [ID_PARAMETER["monitorId"]],
     "get": {

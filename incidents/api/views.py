@@ -33,29 +33,6 @@ from incidents.api.validation import (
 from incidents.models import Actor, Incident, Monitor
 from incidents.site import absolute
 
-# Body keys → the domain's keyword arguments.
-INCIDENT_ARGUMENTS = {
-    "title": "title",
-    "status": "status",
-    "message": "message",
-    "monitorIds": "monitor_ids",
-    "scheduledStart": "scheduled_start",
-    "scheduledEnd": "scheduled_end",
-    "notify": "notify",
-}
-
-
-# Monitor body keys → the domain's keyword arguments.
-MONITOR_ARGUMENTS = {
-    "name": "name",
-    "url": "url",
-    "status": "status",
-    "description": "description",
-    "groupId": "group_id",
-    "position": "position",
-    "check": "check",
-}
-
 
 def _actor(request):
     return Actor.for_api_key(request.api_key)
@@ -139,14 +116,11 @@ def get_incident(request, incident_id):
 @json_body
 def change_incident(request, incident_id):
     found = _incident_or_404(incident_id)
-    data = INCIDENT_CHANGE.clean(request.json)
+    arguments = INCIDENT_CHANGE.arguments(request.json)
     # One transaction: the answer is the incident as this PATCH left it — a
     # DELETE racing it waits, instead of turning an applied change into a 404.
     with domain_errors(), transaction.atomic():
-        found.change(
-            **{INCIDENT_ARGUMENTS[name]: value for name, value in data.items()},
-            actor=_actor(request),
-        )
+        found.change(**arguments, actor=_actor(request))
         changed = Incident.objects.with_timeline().get(pk=found.pk)
     return json_response(changed.to_dict())
 
@@ -276,12 +250,9 @@ def get_monitor(request, monitor_id):
 @json_body
 def change_monitor(request, monitor_id):
     found = _monitor_or_404(monitor_id)
-    data = MONITOR_CHANGE.clean(request.json)
+    arguments = MONITOR_CHANGE.arguments(request.json)
     with domain_errors(), transaction.atomic():  # as in change_incident
-        found.change(
-            **{MONITOR_ARGUMENTS[name]: value for name, value in data.items()},
-            actor=_actor(request),
-        )
+        found.change(**arguments, actor=_actor(request))
         changed = Monitor.objects.with_maintenance().get(pk=found.pk)
     return json_response(changed.to_dict())
 

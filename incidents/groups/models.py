@@ -7,8 +7,6 @@ monitors in no group, a monitor's ``position`` orders it within its group.
 Deleting a group keeps its monitors: they move out of it.
 """
 
-import re
-
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
@@ -16,20 +14,25 @@ from incidents.cache.generation import ShownOnPage
 from incidents.models.audit import AuditRecord
 from incidents.models.common import (
     DESCRIPTION_MAX_LENGTH,
+    GROUP_ID_PATTERN,
     NAME_MAX_LENGTH,
     UNSET,
     Conflict,
     clean_description,
-    clean_position,
     make_id,
     now_seconds,
 )
-from incidents.models.monitors import Monitor
+from incidents.models.fields import Resource
+from incidents.models.monitors import (
+    Monitor,
+    chosen_id_field,
+    description_field,
+    name_field,
+    position_field,
+)
 
-GROUP_ID_PATTERN = r"^grp_[a-z0-9]{3,32}$"
 # A group's monitors, in page order (Monitor.objects.in_page_order within one group).
 MEMBER_ORDER = ("position", "created_at", "id")
-GROUP_ID_HELP = "must match ^grp_[a-z0-9]{3,32}$"
 
 
 def unknown_group(group_id):
@@ -97,27 +100,6 @@ class MonitorGroup(ShownOnPage, models.Model):
         }
 
     @staticmethod
-    def placement_errors(description=UNSET, group_id=UNSET, position=UNSET):
-        """What is wrong with a monitor's description, group and position, by
-        field (the monitor's rules call this)."""
-        errors = {}
-        for field, value, clean in (
-            ("description", description, clean_description),
-            ("position", position, clean_position),
-        ):
-            if value is not UNSET:
-                try:
-                    clean(value)
-                except ValidationError as error:
-                    errors[field] = error.messages
-        if group_id is not UNSET and group_id is not None:
-            if not isinstance(group_id, str):
-                errors["group_id"] = "must be a group id (grp_…) or null"
-            elif not MonitorGroup.objects.filter(pk=group_id).exists():
-                errors["group_id"] = unknown_group(group_id)
-        return errors
-
-    @staticmethod
     def place(monitor, *, description=UNSET, group_id=UNSET, position=UNSET):
         """Set a (locked) monitor's description, group and position; returns
         what changed, for the audit trail. Saving is the caller's."""
@@ -133,14 +115,10 @@ class MonitorGroup(ShownOnPage, models.Model):
 
     @classmethod
     def validate_fields(cls, *, name=UNSET, description=UNSET, position=UNSET, id=UNSET):
-        errors = cls.placement_errors(description=description, position=position)
-        if name is not UNSET:
-            try:
-                Monitor.validate_fields(name=name)
-            except ValidationError as error:
-                errors.update(error.message_dict)
-        if id is not UNSET and (not isinstance(id, str) or not re.fullmatch(GROUP_ID_PATTERN, id)):
-            errors["id"] = GROUP_ID_HELP
+        """Check values against ``GROUP``'s fields; raise ValidationError naming fields."""
+        errors = GROUP.errors(
+            {"description": description, "position": position, "name": name, "id": id}
+        )
         if errors:
             raise ValidationError(errors)
 
@@ -193,3 +171,17 @@ class MonitorGroup(ShownOnPage, models.Model):
             locked.monitors.update(group=None, updated_at=now_seconds())
             locked.delete()
         return snapshot
+
+
+# The contract's fields of a group (incidents/models/fields.py); name,
+# description and position are declared as a monitor's are.
+GROUP = Resource(
+    [
+        chosen_id_field(GROUP_ID_PATTERN, "grp_core"),
+        name_field("Core services"),
+        position_field("among groups and ungrouped monitors"),
+        description_field(),
+    ],
+    read_only=("monitorIds",),
+    read_only_on_change=("id",),
+)

@@ -6,6 +6,8 @@ the methods here; none of them re-implements a rule. One module per idea,
 each importing the modules it builds on (and never one that builds on it):
 
 - ``common``: ids, times, limits, ``Actor``, ``Conflict``;
+- ``fields``: how a resource's fields are declared (``Field``, ``Resource``), once,
+  with their rules and messages; each model module declares its own table;
 - ``keys``: API keys; ``audit``: the audit trail;
 - ``monitors``: monitors and their changes of status;
 - ``incidents``: incidents, their timeline, links to monitors, windows;
@@ -40,12 +42,15 @@ from incidents.models.common import (
     Actor,
     Conflict,
     clean_description,
-    clean_position,
     isostring,
     make_id,
     now_seconds,
 )
+from incidents.models.fields import Field, FieldError, Resource, api_name
 from incidents.models.incidents import (
+    INCIDENT,
+    MAX_MONITOR_IDS,
+    TIMELINE_ENTRY,
     DeletedMonitor,
     Incident,
     IncidentMonitor,
@@ -64,6 +69,7 @@ from incidents.models.keys import (
     hash_api_key,
 )
 from incidents.models.monitors import (
+    MONITOR,
     MONITOR_PAGE_ORDER,
     Monitor,
     MonitorQuerySet,
@@ -78,11 +84,14 @@ __all__ = [
     "POSITION_MAX",
     "MonitorGroup",
     "clean_description",
-    "clean_position",
     "API_KEY_DISPLAY_LENGTH",
     "API_KEY_PREFIX",
     "HTTP_URL",
     "ID_ALPHABET",
+    "INCIDENT",
+    "MAX_MONITOR_IDS",
+    "MONITOR",
+    "TIMELINE_ENTRY",
     "ID_LENGTH",
     "LAST_USED_RESOLUTION",
     "MONITOR_ID_PATTERN",
@@ -99,6 +108,9 @@ __all__ = [
     "CheckResult",
     "Conflict",
     "DeletedMonitor",
+    "Field",
+    "FieldError",
+    "Resource",
     "IdempotencyKey",
     "Incident",
     "IncidentMonitor",
@@ -108,6 +120,7 @@ __all__ = [
     "Monitor",
     "MonitorQuerySet",
     "MonitorStatusChange",
+    "api_name",
     "check_fields",
     "clean_check",
     "hash_api_key",

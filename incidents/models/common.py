@@ -7,13 +7,13 @@ import string
 from dataclasses import dataclass
 from datetime import UTC
 
-from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.utils import timezone
 
 ID_ALPHABET = string.ascii_lowercase + string.digits
 ID_LENGTH = 16
 MONITOR_ID_PATTERN = r"^mon_[a-z0-9]{3,32}$"
+GROUP_ID_PATTERN = r"^grp_[a-z0-9]{3,32}$"
 TITLE_MAX_LENGTH = 200
 NAME_MAX_LENGTH = 200
 URL_MAX_LENGTH = 2000
@@ -69,19 +69,8 @@ UNSET = object()
 
 
 def clean_description(value):
-    """A monitor's or group's description: trimmed text of at most 500
-    characters, or None (also for an empty one)."""
+    """A monitor's or group's description as stored: trimmed, None for an
+    empty one (its field, ``description_field``, checked it first)."""
     if value is None:
         return None
-    if not isinstance(value, str):
-        raise ValidationError("must be a string or null")
-    if len(value.strip()) > DESCRIPTION_MAX_LENGTH:
-        raise ValidationError(f"must be at most {DESCRIPTION_MAX_LENGTH} characters")
     return value.strip() or None
-
-
-def clean_position(value):
-    """An order on the page: a whole number from 0 (first) to POSITION_MAX."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= POSITION_MAX:
-        raise ValidationError(f"must be a whole number from 0 to {POSITION_MAX}")
-    return value

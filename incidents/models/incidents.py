@@ -23,7 +23,22 @@ from incidents.models.common import (
     make_id,
     now_seconds,
 )
+from incidents.models.fields import (
+    BOOLEAN,
+    DUPLICATE_MONITORS,
+    END_AFTER_START,
+    STRING_LIST,
+    TIMESTAMP,
+    WINDOW_NEEDS_SCHEDULE,
+    Field,
+    Resource,
+    only_windows_have_a_schedule,
+    refusing,
+    unknown_monitors,
+)
 from incidents.models.monitors import Monitor
+
+MAX_MONITOR_IDS = 100
 
 
 def new_incident_id():
@@ -257,20 +272,13 @@ class Incident(ShownOnPage, models.Model):
         scheduled_start=UNSET,
         scheduled_end=UNSET,
     ):
-        """Check values against the rules; raise ValidationError naming fields.
+        """Check values against the rules (``INCIDENT``'s fields, then the
+        monitors and the schedule); raise ValidationError naming fields.
 
         Returns the monitors for ``monitor_ids`` (in order) when given.
         """
-        errors = {}
-        if title is not UNSET:
-            if not isinstance(title, str) or not title.strip():
-                errors["title"] = "must be a non-empty string"
-            elif len(title.strip()) > TITLE_MAX_LENGTH:
-                errors["title"] = f"must be at most {TITLE_MAX_LENGTH} characters"
-            elif refusal := input_rules.line_refusal(title):
-                errors["title"] = refusal
-        if status is not UNSET and status not in cls.STATUSES:
-            errors["status"] = "must be one of: " + ", ".join(cls.STATUSES)
+        errors = INCIDENT.errors({"title": title, "status": status})
+        schedule = {"scheduled_start": scheduled_start, "scheduled_end": scheduled_end}
         monitors = None
         if monitor_ids is not UNSET:
             ids = list(monitor_ids)
@@ -278,26 +286,14 @@ class Incident(ShownOnPage, models.Model):
             found = {m.id: m for m in Monitor.objects.filter(pk__in=ids)}
             unknown = [i for i in ids if i not in found]
             if duplicates:
-                errors["monitor_ids"] = "duplicate monitor ids: " + ", ".join(duplicates)
+                errors["monitor_ids"] = DUPLICATE_MONITORS + ", ".join(duplicates)
             elif unknown:
-                errors["monitor_ids"] = "unknown monitor ids: " + ", ".join(unknown)
+                errors["monitor_ids"] = unknown_monitors(unknown)
             else:
                 monitors = [found[i] for i in ids]
-        for field, moment in (
-            ("scheduled_start", scheduled_start),
-            ("scheduled_end", scheduled_end),
-        ):
-            if moment not in (UNSET, None) and (refusal := input_rules.timestamp_refusal(moment)):
-                errors[field] = refusal
-        if (
-            scheduled_start not in (UNSET, None)
-            and scheduled_end not in (UNSET, None)
-            and not errors.keys() & {"scheduled_start", "scheduled_end"}
-        ):
-            if scheduled_end <= scheduled_start:
-                errors["scheduled_end"] = "must be after scheduledStart"
-            elif refusal := input_rules.window_refusal(scheduled_start, scheduled_end):
-                errors["scheduled_end"] = refusal
+        errors.update(INCIDENT.errors({k: v for k, v in schedule.items() if v is not None}))
+        if UNSET not in schedule.values() and not errors.keys() & schedule.keys():
+            errors.update(schedule_errors(scheduled_start, scheduled_end))
         if errors:
             raise ValidationError(errors)
         return monitors
@@ -319,9 +315,6 @@ class Incident(ShownOnPage, models.Model):
         """Create an incident (or, with a schedule, a maintenance window) with
         its first timeline entry. ``at`` backdates it (demo data, imports);
         ``notify=False`` tells no subscriber."""
-        if (scheduled_start is None) != (scheduled_end is None):
-            missing = "scheduled_end" if scheduled_end is None else "scheduled_start"
-            raise ValidationError({missing: "a maintenance window needs both start and end"})
         monitors = cls.validate_fields(
             title=title,
             status=status,
@@ -476,10 +469,9 @@ class Incident(ShownOnPage, models.Model):
 
     @staticmethod
     def _require_text(message):
-        if message is not UNSET and not isinstance(message, str):
-            raise ValidationError({"message": "must be a string"})
-        if isinstance(message, str) and (refusal := input_rules.message_refusal(message)):
-            raise ValidationError({"message": refusal})
+        errors = INCIDENT.errors({"message": message})
+        if errors:
+            raise ValidationError(errors)
 
     def _retitle(self, title, changes):
         """A step of ``change``: a new title (not saved yet)."""
@@ -494,16 +486,12 @@ class Incident(ShownOnPage, models.Model):
             return
         if window is None:
             field = "scheduled_start" if scheduled_start is not UNSET else "scheduled_end"
-            raise ValidationError({field: "only maintenance windows have a schedule"})
+            raise ValidationError({field: only_windows_have_a_schedule()})
         start = window.scheduled_start if scheduled_start is UNSET else scheduled_start
         end = window.scheduled_end if scheduled_end is UNSET else scheduled_end
-        if start is None or end is None:
-            field = "scheduled_start" if start is None else "scheduled_end"
-            raise ValidationError({field: "a maintenance window needs both start and end"})
-        if end <= start:
-            raise ValidationError({"scheduled_end": "must be after scheduledStart"})
-        if refusal := input_rules.window_refusal(start, end):
-            raise ValidationError({"scheduled_end": refusal})
+        errors = schedule_errors(start, end, window=True)
+        if errors:
+            raise ValidationError(errors)
         if (start, end) != (window.scheduled_start, window.scheduled_end):
             window.scheduled_start, window.scheduled_end = start, end
             window.save()
@@ -603,7 +591,7 @@ class Incident(ShownOnPage, models.Model):
         }
         gone = [monitor_id for monitor_id in ids if monitor_id not in held]
         if gone:
-            raise ValidationError({"monitor_ids": "unknown monitor ids: " + ", ".join(gone)})
+            raise ValidationError({"monitor_ids": unknown_monitors(gone)})
 
     def _set_monitors(self, monitors):
         self.monitor_links.all().delete()
@@ -612,6 +600,106 @@ class Incident(ShownOnPage, models.Model):
             for position, monitor in enumerate(monitors or ())
         )
         generation.bump()  # bulk_create sends no signals
+
+
+def schedule_errors(start, end, *, window=False):
+    """The rules of a schedule, as ``{field: message}``: a window has both a
+    start and an end (neither: an ordinary incident, unless ``window``),
+    and ends after it starts, at most 366 days later."""
+    schedule = {"scheduled_start": start, "scheduled_end": end}
+    missing = [name for name, value in schedule.items() if value is None]
+    if missing and (window or len(missing) == 1):
+        return dict.fromkeys(missing, WINDOW_NEEDS_SCHEDULE)
+    if missing:
+        return {}
+    if end <= start:
+        return {"scheduled_end": END_AFTER_START}
+    if refusal := input_rules.window_refusal(start, end):
+        return {"scheduled_end": refusal}
+    return {}
+
+
+# The contract's fields of an incident (incidents/models/fields.py).
+INCIDENT = Resource(
+    [
+        Field(
+            "title",
+            not_blank=True,
+            trimmed=True,
+            max_length=TITLE_MAX_LENGTH,
+            validator=refusing(input_rules.line_refusal),
+            creating={"required": True},
+            description="1–200 characters; surrounding whitespace is trimmed.",
+            example="API degraded performance",
+        ),
+        Field(
+            "status",
+            choices=Incident.STATUSES,
+            creating={"description": "Defaults to investigating."},
+            changing={
+                "description": "With or without message, appends one update to the timeline."
+            },
+        ),
+        Field(
+            "message",
+            validator=refusing(input_rules.message_refusal),
+            creating={
+                "required": True,
+                "not_blank": True,
+                "description": "The first update's message.",
+            },
+            changing={
+                "description": "Appends one update (with the current status when status is absent)."
+            },
+            example="We are investigating elevated error rates.",
+        ),
+        Field(
+            "monitorIds",
+            "monitor_ids",
+            STRING_LIST,
+            max_items=MAX_MONITOR_IDS,
+            description="Ids of existing monitors, no duplicates; the order is kept.",
+            example=["mon_abc123"],
+        ),
+        Field(
+            "maintenance",
+            kind=BOOLEAN,
+            only="create",
+            description="true makes a maintenance window; it then needs a schedule.",
+        ),
+        *(
+            Field(
+                name,
+                attribute,
+                TIMESTAMP,
+                required_with="maintenance",
+                required_message=WINDOW_NEEDS_SCHEDULE,
+                forbidden_message=only_windows_have_a_schedule('"maintenance": true'),
+                creating={"nullable": True},
+                validator=refusing(input_rules.timestamp_refusal),
+                description=description,
+                example=example,
+            )
+            for name, attribute, description, example in (
+                (
+                    "scheduledStart",
+                    "scheduled_start",
+                    "RFC 3339 with a timezone; offsets are normalised to UTC.",
+                    "2025-06-01T02:00:00Z",
+                ),
+                ("scheduledEnd", "scheduled_end", "After scheduledStart.", "2025-06-01T04:00:00Z"),
+            )
+        ),
+        Field(
+            "notify",
+            kind=BOOLEAN,
+            description="false: the change is made and shown, but subscribers are not told "
+            "(default true).",
+        ),
+    ],
+    read_only=("id", "startedAt", "resolvedAt", "updates"),
+    read_only_on_change=("maintenance",),
+)
 
 
 class MaintenanceWindow(ShownOnPage, models.Model):
@@ -674,6 +762,21 @@ class DeletedMonitor:
     id: str
     name: str
     deleted = True
+
+
+# The contract's fields of a timeline entry, as a PATCH changes it.
+TIMELINE_ENTRY = Resource(
+    [
+        Field(
+            "message",
+            required=True,
+            validator=refusing(input_rules.message_refusal),
+            description="The entry's new text (a typo fix): no new entry, nobody is told.",
+            example="We are investigating elevated error rates on the API.",
+        )
+    ],
+    read_only=("id", "status", "createdAt"),
+)
 
 
 class IncidentUpdate(ShownOnPage, models.Model):

@@ -8,8 +8,6 @@ on monitors and import this module; the few monitor methods that need them
 import them where they are used.
 """
 
-import re
-
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import Exists, F, OuterRef
@@ -17,19 +15,31 @@ from django.db.models.functions import Coalesce
 
 from incidents import input_rules, signals
 from incidents.cache.generation import NotShownOnPage, ShownOnPage
-from incidents.checks.definition import clean_check
+from incidents.checks.definition import clean_check, request_schema
 from incidents.models.audit import AuditRecord
 from incidents.models.common import (
     DESCRIPTION_MAX_LENGTH,
+    GROUP_ID_PATTERN,
     HTTP_URL,
     MONITOR_ID_PATTERN,
     NAME_MAX_LENGTH,
+    POSITION_MAX,
     UNSET,
     URL_MAX_LENGTH,
     Conflict,
     clean_description,
     make_id,
     now_seconds,
+)
+from incidents.models.fields import (
+    HTTP_URL_SCHEMA,
+    INTEGER,
+    NOT_HTTP_URL,
+    OBJECT,
+    Field,
+    FieldError,
+    Resource,
+    refusing,
 )
 
 
@@ -144,38 +154,10 @@ class Monitor(ShownOnPage, models.Model):
         group_id=UNSET,
         position=UNSET,
     ):
-        """Check values against the rules; raise ValidationError naming fields."""
-        from incidents.groups.models import MonitorGroup  # groups build on monitors
-
-        errors = MonitorGroup.placement_errors(description, group_id, position)
-        if name is not UNSET:
-            if not isinstance(name, str) or not name.strip():
-                errors["name"] = "must be a non-empty string"
-            elif len(name.strip()) > NAME_MAX_LENGTH:
-                errors["name"] = f"must be at most {NAME_MAX_LENGTH} characters"
-            elif refusal := input_rules.line_refusal(name):
-                errors["name"] = refusal
-        if url is not UNSET and url is not None:
-            try:
-                # The field's own validator also lets ftp:// through; "" means none.
-                if url != "":
-                    HTTP_URL(url)
-            except (ValidationError, TypeError):
-                errors["url"] = "must be an http or https URL"
-            else:
-                if len(url) > URL_MAX_LENGTH:
-                    errors["url"] = f"must be at most {URL_MAX_LENGTH} characters"
-        if status is not UNSET and status not in cls.STATUSES:
-            errors["status"] = "must be one of: " + ", ".join(cls.STATUSES)
-        if id is not UNSET and (
-            not isinstance(id, str) or not re.fullmatch(MONITOR_ID_PATTERN, id)
-        ):
-            errors["id"] = "must match ^mon_[a-z0-9]{3,32}$"
-        if check is not UNSET:
-            try:
-                clean_check(check)
-            except ValidationError as error:
-                errors.update(error.message_dict)
+        """Check values against ``MONITOR``'s fields; raise ValidationError naming fields."""
+        given = {"description": description, "position": position, "group_id": group_id}
+        given.update(name=name, url=url, status=status, id=id, check=check)
+        errors = MONITOR.errors(given)
         if errors:
             raise ValidationError(errors)
 
@@ -300,6 +282,111 @@ class Monitor(ShownOnPage, models.Model):
             AuditRecord.log(actor, AuditRecord.DELETED, locked, snapshot=snapshot)
             IncidentMonitor.objects.filter(monitor_id=locked.pk).update(monitor_name=locked.name)
             locked.delete()
+
+
+def _http_url(value):
+    """The model field's own validator also lets ftp:// through; "" means none."""
+    if value == "":
+        return
+    try:
+        HTTP_URL(value)
+    except ValidationError:
+        raise FieldError(NOT_HTTP_URL) from None
+
+
+def _existing_group(group_id):
+    from incidents.groups.models import MonitorGroup, unknown_group  # groups build on monitors
+
+    if not MonitorGroup.objects.filter(pk=group_id).exists():
+        raise FieldError(unknown_group(group_id))
+
+
+# Fields a monitor shares with a group (incidents/groups/models.py).
+
+
+def chosen_id_field(pattern, example):
+    return Field(
+        "id",
+        pattern=pattern,
+        only="create",
+        description="Optional chosen id; one is made up when absent.",
+        example=example,
+    )
+
+
+def name_field(example):
+    return Field(
+        "name",
+        not_blank=True,
+        trimmed=True,
+        max_length=NAME_MAX_LENGTH,
+        validator=refusing(input_rules.line_refusal),
+        creating={"required": True},
+        example=example,
+    )
+
+
+def description_field():
+    return Field(
+        "description",
+        nullable=True,
+        trimmed=True,
+        max_length=DESCRIPTION_MAX_LENGTH,
+        description="Shown on the status page (as text); empty or null: none.",
+        example="Our public REST API.",
+    )
+
+
+def position_field(what):
+    return Field(
+        "position",
+        kind=INTEGER,
+        minimum=0,
+        maximum=POSITION_MAX,
+        description=f"Order on the page {what} (0 first; ties: oldest first). Defaults to 0.",
+        example=1,
+    )
+
+
+# The contract's fields of a monitor (incidents/models/fields.py).
+MONITOR = Resource(
+    [
+        chosen_id_field(MONITOR_ID_PATTERN, "mon_abc123"),
+        name_field("API"),
+        Field(
+            "url",
+            nullable=True,
+            max_length=URL_MAX_LENGTH,
+            validator=_http_url,
+            description="An http or https URL, or null.",
+            schema=HTTP_URL_SCHEMA,
+            example="https://api.example.com/health",
+        ),
+        Field(
+            "status",
+            choices=Monitor.STATUSES,
+            creating={"description": "Defaults to operational."},
+            changing={
+                "description": "A change is recorded as a transition "
+                "(degraded/down raise an alert)."
+            },
+        ),
+        description_field(),
+        Field(
+            "groupId",
+            "group_id",
+            nullable=True,
+            pattern=GROUP_ID_PATTERN,
+            validator=_existing_group,
+            description="The group the monitor is shown in (an existing grp_… id), or null.",
+            example="grp_core",
+        ),
+        position_field("within its group"),
+        Field("check", kind=OBJECT, nullable=True, cleaner=clean_check, schema=request_schema()),
+    ],
+    read_only=("inMaintenance", "lastCheckedAt", "responseTimeMs", "lastError"),
+    read_only_on_change=("id",),
+)
 
 
 class MonitorStatusChange(NotShownOnPage, models.Model):

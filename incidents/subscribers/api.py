@@ -15,10 +15,9 @@ from incidents.api.decorators import (
     json_response,
     not_found_error,
 )
-from incidents.api.paging import ID_RE, MAX_LIMIT, IncidentListQuery, keyset_page
-from incidents.api.validation import BOOLEAN, STRING, STRING_LIST, Field, Spec
-from incidents.models import URL_MAX_LENGTH
-from incidents.subscribers.models import EMAIL_MAX_LENGTH, Subscriber
+from incidents.api.paging import ID_RE, IncidentListQuery, keyset_page
+from incidents.api.validation import Spec
+from incidents.subscribers.models import SUBSCRIBER, Subscriber
 
 
 def _one_of_email_or_webhook(cleaned):
@@ -31,35 +30,8 @@ def _one_of_email_or_webhook(cleaned):
 
 
 NEW_SUBSCRIBER = Spec(
-    {
-        "email": Field(
-            STRING,
-            not_blank=True,
-            max_length=EMAIL_MAX_LENGTH,
-            description="An e-mail address; it is sent a confirmation mail unless "
-            "skipConfirmation is true.",
-            example="ops@example.com",
-        ),
-        "webhookUrl": Field(
-            STRING,
-            not_blank=True,
-            max_length=URL_MAX_LENGTH,
-            description="An http or https URL that receives a signed JSON POST per event "
-            "(the same address rules as checks: no private addresses).",
-            schema={"format": "uri", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^\\u0000]*$"},
-            example="https://hooks.example.com/status",
-        ),
-        "monitorIds": Field(
-            STRING_LIST,
-            max_items=MAX_LIMIT,
-            description="Only events touching these monitors; empty or absent: everything.",
-            example=["mon_abc123"],
-        ),
-        "skipConfirmation": Field(
-            BOOLEAN, description="true: the address is confirmed at once (no mail)."
-        ),
-    },
-    read_only=("id", "confirmed", "createdAt"),
+    SUBSCRIBER,
+    creating=True,
     rules=[_one_of_email_or_webhook],
     schema_rules={"oneOf": [{"required": ["email"]}, {"required": ["webhookUrl"]}]},
     example={"email": "ops@example.com", "monitorIds": ["mon_abc123"]},

@@ -22,6 +22,16 @@ from django.utils import timezone
 
 from incidents.cache.generation import NotShownOnPage
 from incidents.models import URL_MAX_LENGTH, Conflict, Monitor, isostring, make_id
+from incidents.models.fields import (
+    BOOLEAN,
+    HTTP_URL_SCHEMA,
+    STRING_LIST,
+    Field,
+    Resource,
+    at_most,
+    unknown_monitors,
+)
+from incidents.models.incidents import MAX_MONITOR_IDS
 from incidents.subscribers.address_policy import check_webhook_url
 
 EMAIL_MAX_LENGTH = 254
@@ -60,12 +70,53 @@ def check_email(value):
         raise ValidationError({"email": "must be an e-mail address"})
     email = normalise_email(value)
     if len(email) > EMAIL_MAX_LENGTH or "\n" in email or "\r" in email:
-        raise ValidationError({"email": f"must be at most {EMAIL_MAX_LENGTH} characters"})
+        raise ValidationError({"email": at_most(EMAIL_MAX_LENGTH)})
     try:
         VALID_EMAIL(email)
     except ValidationError:
         raise ValidationError({"email": "must be a valid e-mail address"}) from None
     return email
+
+
+# The contract's fields of a subscriber, as the API adds one
+# (incidents/models/fields.py).
+SUBSCRIBER = Resource(
+    [
+        Field(
+            "email",
+            not_blank=True,
+            max_length=EMAIL_MAX_LENGTH,
+            description="An e-mail address; it is sent a confirmation mail unless "
+            "skipConfirmation is true.",
+            example="ops@example.com",
+        ),
+        Field(
+            "webhookUrl",
+            "webhook_url",
+            not_blank=True,
+            max_length=URL_MAX_LENGTH,
+            description="An http or https URL that receives a signed JSON POST per event "
+            "(the same address rules as checks: no private addresses).",
+            schema=HTTP_URL_SCHEMA,
+            example="https://hooks.example.com/status",
+        ),
+        Field(
+            "monitorIds",
+            "monitor_ids",
+            STRING_LIST,
+            max_items=MAX_MONITOR_IDS,
+            description="Only events touching these monitors; empty or absent: everything.",
+            example=["mon_abc123"],
+        ),
+        Field(
+            "skipConfirmation",
+            "skip_confirmation",
+            BOOLEAN,
+            description="true: the address is confirmed at once (no mail).",
+        ),
+    ],
+    read_only=("id", "confirmed", "createdAt"),
+)
 
 
 def skipping_locked(queryset):
@@ -250,7 +301,7 @@ class Subscriber(NotShownOnPage, models.Model):
         found = {monitor.pk: monitor for monitor in Monitor.objects.filter(pk__in=ids)}
         unknown = [i for i in ids if i not in found]
         if unknown:
-            raise ValidationError({"monitor_ids": "unknown monitor ids: " + ", ".join(unknown)})
+            raise ValidationError({"monitor_ids": unknown_monitors(unknown)})
         return [found[i] for i in ids]
 
     def set_monitors(self, monitors):
