@@ -21,7 +21,8 @@ from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext_noop
 
 # Paths whose words stay English (their own prefix, as the root URLconf mounts them).
-ENGLISH_ONLY = ("/api/", "/admin/")
+# Machines' paths (robots.txt, the health check, pings) have no words to translate.
+ENGLISH_ONLY = ("/api/", "/admin/", "/robots.txt", "/healthz", "/ping/")
 
 # Browsers that ask for Tagalog get Filipino, the standard form of it.
 ALIASES = {"tl": "fil"}

@@ -83,7 +83,8 @@ def test_a_ping_moves_the_deadline(client, heartbeat, clock):
     assert body["lastCheckedAt"] == "2026-03-02T09:05:00Z"  # the last ping
 
 
-def test_a_ping_brings_it_back_and_fail_reports_down(client, heartbeat, clock):
+def test_a_ping_brings_it_back_and_fail_reports_down(client, heartbeat, clock, settings):
+    settings.ALERT_COALESCE_SECONDS = 0  # one alert per change (coalescing: test_alerts_hardening)
     clock.shift(timedelta(seconds=400))
     notice_heartbeat_deadlines()
     assert status(heartbeat) == "down"

@@ -564,7 +564,8 @@ def test_the_stale_notice_is_translated(client, busy_page, last_good_dir):
 
     render(client, "de")
     with time_machine.travel(NOW, tick=False):
-        outage._live_data_failed_at = __import__("time").monotonic()
+        # As a failed query leaves it: no probe of the database due for a second.
+        outage.live_data_failed()
         try:
             body = client.get("/", headers={"Accept-Language": "de"}).content.decode()
         finally:
@@ -734,7 +735,9 @@ def test_in_an_outage_a_language_without_a_copy_gets_the_default_ones(
     from incidents.cache import outage
 
     render(client, "en")  # this host has kept the English copy only
-    monkeypatch.setattr(outage, "_live_data_failed_at", __import__("time").monotonic())
+    monkeypatch.setattr(outage, "_live_data_failed_at", None)
+    monkeypatch.setattr(outage, "_probed_at", None)
+    outage.live_data_failed()  # as a failed query leaves it: no probe due for a second
     cache.delete(page_key("status:ja"))
     with time_machine.travel(NOW, tick=False):
         response = client.get("/", headers={"Accept-Language": "ja"})
