@@ -16,10 +16,12 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMessage
+from django.db import connection
 from django.utils import timezone
 
 from incidents.alerts import signing
 from incidents.alerts.models import Alert, AlertChannel
+from incidents.appearance.page import page_settings, settings_as
 from incidents.checks.addresses import NOT_ALLOWED
 from incidents.site import page_url
 from incidents.subscribers.address_policy import refused_reason
@@ -57,25 +59,33 @@ def deliver(alert_id):
     # Network only in the threads; each attempt is recorded here, in this
     # thread (and its database connection), as soon as it is over.
     threads = min(CONCURRENCY, len(batch))
+    # Read here: the threads take the page's name and URL from this copy.
+    page = page_settings()
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="alert-delivery") as pool:
-        attempts = {pool.submit(attempt, alert): alert for alert in batch}
+        attempts = {pool.submit(attempt, alert, page): alert for alert in batch}
         for done in as_completed(attempts):
             record(attempts[done], *done.result())
     return first.outcome if first is not None else None
 
 
-def attempt(alert):
-    """One try at sending (no database): (started_at, ms, status, error, final)."""
+def attempt(alert, page=None):
+    """One try at sending (no database: the page's settings are ``page``):
+    (started_at, ms, status, error, final)."""
     started_at = timezone.now()
     started = time.monotonic()
     status_code, error, final = None, "", False
     try:
-        status_code = send(alert)
+        with settings_as(page) if page is not None else contextlib.nullcontext():
+            status_code = send(alert)
     except DeliveryError as failure:
         status_code, error, final = failure.status_code, str(failure), failure.final
     except Exception as failure:  # a bug or an unforeseen library error: record, do not crash
         logger.exception("alert %s: unexpected delivery error", alert.pk)
         error = f"unexpected error: {type(failure).__name__}"
+    finally:
+        # Should anything have opened a connection in this thread, give it back
+        # (a pooled one is otherwise never returned: the thread outlives it).
+        connection.close()
     return started_at, int((time.monotonic() - started) * 1000), status_code, error, final
 
 

@@ -11,6 +11,7 @@ outside requests (the worker writing a batch of mails) a copy is kept for at
 most ``OUTSIDE_REQUESTS_SECONDS``.
 """
 
+import contextlib
 import functools
 import hashlib
 import logging
@@ -197,6 +198,18 @@ def forget(**kwargs):
     global _kept
     _this_request.page = None
     _kept = None
+
+
+@contextlib.contextmanager
+def settings_as(page):
+    """Use ``page`` as the page settings in this thread while the block runs:
+    for threads that must not reach the database (alert deliveries)."""
+    previous = getattr(_this_request, "page", None)
+    _this_request.page = page
+    try:
+        yield page
+    finally:
+        _this_request.page = previous
 
 
 def _request_started(**kwargs):
