@@ -5,10 +5,10 @@ Worker class: ``gthread``. A connection waits in the worker's selector, not in
 a thread, until it sends something and between keep-alive requests; a thread
 is taken only while a request is read and answered. So idle and slow clients
 do not take the site down as they did with ``sync`` (one connection per
-process: four clients sending a header byte per second stopped it). On
-PostgreSQL a worker's threads share one pool of DATABASE_POOL_SIZE connections
-(statuspage/settings.py), so a host opens at most workers × that many, however
-many threads are busy. README.md "Slow clients"
+process: four clients sending a header byte per second stopped it). Each
+thread keeps its own PostgreSQL connection: give PostgreSQL ``max_connections``
+above workers × threads per host, or set DATABASE_POOL_SIZE to share a pool of
+that many per worker (statuspage/settings.py). README.md "Slow clients"
 has the measurements behind the numbers below.
 
 Every value can be changed from the environment; command-line flags override

@@ -201,7 +201,9 @@ else:
     # queries themselves take milliseconds). DATABASE_POOL_SIZE=0
     # turns the pool off (a connection per thread, kept CONN_MAX_AGE seconds),
     # e.g. behind PgBouncer.
-    pool_size = envint("DATABASE_POOL_SIZE", 8)
+    # Off unless asked for: the test suite's threads (and any code that opens a
+    # connection in a short-lived thread) would leak pooled connections.
+    pool_size = envint("DATABASE_POOL_SIZE", 0)
     if pool_size > 0:
         DATABASES["default"]["CONN_MAX_AGE"] = 0
         options["pool"] = {
