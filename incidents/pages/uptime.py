@@ -2,7 +2,7 @@
 percentages (the numbers are incidents/uptime/history.py's)."""
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from django.utils import dateformat
 from django.utils.html import escape
@@ -109,23 +109,46 @@ class Bar:
 
 @dataclass
 class Strip:
-    """A monitor's bars, oldest first, and the uptime over them."""
+    """A monitor's bars, oldest first, and the uptime over them. The bars'
+    words are written when first shown: a page whose row is kept
+    (incidents/pages/fragments.py) needs only ``key``."""
 
-    bars: list
+    history: list  # the Days, oldest first
     days: int
     total: str
     total_ratio: float | None
 
     @classmethod
     def of(cls, days):
-        language = get_language()
         ratio = history.Day.total(days).uptime
-        return cls(
-            bars=[Bar(day.worst, bar_text(day, language), day.incidents) for day in days],
-            days=len(days),
-            total=percent(ratio),
-            total_ratio=ratio,
+        return cls(history=list(days), days=len(days), total=percent(ratio), total_ratio=ratio)
+
+    @cached_property
+    def key(self):
+        """What the bars and the legend show (the language aside): not the
+        seconds, which grow every second today while the words stay."""
+        return (
+            self.days,
+            self.total,
+            self.total_ratio is None,
+            tuple(
+                (
+                    day.date,
+                    day.is_today,
+                    day.worst,
+                    None if day.uptime is None else int(day.uptime * 10_000),
+                    minutes(day.down),
+                    minutes(day.maintenance),
+                    tuple(day.incidents),
+                )
+                for day in self.history
+            ),
         )
+
+    @cached_property
+    def bars(self):
+        language = get_language()
+        return [Bar(day.worst, bar_text(day, language), day.incidents) for day in self.history]
 
     @property
     def bars_html(self):

@@ -74,18 +74,38 @@ def describe(incident, monitors_by_id, now):
     """What a page shows of one incident or window, its timeline newest first
     (each entry with its label)."""
     monitors = incident.affected_monitors(monitors_by_id)
-    return {
+    updates = [
+        {"update": update, "label": status_label(incident, update)}
+        for update in reversed(incident.timeline())
+    ]
+    window = incident.window
+    item = {
         "incident": incident,
-        "updates": [
-            {"update": update, "label": status_label(incident, update)}
-            for update in reversed(incident.timeline())
-        ],
+        "updates": updates,
         "monitors": monitors,
-        "window": incident.window,
+        "window": window,
         "window_state": incident.window_state(now),
         "label": status_label(incident, now=now),
         "impact": incident_impact(incident, monitors),
     }
+    # Everything its card shows (incidents/pages/fragments.py), labels as words.
+    item["key"] = (
+        incident.id,
+        incident.title,
+        incident.status,
+        incident.started_at,
+        incident.resolved_at,
+        (window.scheduled_start, window.scheduled_end) if window else None,
+        item["window_state"],
+        str(item["label"]),
+        item["impact"],
+        tuple(monitor.name for monitor in monitors),
+        tuple(
+            (entry["update"].created_at, entry["update"].message, str(entry["label"]))
+            for entry in updates
+        ),
+    )
+    return item
 
 
 # --- / ----------------------------------------------------------------------
@@ -117,10 +137,20 @@ def status_context(now):
             "monitor": monitor,
             "state": state,
             "label": MONITOR_LABELS[state],
-            "uptime": uptime.get(monitor.id),
+            "uptime": strip,
+            # Everything its row shows (incidents/pages/fragments.py).
+            "key": (
+                monitor.id,
+                monitor.name,
+                monitor.description,
+                state,
+                str(MONITOR_LABELS[state]),
+                strip.key if strip else None,
+            ),
         }
         for monitor in overview.monitors
         for state in [monitor_state(monitor)]
+        for strip in [uptime.get(monitor.id)]
     }
     context = {
         "now": now,
