@@ -4,6 +4,7 @@ the one a render from scratch gives."""
 
 import secrets
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.cache import cache
@@ -15,6 +16,7 @@ from incidents.cache import generation
 from incidents.models import Incident, Monitor, MonitorStatusChange
 from incidents.pages import fragments
 from incidents.pages.views import render_page, status_context
+from incidents.templatetags.page_i18n import page_date
 
 HOUR = timedelta(hours=1)
 
@@ -148,3 +150,14 @@ def test_a_kept_piece_never_outlives_what_it_shows(client, page):
     Incident.objects.get(pk=incidents[0].pk).resolve(message="All good.", notify=False)
     _rendered, body = renders(client)
     assert body == reference()
+
+
+def test_a_moment_is_written_in_its_own_zone_and_language():
+    """The same instant in two zones, or in two languages, is two texts (the
+    written dates are kept per value, zone and language)."""
+    moment = datetime(2025, 6, 1, 2, 0, tzinfo=UTC)
+    assert page_date(moment) == "1 Jun 2025, 02:00"
+    assert page_date(moment.astimezone(ZoneInfo("Asia/Tokyo"))) == "1 Jun 2025, 11:00"
+    with translation.override("de"):
+        assert page_date(moment) == "1. Juni 2025, 02:00"
+    assert page_date(moment, "day") == "1 Jun 2025"
