@@ -3,6 +3,8 @@
 Each view names its page and says how to build it; incidents/cache/pages.py
 serves the stored bytes while nothing the page shows has changed. Builders
 render without the request, so nothing per-visitor ends up in a shared copy.
+The status page's cards and rows carry a ``key`` (everything they show): its
+templates keep each rendered piece under it (incidents/pages/fragments.py).
 """
 
 import re
