@@ -305,6 +305,56 @@ class TestOneRendererAfterAWrite:
         assert response.content == b"mine"
         assert clock[0] >= store.RENDER_WAIT_SECONDS
 
+    @pytest.mark.django_db(transaction=True)
+    def test_a_workers_threads_wait_for_one_of_them_instead_of_polling(self, monkeypatch):
+        """A storm: after each write a worker's threads all want the page at
+        once. One of them gets it; the others wait for that thread instead of
+        asking the shared cache every few milliseconds meanwhile."""
+        import threading
+        import time
+
+        from django.db import connections
+
+        from incidents.cache.store import Rendered, Shelf
+
+        shelf = Shelf(
+            "test:waits:",
+            summary_prefix="test:waits-summary:",
+            timeout=60,
+            what="test",
+            kept_per_process=4,
+            one_renderer=True,
+        )
+        lookups, builds, answers = [], [], []
+        looked_up = shelf.current
+        monkeypatch.setattr(shelf, "current", lambda *args: lookups.append(1) or looked_up(*args))
+
+        def render(now):
+            builds.append(now)
+            time.sleep(0.3)
+            return Rendered(b"the page")
+
+        visitors = 8
+        start = threading.Barrier(visitors)
+
+        def visit():
+            start.wait()
+            try:
+                answers.append(shelf.get_or_build("p", render).body)
+            finally:
+                connections.close_all()
+
+        threads = [threading.Thread(target=visit) for _ in range(visitors)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        assert answers == [b"the page"] * visitors
+        assert len(builds) == 1
+        # Each looked once, and the waiters once more when the page was there
+        # (polling every 10 ms for 0.3 s would be some 30 lookups each).
+        assert len(lookups) <= 2 * visitors
+
     def test_the_claim_is_released_after_rendering(self, request_):
         from incidents.cache import pages as rendering
         from incidents.cache.store import Rendered

@@ -171,6 +171,33 @@ class _KeptBytes:
             self.entries.clear()
 
 
+class _Waits:
+    """Which entries a thread of this process is getting (claiming, polling or
+    building) for the others: (name, token) -> an Event set when it is done."""
+
+    def __init__(self):
+        self.events = {}
+        self.lock = threading.Lock()
+
+    def follow(self, what, timeout):
+        """Wait (at most ``timeout`` seconds) for the thread getting ``what``
+        and return True; or, when none is, make the caller that thread and
+        return False (it must call ``done(what)`` when it has an answer)."""
+        with self.lock:
+            event = self.events.get(what)
+            if event is None:
+                self.events[what] = threading.Event()
+                return False
+        event.wait(max(0.0, timeout))
+        return True
+
+    def done(self, what):
+        with self.lock:
+            event = self.events.pop(what, None)
+        if event is not None:
+            event.set()
+
+
 def _always(entry):
     return True
 
@@ -202,6 +229,7 @@ class Shelf:
         self.summary_prefix = summary_prefix
         self.kept = _KeptBytes(kept_per_process) if kept_per_process else None
         self.one_renderer = one_renderer
+        self.waits = _Waits()
         self.claim_prefix = claim_prefix or prefix + "render:"
 
     def key(self, name):
@@ -287,30 +315,47 @@ class Shelf:
         moment for its result instead of building the same entry themselves —
         and accept only a copy current for the generation they read afresh,
         so waiting never serves a stale one. A waiter builds itself when the
-        claim outlives RENDER_WAIT_SECONDS."""
+        claim outlives RENDER_WAIT_SECONDS.
+
+        Within a process, one thread per entry and generation does that
+        claiming and polling (the *leader*); the process's other threads that
+        want the same entry wait on it (``_Waits``) and look again once it has
+        an answer — so during a refresh storm a worker's threads do not poll
+        the shared cache by the dozen while its renderer needs the CPU."""
         if not look_up or generation.cache_recently_failed():
             return self.build(name, None, build)
         deadline = time.monotonic() + RENDER_WAIT_SECONDS
         claim = None
-        while True:
-            try:
-                token, previous, entry = self.current(name, wants_body)
-            except Exception as error:
-                logger.warning("%s cache unavailable, rendering afresh: %r", self.what, error)
-                # Another process may write while the cache is away.
-                generation.mark_pending()
-                return self.build(name, None, build)
-            if entry is not None:
-                return entry
-            if not self.one_renderer or time.monotonic() >= deadline:
-                break
-            if self._claim(name, token):
-                claim = self.claim_key(name, token)
-                break
-            time.sleep(RENDER_POLL_SECONDS)
+        leading = None  # the (name, token) this thread leads in this process
         try:
+            while True:
+                try:
+                    token, previous, entry = self.current(name, wants_body)
+                except Exception as error:
+                    logger.warning("%s cache unavailable, rendering afresh: %r", self.what, error)
+                    # Another process may write while the cache is away.
+                    generation.mark_pending()
+                    return self.build(name, None, build)
+                if entry is not None:
+                    return entry
+                if not self.one_renderer or time.monotonic() >= deadline:
+                    break
+                if leading != (name, token):
+                    if leading is not None:
+                        self.waits.done(leading)  # a newer generation: lead afresh
+                        leading = None
+                    waited = self.waits.follow((name, token), deadline - time.monotonic())
+                    if waited:
+                        continue  # this process's leader has answered: look again
+                    leading = (name, token)
+                if self._claim(name, token):
+                    claim = self.claim_key(name, token)
+                    break
+                time.sleep(RENDER_POLL_SECONDS)
             return self.build(name, token, build, previous)
         finally:
+            if leading is not None:
+                self.waits.done(leading)
             if claim is not None:
                 try:
                     cache.delete(claim)
