@@ -222,7 +222,8 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # One client and connection pool per process (see the module).
+            "BACKEND": "incidents.cache.redis.SharedRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "kamustatus"),
             # Every entry expires (each face sets its own timeout; a day otherwise).

@@ -6,7 +6,8 @@
   pages, API, public JSON);
 - ``pages``: the pages' shelf and the headers a stored page is sent with;
 - ``outage``: the status page's last good copy, served while data is away;
-- ``middleware``: the one middleware for ``/`` that puts these together.
+- ``middleware``: the one middleware for ``/`` that puts these together;
+- ``redis``: with ``REDIS_URL``, one Redis client and pool per process.
 
 README.md "Development" draws a ``GET /`` through them.
 """
