@@ -123,7 +123,7 @@ def test_a_cache_outage_builds_afresh_and_stores_nothing(monkeypatch, caplog):
     def broken(*args, **kwargs):
         raise ConnectionError("cache is down")
 
-    monkeypatch.setattr(store.cache, "get_many", broken)
+    monkeypatch.setattr(store, "read_many", broken)
     monkeypatch.setattr(store.cache, "set", broken)
     with caplog.at_level("WARNING", logger="incidents.cache.store"):
         entry = X.get_or_build("outage", lambda now: Rendered(b"live"))
@@ -178,7 +178,7 @@ def test_every_shelf_outlives_a_cache_outage_the_same_way(monkeypatch, caplog):
     def broken(*args, **kwargs):
         raise ConnectionError("cache is down")
 
-    monkeypatch.setattr(store.cache, "get_many", broken)
+    monkeypatch.setattr(store, "read_many", broken)
     monkeypatch.setattr(store.cache, "add", broken)
     monkeypatch.setattr(store.cache, "set", broken)
     with caplog.at_level("WARNING", logger="incidents.cache.store"):

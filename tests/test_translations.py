@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 import time_machine
 from django.conf import settings
-from django.core.cache import cache, caches
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from incidents import languages
-from incidents.cache import generation
+from incidents.cache import generation, store
 from incidents.cache.pages import PAGES, page_key
 from incidents.models import Incident, Monitor
 
@@ -643,14 +643,13 @@ def test_two_languages_in_a_row_are_each_one_round_trip_from_the_fast_path(
         for language in ("de", "ja")
     }
     calls = []
-    backend = caches["default"]
-    real_get_many = backend.get_many
+    real_read_many = store.read_many
 
-    def counting_get_many(keys, *args, **kwargs):
+    def counting_read_many(keys):
         calls.append(list(keys))
-        return real_get_many(keys, *args, **kwargs)
+        return real_read_many(keys)
 
-    monkeypatch.setattr(backend, "get_many", counting_get_many)
+    monkeypatch.setattr(store, "read_many", counting_read_many)
     for language, expected in (("de", "Alle Systeme"), ("ja", "すべてのシステム")) * 2:
         before = len(calls)
         with CaptureQueriesContext(connection) as queries:

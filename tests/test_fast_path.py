@@ -1,0 +1,150 @@
+"""The unchanged status page answered before Django's handler
+(incidents/cache/fast.py), through the WSGI application gunicorn serves.
+
+The tests call that application with a WSGI environ, as gunicorn does, in
+autocommit (a transactional database): the path closes obsolete connections
+after each answer, as Django does after each request."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from incidents.cache import fast, store
+from incidents.cache.pages import PAGES
+from statuspage.wsgi import application
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def fresh_process(fresh_cache):
+    """No stored page, no kept bytes, nothing learnt: a process just started."""
+    PAGES.kept.clear()
+    application.learnt.clear()
+    fast.outage._saved.clear()
+
+
+def get(path="/", **headers):
+    environ = RequestFactory().get(path, HTTP_HOST="127.0.0.1", **headers).environ
+    answer = {}
+
+    def start_response(status, response_headers, exc_info=None):
+        answer["status"] = status
+        answer["headers"] = dict(response_headers)
+
+    chunks = application(environ, start_response)
+    body = b"".join(chunks)
+    if hasattr(chunks, "close"):
+        chunks.close()
+    return answer["status"], answer["headers"], body
+
+
+def answered_fast():
+    return fast.ANSWERED["fast"]
+
+
+def test_an_unchanged_page_is_answered_in_front_of_django_with_its_headers(make_incident):
+    make_incident(title="Database slow")
+    status, headers, body = get()  # rendered by Django, stored, headers learnt
+    assert status == "200 OK" and b"Database slow" in body
+    before = answered_fast()
+    with CaptureQueriesContext(connection) as queries:
+        again = get()
+    assert answered_fast() == before + 1
+    assert len(queries) <= 1  # the generation and the page's summary, together
+    assert again == (status, headers, body)
+    assert headers["Content-Security-Policy"] and headers["X-Frame-Options"] == "DENY"
+    assert headers["Content-Length"] == str(len(body))
+
+
+def test_the_live_part_and_a_conditional_get_are_answered_too(make_incident):
+    make_incident()
+    _status, live_headers, live = get(HTTP_HX_REQUEST="true")
+    _status, headers, _body = get()
+    assert get(HTTP_HX_REQUEST="true")[2] == live and len(live) < len(_body)
+    get(HTTP_IF_NONE_MATCH=headers["ETag"])  # Django answers the first 304
+    before = answered_fast()
+    status, not_modified, body = get(HTTP_IF_NONE_MATCH=headers["ETag"])
+    assert answered_fast() == before + 1
+    assert (status, body) == ("304 Not Modified", b"")
+    assert not_modified["ETag"] == headers["ETag"] and "Content-Length" not in not_modified
+    assert live_headers["ETag"] != headers["ETag"]
+
+
+def test_a_write_is_shown_by_the_very_next_request(make_incident):
+    incident = make_incident(title="First title")
+    get()
+    assert b"First title" in get()[2]
+    incident.change(title="Second title")
+    status, _headers, body = get()
+    assert status == "200 OK"
+    assert b"Second title" in body and b"First title" not in body
+
+
+def test_a_host_not_allowed_gets_djangos_400():
+    get()
+    get()
+    environ = RequestFactory().get("/", HTTP_HOST="evil.example").environ
+    answer = {}
+    application(environ, lambda status, headers, exc_info=None: answer.setdefault("s", status))
+    assert answer["s"].startswith("400")
+
+
+def test_the_language_follows_the_visitor_and_the_page_settings():
+    from incidents.appearance.models import PageSettings
+
+    get()
+    get(HTTP_ACCEPT_LANGUAGE="de")
+    assert get(HTTP_ACCEPT_LANGUAGE="de")[1]["Content-Language"] == "de"
+    assert get()[1]["Content-Language"] == "en"
+    settings_row = PageSettings.objects.get_solo()
+    settings_row.default_language = "de"
+    settings_row.save()
+    # A visitor who asks for no language gets the new default at once.
+    assert get()[1]["Content-Language"] == "de"
+    assert get()[1]["Content-Language"] == "de"
+
+
+def test_a_cache_that_fails_leaves_the_answer_to_django(monkeypatch):
+    get()
+    get()
+
+    def away(keys):
+        raise OSError("the cache is away")
+
+    monkeypatch.setattr(store, "read_many", away)
+    before = answered_fast()
+    status, _headers, body = get()
+    assert status == "200 OK" and b"</html>" in body
+    assert answered_fast() == before
+
+
+def test_the_lean_database_read_is_what_the_cache_says():
+    cache.set("kamustatus:test:a", ("a", 1), 60)
+    cache.set("kamustatus:test:b", b"bytes", 60)
+    cache.set("kamustatus:test:gone", "old", 60)
+    # Expired: as if it had been stored long ago.
+    from django.core.cache import caches
+
+    backend = caches["default"]
+    if not hasattr(backend, "_table"):
+        pytest.skip("the database cache is not in use")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {backend._table} SET expires = %s WHERE cache_key = %s",  # noqa: S608
+            [timezone.now() - timedelta(seconds=1), backend.make_key("kamustatus:test:gone")],
+        )
+    keys = ["kamustatus:test:a", "kamustatus:test:b", "kamustatus:test:gone", "kamustatus:none"]
+    assert (
+        store.read_many(keys)
+        == cache.get_many(keys)
+        == {
+            "kamustatus:test:a": ("a", 1),
+            "kamustatus:test:b": b"bytes",
+        }
+    )
