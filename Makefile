@@ -54,7 +54,8 @@ lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# Load benchmark (docs/benchmark.md); `make bench ARGS=--quick` for the small size.
+# Load benchmark (docs/benchmark.md): SQLite, PostgreSQL and PostgreSQL + Redis
+# side by side; `make bench ARGS=--quick` for the small size.
 bench: install-dev
 	@command -v wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python tests/bench/run.py $(ARGS)

@@ -141,8 +141,10 @@ def list_with_slots(start, step):
     return checks
 
 
-def stage_checks(bench, size, static_path):
-    """The checks rows, measured with the bench's gunicorn running."""
+def stage_checks(bench, size, static_path, schedule=True):
+    """The checks rows, measured with the bench's gunicorn running; the
+    scheduling row only when ``schedule`` (one column per database: it
+    measures the worker, not the web server)."""
     from incidents.models import Monitor
 
     heartbeat = Monitor.create_monitor(
@@ -154,6 +156,8 @@ def stage_checks(bench, size, static_path):
                   baseline="static_checks")  # fmt: skip
     bench.measure("ping", "/ping/<token> (heartbeat)", f"/ping/{token}", size,
                   baseline="static_checks")  # fmt: skip
+    if not schedule:
+        return
     figures = measure_scheduling(bench.workdir, bench.args.check_monitors,
                                  bench.args.check_seconds, bench_log)  # fmt: skip
     note = (

@@ -1,8 +1,9 @@
 -- wrk script for the read rows of `make bench` (tests/bench/run.py).
 -- Headers come from the environment so the API key never shows in `ps`:
---   BENCH_API_KEY        sent as x-api-key when set
---   BENCH_IF_NONE_MATCH  sent as If-None-Match when set (the 304 row)
---   BENCH_ACCEPT_LANGUAGE sent as Accept-Language when set (the German row)
+--   BENCH_API_KEY   sent as x-api-key when set
+--   BENCH_HEADERS   more request headers, one "Name: value" a line (the 304
+--                   row's If-None-Match, the German row's Accept-Language,
+--                   the htmx row's HX-Request)
 -- No response() hook: wrk then counts every status >= 400 as an error at full
 -- speed; run.py probes each URL once beforehand for the exact status.
 
@@ -10,13 +11,11 @@ local key = os.getenv("BENCH_API_KEY")
 if key and key ~= "" then
   wrk.headers["x-api-key"] = key
 end
-local etag = os.getenv("BENCH_IF_NONE_MATCH")
-if etag and etag ~= "" then
-  wrk.headers["If-None-Match"] = etag
-end
-local language = os.getenv("BENCH_ACCEPT_LANGUAGE")
-if language and language ~= "" then
-  wrk.headers["Accept-Language"] = language
+for line in string.gmatch(os.getenv("BENCH_HEADERS") or "", "[^\n]+") do
+  local name, value = string.match(line, "^([^:]+):%s*(.*)$")
+  if name then
+    wrk.headers[name] = value
+  end
 end
 
 function done(summary, latency, requests)
