@@ -148,3 +148,27 @@ def test_the_lean_database_read_is_what_the_cache_says():
             "kamustatus:test:b": b"bytes",
         }
     )
+
+
+def test_a_browser_gets_the_page_compressed_from_either_path(make_incident):
+    import gzip
+
+    make_incident(title="Database slow")
+    _status, plain_headers, plain = get()
+    status, headers, body = get(HTTP_ACCEPT_ENCODING="gzip, deflate, br")  # Django's answer
+    assert status == "200 OK" and headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(body) == plain
+    assert len(body) < len(plain) / 2
+    assert headers["ETag"] == "W/" + plain_headers["ETag"]
+    assert "Accept-Encoding" in headers["Vary"]
+    before = answered_fast()
+    assert get(HTTP_ACCEPT_ENCODING="gzip, deflate, br") == (status, headers, body)
+    assert answered_fast() == before + 1
+    # A client that refuses gzip gets the plain bytes.
+    assert get(HTTP_ACCEPT_ENCODING="gzip;q=0")[2] == plain
+    # The weak ETag asks again with a 304, on either path.
+    for _ in range(2):
+        status, not_modified, empty = get(
+            HTTP_ACCEPT_ENCODING="gzip", HTTP_IF_NONE_MATCH=headers["ETag"]
+        )
+        assert (status, empty, not_modified["ETag"]) == ("304 Not Modified", b"", headers["ETag"])

@@ -18,9 +18,10 @@ goes to Django, unchanged:
   the page settings it is picked with (the default language) were read under
   the very generation the lookup returned — after a change of settings the
   request goes to Django, which reads them again;
-- the headers are those Django sent for the same page, scheme and status,
-  learnt from its answer (security headers, CSP, Vary, Content-Language…),
-  with the stored entry's own ETag, Last-Modified and length;
+- the headers are those Django sent for the same page, scheme, status and
+  encoding (gzip or none: incidents/cache/pages.py ``compressed``), learnt
+  from its answer (security headers, CSP, Vary, Content-Language…), with the
+  stored entry's own ETag, Last-Modified and length;
 - the last good copy on disk (incidents/cache/outage.py) is that entry's, and
   not due to be touched: otherwise Django's path keeps it;
 - no bump is pending, the cache and the data have not just failed.
@@ -40,7 +41,7 @@ from django.utils.http import http_date
 
 from incidents.appearance import page as page_settings
 from incidents.cache import generation, outage
-from incidents.cache.pages import PAGES
+from incidents.cache.pages import PAGES, accepts_gzip, gzipped
 from incidents.cache.store import is_not_modified
 from incidents.languages import visitor_language
 
@@ -137,19 +138,21 @@ class FastPath:
         if saved_etag != entry.etag or time.monotonic() - touched >= outage.TOUCH_INTERVAL:
             return None  # the last good copy is Django's path to keep
         status = 304 if is_not_modified(visitor, entry.etag, entry.last_modified) else 200
-        learnt = self.learnt.get((name, self.scheme(environ), status))
+        packed = accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING"))
+        learnt = self.learnt.get((name, self.scheme(environ), status, packed))
         if learnt is None:
             return None
         headers = [
             *learnt,
-            ("ETag", entry.etag),
+            ("ETag", "W/" + entry.etag if packed else entry.etag),
             ("Last-Modified", http_date(entry.last_modified)),
         ]
         body = b""
         if status == 200:
-            headers.append(("Content-Length", str(len(entry.body))))
+            content = gzipped(entry.etag, entry.body) if packed else entry.body
+            headers.append(("Content-Length", str(len(content))))
             if visitor.method == "GET":
-                body = entry.body
+                body = content
         return STATUS_LINES[status], headers, body
 
     def learning(self, environ, kind, start_response):
@@ -162,8 +165,12 @@ class FastPath:
             language = next((v for h, v in headers if h.lower() == "content-language"), None)
             if code in STATUS_LINES and "etag" in names and "set-cookie" not in names and language:
                 kept = [(h, v) for h, v in headers if h.lower() not in OWN_HEADERS]
+                packed = accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING"))
+                if code == 200 and packed != ("content-encoding" in names):
+                    return start_response(status, headers, exc_info)  # not a stored page's
                 with self.lock:
-                    self.learnt[(f"{kind}:{language}", self.scheme(environ), code)] = kept
+                    key = (f"{kind}:{language}", self.scheme(environ), code, packed)
+                    self.learnt[key] = kept
             return start_response(status, headers, exc_info)
 
         return learn

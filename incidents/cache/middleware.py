@@ -29,7 +29,13 @@ from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.urls import reverse
 
 from incidents.cache import generation, outage
-from incidents.cache.pages import CACHE_FAILED, STATUS_PAGE_VARY, status_page_name, stored_response
+from incidents.cache.pages import (
+    CACHE_FAILED,
+    STATUS_PAGE_VARY,
+    compressed,
+    status_page_name,
+    stored_response,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +81,7 @@ class StatusPageMiddleware:
             and not getattr(response, "is_last_good_copy", False)
         ):
             outage.keep(name, response)
-        return response
+        return compressed(request, response)
 
     def answered_early(self, request, response):
         for header, value in self.added_headers(request):

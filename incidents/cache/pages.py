@@ -17,11 +17,13 @@ is part of every page's name (``page_name``): a copy per offered language,
 never more (incidents/languages.py decides, before the lookup).
 """
 
+import gzip
+
 from django.http import HttpResponse, HttpResponseNotModified
 from django.utils.http import http_date
 from django.utils.translation import get_language
 
-from incidents.cache.store import Shelf, is_not_modified
+from incidents.cache.store import Shelf, _KeptBytes, is_not_modified
 
 # Stored as plain tuples (see incidents/cache/store.py); the version in the
 # prefix changes when their shape does. Kept until replaced, or for a week
@@ -49,7 +51,16 @@ CACHE_FAILED = "kamustatus_page_cache_failed"
 
 # The status page (``/``): the full page and its changing part alone (for
 # htmx) are two stored pages, told apart by a header.
-STATUS_PAGE_VARY = ("HX-Request",)
+STATUS_PAGE_VARY = ("HX-Request", "Accept-Encoding")
+
+# The status page is sent compressed to clients that accept gzip (every
+# browser): with 90 days of bars per monitor it is mostly repetition, and the
+# bytes on the wire, not the server, are its cost. Compressed once per version
+# per process, as the whole page's bytes are kept; the compressed version is
+# another representation of the same bytes, so its ETag is the weak form of
+# theirs (as Django's GZipMiddleware does), which If-None-Match matches too.
+GZIP_LEVEL = 6
+_gzipped = _KeptBytes(16)
 
 
 def wants_live_part(request):
@@ -109,9 +120,56 @@ def respond(request, page, vary=()):
         body = b"" if request.method == "HEAD" else page.body
         response = HttpResponse(body, content_type=page.content_type)
         response.headers["Content-Length"] = str(len(page.body))
+        response.stored_body = page.body  # what ``compressed`` compresses
     response.headers["ETag"] = page.etag
     response.headers["Last-Modified"] = http_date(page.last_modified)
     response.headers["Cache-Control"] = CACHE_CONTROL
     if vary:
         response.headers["Vary"] = ", ".join(vary)
+    return response
+
+
+def accepts_gzip(accept_encoding):
+    """Does an Accept-Encoding value accept gzip (and not with q=0)?"""
+    for part in (accept_encoding or "").split(","):
+        coding, _, params = part.partition(";")
+        if coding.strip().lower() in ("gzip", "*"):
+            quality = params.strip().removeprefix("q=")
+            try:
+                return not params.strip() or float(quality) > 0
+            except ValueError:
+                return False
+    return False
+
+
+def gzipped(etag, body):
+    """``body`` (the bytes stored under ``etag``) compressed, once per process."""
+    found = _gzipped.get(etag, etag)
+    if found is None:
+        found = gzip.compress(body, GZIP_LEVEL, mtime=0)
+        _gzipped.keep(etag, etag, found)
+    return found
+
+
+def compressed(request, response):
+    """The stored page's answer, compressed when the client accepts gzip: a
+    200 gets the compressed bytes, a 200 or 304 the weak ETag."""
+    etag = response.headers.get("ETag")
+    if (
+        not etag
+        or etag.startswith("W/")
+        or response.status_code not in (200, 304)
+        or response.has_header("Content-Encoding")
+        or not accepts_gzip(request.headers.get("Accept-Encoding"))
+    ):
+        return response
+    body = getattr(response, "stored_body", None)
+    if response.status_code == 200 and body is None:
+        return response  # not a stored page's answer (the last good copy): as it is
+    response.headers["ETag"] = "W/" + etag
+    if response.status_code == 200:
+        packed = gzipped(etag, body)
+        response.content = b"" if request.method == "HEAD" else packed
+        response.headers["Content-Length"] = str(len(packed))
+        response.headers["Content-Encoding"] = "gzip"
     return response

@@ -4,7 +4,9 @@
 (function () {
   "use strict";
 
-  // In the page's language (the server chose it), not the browser's.
+  // In the page's language (the server chose it), not the browser's; on the
+  // 24-hour clock the server writes in every language ("en" alone would be
+  // 12-hour in some builds of Chromium).
   var language = document.documentElement.lang || undefined;
 
   var format = new Intl.DateTimeFormat(language, {
@@ -13,12 +15,14 @@
     day: "numeric",
     hour: "2-digit",
     minute: "2-digit",
+    hourCycle: "h23",
     timeZoneName: "short",
   });
 
   var timeOnly = new Intl.DateTimeFormat(language, {
     hour: "2-digit",
     minute: "2-digit",
+    hourCycle: "h23",
     timeZoneName: "short",
   });
   var day = new Intl.DateTimeFormat(language, {
