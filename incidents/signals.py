@@ -15,7 +15,8 @@ from django.dispatch import Signal
 #   previous_status the status before the write (None when created)
 #   schedule_changed  a window's start or end moved
 #   notify          False when the operator asked for nobody to be told
-#   snapshot        for "deleted" only: the API object (``to_dict()``) it had
+#   snapshot        the API object (``to_dict()``) as the write left it
+#                   (as it was, for "deleted"): receivers need not read it
 incident_changed = Signal()
 
 CREATED = "created"

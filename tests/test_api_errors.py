@@ -8,6 +8,7 @@ from django.conf import settings
 from django.test import Client
 
 from incidents.models import ApiKey, AuditRecord, Incident
+from incidents.models.incidents import IncidentQuerySet
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_cache")]
 
@@ -435,15 +436,19 @@ def test_a_write_that_loses_a_race_is_a_conflict_and_writes_nothing(api, monkeyp
 
 
 def test_an_incident_deleted_during_a_patch_is_a_404(api, existing, monkeypatch):
-    real_change = Incident.change
+    # The PATCH's lookup is its lock: a DELETE that commits just before it
+    # leaves nothing to change, and nothing is written.
+    real_for_change = IncidentQuerySet.for_change
 
-    def deleted_meanwhile(self, **kwargs):
-        Incident.objects.filter(pk=self.pk).delete()
-        return real_change(self, **kwargs)
+    def deleted_meanwhile(self, pk):
+        Incident.objects.filter(pk=pk).delete()
+        return real_for_change(self, pk)
 
-    monkeypatch.setattr(Incident, "change", deleted_meanwhile)
+    monkeypatch.setattr(IncidentQuerySet, "for_change", deleted_meanwhile)
+    audited = AuditRecord.objects.count()
     response = api("PATCH", f"/api/incidents/{existing['incident']}", {"status": "resolved"})
     assert_error(response, 404, "not_found")
+    assert AuditRecord.objects.count() == audited
 
 
 BODY_CALLS = [

@@ -103,6 +103,15 @@ def create_incident(request):
     return json_response(created.to_dict(), status=201, headers={"Location": location})
 
 
+def _locked_incident_or_404(incident_id):
+    if not ID_RE.fullmatch(incident_id):
+        raise not_found_error("incident")
+    try:
+        return Incident.objects.for_change(incident_id)
+    except Incident.DoesNotExist:
+        raise not_found_error("incident") from None
+
+
 @authorize
 def get_incident(request, incident_id):
     def build():
@@ -115,14 +124,14 @@ def get_incident(request, incident_id):
 @authorize
 @json_body
 def change_incident(request, incident_id):
-    found = _incident_or_404(incident_id)
-    arguments = INCIDENT_CHANGE.arguments(request.json)
-    # One transaction: the answer is the incident as this PATCH left it — a
-    # DELETE racing it waits, instead of turning an applied change into a 404.
+    # One transaction, the row locked first: the answer is the incident as
+    # this PATCH left it — a DELETE racing it waits, instead of turning an
+    # applied change into a 404 — and it is built from what was written.
     with domain_errors(), transaction.atomic():
-        found.change(**arguments, actor=_actor(request))
-        changed = Incident.objects.with_timeline().get(pk=found.pk)
-    return json_response(changed.to_dict())
+        found = _locked_incident_or_404(incident_id)
+        arguments = INCIDENT_CHANGE.arguments(request.json)
+        found.apply_change(**arguments, actor=_actor(request))
+    return json_response(found.to_dict())
 
 
 @authorize

@@ -38,6 +38,8 @@ from django.core.cache.backends.db import DatabaseCache
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
+from incidents.cache.database import write_one
+
 KEY = "kamustatus:generation"
 # Every stored entry expires; a token that did is created again (and every
 # stored page is then rendered once more, nothing worse).
@@ -118,7 +120,7 @@ def _set_new_token(quiet=False):
     """Set a new token; False (and the bump left pending) if the cache is away."""
     global _pending, _cache_failed_at
     try:
-        cache.set(KEY, secrets.token_hex(8), TIMEOUT)
+        write_one(KEY, secrets.token_hex(8), TIMEOUT)
     except Exception as error:
         # A cache outage must never fail a write: the bump waits instead.
         if not quiet:

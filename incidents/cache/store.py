@@ -23,23 +23,19 @@ stored, with one log line per request (no traceback). What a face sends — its
 headers, Cache-Control, CORS, key names — stays with the face.
 """
 
-import base64
-import functools
 import hashlib
 import logging
-import pickle
 import threading
 import time
 from dataclasses import astuple, dataclass, fields, replace
 from datetime import datetime
 
-from django.core.cache import cache, caches
-from django.core.cache.backends.db import DatabaseCache
-from django.db import DEFAULT_DB_ALIAS, connections, models, router
+from django.core.cache import cache
 from django.utils import timezone
 from django.utils.http import parse_etags, parse_http_date_safe
 
 from incidents.cache import generation
+from incidents.cache.database import read_many
 
 logger = logging.getLogger(__name__)
 
@@ -130,49 +126,6 @@ class Stored:
 
 
 _FIELDS = len(fields(Stored))
-
-
-def read_many(keys):
-    """``cache.get_many(keys)``, in one statement on the thread's open
-    connection when the cache is the database's: Django's own ``get_many``
-    spends more on building the query, validating keys and preparing its
-    converters than the database spends answering (the same SQL text every
-    time, which psycopg prepares after a few runs). Expired entries read as
-    missing; Django's culling removes them as before."""
-    backend = caches["default"]
-    if not isinstance(backend, DatabaseCache):
-        return cache.get_many(keys)
-    connection = connections[router.db_for_read(backend.cache_model_class)]
-    names = {backend.make_key(key): key for key in keys}
-    with connection.cursor() as cursor:
-        cursor.execute(_select_sql(connection.vendor, backend._table, len(names)), list(names))
-        rows = cursor.fetchall()
-    now = timezone.now()
-    converters = _expires_converters(connection)
-    found = {}
-    for name, value, expires in rows:
-        for converter in converters:
-            expires = converter(expires, _EXPIRES, connection)
-        if expires >= now:
-            # What this project's own cache wrote, decoded as Django's backend does.
-            found[names[name]] = pickle.loads(base64.b64decode(value.encode()))  # noqa: S301
-    return found
-
-
-_EXPIRES = models.Expression(output_field=models.DateTimeField())
-
-
-@functools.cache
-def _select_sql(vendor, table, count):
-    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
-    # Quoted names only; the keys go as parameters.
-    columns = f"{quote('cache_key')}, {quote('value')}, {quote('expires')}"
-    places = ", ".join(["%s"] * count)
-    return f"SELECT {columns} FROM {quote(table)} WHERE {quote('cache_key')} IN ({places})"  # noqa: S608
-
-
-def _expires_converters(connection):
-    return connection.ops.get_db_converters(_EXPIRES) + _EXPIRES.get_db_converters(connection)
 
 
 def etag_for(content):

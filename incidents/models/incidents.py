@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
-from django.db.models import Case, F, Max, Prefetch, Q, When
+from django.db.models import Case, F, Prefetch, Q, When
 from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
@@ -56,6 +56,45 @@ class IncidentQuerySet(models.QuerySet):
             Prefetch("updates", queryset=IncidentUpdate.objects.order_by("sequence")),
             Prefetch("monitor_links", queryset=IncidentMonitor.objects.order_by("position")),
         )
+
+    def for_change(self, pk):
+        """The incident ``pk`` read for a change inside the open transaction:
+        its row locked (``FOR UPDATE`` of the incident alone, the window being
+        joined on its nullable side), with its window, its monitor links and
+        its timeline kept on it — two queries however large it is, and what a
+        change then answers with (``to_dict``) needs no more. Raises
+        ``Incident.DoesNotExist``."""
+        rows = list(
+            self.select_for_update(of=("self",))
+            .select_related("maintenance_window")
+            .filter(pk=pk)
+            .annotate(
+                link_id=F("monitor_links__id"),
+                link_monitor_id=F("monitor_links__monitor_id"),
+                link_position=F("monitor_links__position"),
+                link_monitor_name=F("monitor_links__monitor_name"),
+            )
+            .order_by("monitor_links__position")
+        )
+        if not rows:
+            raise Incident.DoesNotExist(f"No incident {pk!r}.")
+        incident = rows[0]
+        incident._keep_related(
+            "monitor_links",
+            [
+                IncidentMonitor(
+                    id=row.link_id,
+                    incident=incident,
+                    monitor_id=row.link_monitor_id,
+                    position=row.link_position,
+                    monitor_name=row.link_monitor_name,
+                )
+                for row in rows
+                if row.link_id is not None
+            ],
+        )
+        incident._keep_related("updates", incident.updates.order_by("sequence"))
+        return incident
 
     def newest_first(self):
         return self.order_by("-started_at", "-id")
@@ -271,11 +310,18 @@ class Incident(ShownOnPage, models.Model):
         monitor_ids=UNSET,
         scheduled_start=UNSET,
         scheduled_end=UNSET,
+        lock=False,
     ):
         """Check values against the rules (``INCIDENT``'s fields, then the
         monitors and the schedule); raise ValidationError naming fields.
 
         Returns the monitors for ``monitor_ids`` (in order) when given.
+        ``lock``, inside a write's transaction: the monitors are read locked
+        (``FOR NO KEY UPDATE``, in id order), so none can be deleted until
+        the write commits. Without that, a monitor deleted at the same moment
+        deadlocks with the new links on PostgreSQL; with it, one write waits
+        for the other: the delete then sees the incident (409), or the
+        incident sees the monitor gone (400).
         """
         errors = INCIDENT.errors({"title": title, "status": status})
         schedule = {"scheduled_start": scheduled_start, "scheduled_end": scheduled_end}
@@ -283,7 +329,10 @@ class Incident(ShownOnPage, models.Model):
         if monitor_ids is not UNSET:
             ids = list(monitor_ids)
             duplicates = sorted({i for i in ids if ids.count(i) > 1})
-            found = {m.id: m for m in Monitor.objects.filter(pk__in=ids)}
+            matching = Monitor.objects.filter(pk__in=ids)
+            if lock and ids:
+                matching = matching.select_for_update(no_key=True).order_by("pk")
+            found = {m.id: m for m in matching} if ids else {}
             unknown = [i for i in ids if i not in found]
             if duplicates:
                 errors["monitor_ids"] = DUPLICATE_MONITORS + ", ".join(duplicates)
@@ -315,21 +364,25 @@ class Incident(ShownOnPage, models.Model):
         """Create an incident (or, with a schedule, a maintenance window) with
         its first timeline entry. ``at`` backdates it (demo data, imports);
         ``notify=False`` tells no subscriber."""
-        monitors = cls.validate_fields(
-            title=title,
-            status=status,
-            monitor_ids=monitor_ids,
-            scheduled_start=scheduled_start,
-            scheduled_end=scheduled_end,
-        )
-        cls._require_text(message)
+        # One transaction, and each row written once: what the incident is
+        # is known before its row goes in, and the answer (``to_dict``) is
+        # built from what was written, not read back.
         with transaction.atomic():
-            cls._hold_monitors(monitors)
+            monitors = cls.validate_fields(
+                title=title,
+                status=status,
+                monitor_ids=monitor_ids,
+                scheduled_start=scheduled_start,
+                scheduled_end=scheduled_end,
+                lock=True,
+            )
+            cls._require_text(message)
             now = (at or now_seconds()).replace(microsecond=0)
             incident = cls.objects.create(
                 title=title.strip(),
                 status=status,
                 started_at=scheduled_start or now,
+                resolved_at=now if status == cls.RESOLVED else None,
                 created_at=now,
             )
             if scheduled_start is not None:
@@ -338,11 +391,15 @@ class Incident(ShownOnPage, models.Model):
                     scheduled_start=scheduled_start,
                     scheduled_end=scheduled_end,
                 )
+            else:
+                Incident.maintenance_window.related.set_cached_value(incident, None)
+            incident._keep_related("monitor_links", [])
+            incident._keep_related("updates", [])
             incident._set_monitors(monitors)
-            update = incident._append_update(status, message, now)
-            incident = cls.objects.with_timeline().get(pk=incident.pk)
-            AuditRecord.log(actor, AuditRecord.CREATED, incident, changes=incident.to_dict())
-            incident._announce(signals.CREATED, update, None, notify=notify)
+            update = incident._add_entry(status, message, now)
+            snapshot = incident.to_dict()
+            AuditRecord.log(actor, AuditRecord.CREATED, incident, changes=snapshot)
+            incident._announce(signals.CREATED, update, None, notify=notify, snapshot=snapshot)
         return incident
 
     def post_update(self, status=None, message="", actor=None, at=None, notify=True):
@@ -353,7 +410,22 @@ class Incident(ShownOnPage, models.Model):
         status = self.status if status is None else status
         return self.change(status=status, message=message, actor=actor, at=at, notify=notify)
 
-    def change(
+    def change(self, **changes):
+        """Apply a PATCH: edit fields in place and, when a status and/or a
+        message is given, append exactly one timeline entry. All or nothing.
+        The keywords are ``apply_change``'s; ``notify=False``: subscribers
+        are not told.
+
+        Returns the new IncidentUpdate, or None when no entry was appended.
+        """
+        with transaction.atomic():
+            # Lock the row: concurrent updates to one incident are applied one
+            # after the other, so the timeline and the status never disagree.
+            update = Incident.objects.for_change(self.pk).apply_change(**changes)
+        self._reload("updates", "monitor_links")
+        return update
+
+    def apply_change(
         self,
         *,
         title=UNSET,
@@ -366,35 +438,31 @@ class Incident(ShownOnPage, models.Model):
         at=None,
         notify=True,
     ):
-        """Apply a PATCH: edit fields in place and, when a status and/or a
-        message is given, append exactly one timeline entry. All or nothing.
-        ``notify=False``: subscribers are not told.
-
-        Returns the new IncidentUpdate, or None when no entry was appended.
-        """
+        """``change``, on an incident read with ``Incident.objects.for_change``
+        in the open transaction (so its row is locked and its links and
+        timeline are at hand): afterwards it is the incident as the change
+        left it, ``to_dict()`` without a query."""
         self._require_text(message)
-        monitors = self.validate_fields(title=title, status=status, monitor_ids=monitor_ids)
-        with transaction.atomic():
-            # Lock the row: concurrent updates to one incident are applied one
-            # after the other, so the timeline and the status never disagree.
-            locked = Incident.objects.select_for_update().get(pk=self.pk)
-            previous_status = locked.status
-            changes = {}
-            locked._retitle(title, changes)
-            locked._reschedule(scheduled_start, scheduled_end, changes)
-            locked._relink(monitors, changes)
-            update = locked._record_entry(status, message, at, changes)
-            if changes:
-                AuditRecord.log(actor, AuditRecord.UPDATED, locked, changes=changes)
-            if update is not None or "scheduledStart" in changes:
-                locked._announce(
-                    signals.UPDATED,
-                    update,
-                    previous_status,
-                    notify=notify,
-                    schedule_changed="scheduledStart" in changes,
-                )
-            self._reload("updates", "monitor_links")
+        monitors = self.validate_fields(
+            title=title, status=status, monitor_ids=monitor_ids, lock=True
+        )
+        previous_status = self.status
+        changes = {}
+        self._retitle(title, changes)
+        self._reschedule(scheduled_start, scheduled_end, changes)
+        self._relink(monitors, changes)
+        update = self._record_entry(status, message, at, changes)
+        if changes:
+            AuditRecord.log(actor, AuditRecord.UPDATED, self, changes=changes)
+        if update is not None or "scheduledStart" in changes:
+            self._announce(
+                signals.UPDATED,
+                update,
+                previous_status,
+                notify=notify,
+                schedule_changed="scheduledStart" in changes,
+                snapshot=self.to_dict(),
+            )
         return update
 
     def resolve(self, message="", actor=None, at=None, notify=True):
@@ -503,7 +571,6 @@ class Incident(ShownOnPage, models.Model):
         """A step of ``change``: affect ``monitors`` (None: keep the links)."""
         if monitors is None:
             return
-        self._hold_monitors(monitors)
         if [m.id for m in monitors] != self.monitor_ids:
             self._set_monitors(monitors)
             changes["monitorIds"] = [m.id for m in monitors]
@@ -514,11 +581,12 @@ class Incident(ShownOnPage, models.Model):
         if status is UNSET and message is UNSET:
             self.save()
             return None
-        update = self._append_update(
+        update = self._add_entry(
             self.status if status is UNSET else status,
             "" if message is UNSET else message,
             (at or now_seconds()).replace(microsecond=0),
         )
+        self.save()
         changes["update"] = update.to_dict()
         return update
 
@@ -541,12 +609,11 @@ class Incident(ShownOnPage, models.Model):
         self.save()
 
     def _announce(
-        self, action, update, previous_status, *, notify, schedule_changed=False, snapshot=None
+        self, action, update, previous_status, *, notify, snapshot, schedule_changed=False
     ):
-        """Tell the sub-apps (subscribers) what happened, in this transaction.
-        ``snapshot`` (the API object) is given only for a deletion: receivers
-        that need it otherwise read it themselves, so a write pays nothing
-        for it when nobody listens."""
+        """Tell the sub-apps (subscribers) what happened, in this transaction,
+        with ``snapshot``: the API object as the write left it (before a
+        deletion), which the write has at hand."""
         signals.incident_changed.send(
             sender=Incident,
             incident=self,
@@ -558,48 +625,47 @@ class Incident(ShownOnPage, models.Model):
             snapshot=snapshot,
         )
 
-    def _append_update(self, status, message, at):
-        last = self.updates.aggregate(last=Max("sequence"))["last"] or 0
+    def _add_entry(self, status, message, at):
+        """Append a timeline entry (kept on the incident, as ``for_change``
+        keeps the timeline) and move the status to it; the caller saves the
+        incident, or has just created it so."""
+        timeline = self.timeline()
         update = IncidentUpdate.objects.create(
-            incident=self, sequence=last + 1, status=status, message=message, created_at=at
+            incident=self,
+            sequence=timeline[-1].sequence + 1 if timeline else 1,
+            status=status,
+            message=message,
+            created_at=at,
         )
+        self._keep_related("updates", [*timeline, update])
         self.status = status
         if status == self.RESOLVED:
             if self.resolved_at is None:
                 self.resolved_at = at
         else:
             self.resolved_at = None
-        self.save()
         return update
 
-    @staticmethod
-    def _hold_monitors(monitors):
-        """Keep the monitors from being deleted until this write commits, and
-        refuse any deleted since they were checked. Without the lock, a
-        monitor deleted at the same moment deadlocks with the new links on
-        PostgreSQL; with it, one write waits for the other: the delete then
-        sees the incident (409), or the incident sees the monitor gone (400)."""
-        ids = sorted(monitor.id for monitor in monitors or ())
-        if not ids:
-            return
-        held = {
-            monitor.pk
-            for monitor in Monitor.objects.select_for_update(no_key=True)
-            .filter(pk__in=ids)
-            .order_by("pk")
-            .only("pk")
-        }
-        gone = [monitor_id for monitor_id in ids if monitor_id not in held]
-        if gone:
-            raise ValidationError({"monitor_ids": unknown_monitors(gone)})
-
     def _set_monitors(self, monitors):
-        self.monitor_links.all().delete()
-        IncidentMonitor.objects.bulk_create(
+        if self.monitor_links.all():
+            self.monitor_links.all().delete()
+        links = IncidentMonitor.objects.bulk_create(
             IncidentMonitor(incident=self, monitor=monitor, position=position)
             for position, monitor in enumerate(monitors or ())
         )
+        self._keep_related("monitor_links", links)
         generation.bump()  # bulk_create sends no signals
+
+    def _keep_related(self, name, objects):
+        """Hold ``objects`` as the rows of the relation ``name``, as
+        ``prefetch_related`` would (the same private cache Django fills):
+        what a write just read or wrote is then not read again."""
+        cache = self.__dict__.setdefault("_prefetched_objects_cache", {})
+        cache.pop(name, None)
+        rows = getattr(self, name).all()
+        rows._result_cache = list(objects)
+        rows._prefetch_done = True
+        cache[name] = rows
 
 
 def schedule_errors(start, end, *, window=False):

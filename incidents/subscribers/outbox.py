@@ -69,7 +69,7 @@ def record_incident_change(
     previous_status=None,
     notify=True,
     schedule_changed=False,
-    snapshot=None,
+    snapshot,
     **kwargs,
 ):
     if not notify:
@@ -78,8 +78,6 @@ def record_incident_change(
     kind = event_type(incident, action, update, previous_status, schedule_changed, now)
     if kind is None:
         return None
-    if snapshot is None:
-        snapshot = Incident.objects.with_timeline().get(pk=incident.pk).to_dict()
     return Event.objects.create(
         type=kind,
         incident_ref=incident.pk,

@@ -1,0 +1,144 @@
+"""A write is one transaction of a few statements, whatever the incident's size.
+
+The incident API's create and PATCH each run in one transaction with no
+savepoint: the key check, the lock, each row written once (several links in
+one insert), the generation bump as one upsert, the audit row and the outbox
+row — and the answer is built from what was written, not read back. The same
+count holds for an incident with one timeline entry and monitor as for one
+with many (no statement per row).
+"""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from incidents.models import AuditRecord, Incident
+from incidents.subscribers.models import Event
+
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+
+
+class Statements:
+    def __init__(self, captured):
+        self.sql = [query["sql"] for query in captured]
+
+    @property
+    def work(self):
+        """Every statement but transaction control."""
+        return [sql for sql in self.sql if not sql.upper().startswith(TRANSACTION_CONTROL)]
+
+    def starting(self, word):
+        return [sql for sql in self.sql if sql.upper().startswith(word)]
+
+    def in_transaction(self):
+        """The statements between the one BEGIN and its COMMIT."""
+        begin = next(i for i, sql in enumerate(self.sql) if sql.upper().startswith("BEGIN"))
+        commit = next(i for i, sql in enumerate(self.sql) if sql.upper().startswith("COMMIT"))
+        return self.sql[begin + 1 : commit]
+
+
+def run(call):
+    with CaptureQueriesContext(connection) as captured:
+        response = call()
+    return response, Statements(captured.captured_queries)
+
+
+def assert_one_transaction(statements):
+    assert len(statements.starting("BEGIN")) == 1, statements.sql
+    assert len(statements.starting("COMMIT")) == 1, statements.sql
+    assert statements.starting("SAVEPOINT") == [], "a nested atomic block in the write"
+
+
+@pytest.fixture
+def incident_with(api, make_monitor, fresh_cache):
+    """An incident through the API with ``monitors`` monitors and ``entries``
+    timeline entries."""
+
+    def make(monitors, entries):
+        ids = [make_monitor().id for _ in range(monitors)]
+        created = api("POST", "/api/incidents", {"title": "t", "message": "m", "monitorIds": ids})
+        incident_id = created.json()["id"]
+        for number in range(entries - 1):
+            api("PATCH", f"/api/incidents/{incident_id}", {"message": f"entry {number}"})
+        api("GET", "/api/incidents")  # the key's last use is recorded by now
+        return incident_id
+
+    return make
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("monitors", "entries"), [(1, 1), (10, 25)])
+def test_a_patch_is_eight_statements_in_one_transaction(api, incident_with, monitors, entries):
+    incident_id = incident_with(monitors, entries)
+    response, statements = run(
+        lambda: api(
+            "PATCH", f"/api/incidents/{incident_id}", {"status": "resolved", "message": "ok"}
+        )
+    )
+    assert response.status_code == 200
+    assert_one_transaction(statements)
+    # The key check; the row locked with its window and links; its timeline;
+    # the new entry; the generation bump; the incident's new status; the
+    # audit row; the outbox's event.
+    assert len(statements.work) == 8, "\n".join(statements.work)
+    assert response.json() == api("GET", f"/api/incidents/{incident_id}").json()
+    assert len(response.json()["updates"]) == entries + 1
+    assert len(response.json()["monitorIds"]) == monitors
+    assert Event.objects.filter(incident_ref=incident_id, type=Event.INCIDENT_RESOLVED).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("monitors", [0, 1, 10])
+def test_a_create_is_one_transaction_of_seven_statements(api, make_monitor, fresh_cache, monitors):
+    ids = [make_monitor().id for _ in range(monitors)]
+    api("GET", "/api/incidents")
+    body = {"title": "Checkout down", "message": "Investigating.", "monitorIds": ids}
+    response, statements = run(lambda: api("POST", "/api/incidents", body))
+    assert response.status_code == 201
+    assert_one_transaction(statements)
+    written = statements.in_transaction()
+    # The monitors read locked (when there are any); the incident; the
+    # generation bump; the links in one insert (when there are any); the
+    # first entry; the audit row; the outbox's event.
+    assert len(written) == 5 + 2 * bool(monitors), "\n".join(written)
+    # Before it, the key check; after it, the Location header's base URL:
+    # the page settings, read again because the write changed the generation.
+    assert len(statements.work) == len(written) + 3, "\n".join(statements.work)
+    created = response.json()
+    assert created == api("GET", response["Location"].removeprefix("http://testserver")).json()
+    assert created["monitorIds"] == ids
+    assert AuditRecord.objects.get(object_id=created["id"]).changes == created
+    assert Event.objects.get(incident_ref=created["id"]).incident == created
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_created_window_is_answered_as_it_is_stored(api, make_monitor, fresh_cache):
+    monitor = make_monitor()
+    body = {
+        "title": "Database upgrade",
+        "message": "Planned.",
+        "monitorIds": [monitor.id],
+        "maintenance": True,
+        "scheduledStart": "2031-06-01T04:00:00+02:00",
+        "scheduledEnd": "2031-06-01T05:00:00+02:00",
+    }
+    response, statements = run(lambda: api("POST", "/api/incidents", body))
+    assert response.status_code == 201
+    assert_one_transaction(statements)
+    assert len(statements.in_transaction()) == 8  # the window's row besides
+    created = response.json()
+    assert created["scheduledStart"] == "2031-06-01T02:00:00Z"
+    assert created == api("GET", f"/api/incidents/{created['id']}").json()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refused_patch_writes_nothing(api, incident_with):
+    incident_id = incident_with(2, 2)
+    before = api("GET", f"/api/incidents/{incident_id}").json()
+    audited = AuditRecord.objects.count()
+    response = api("PATCH", f"/api/incidents/{incident_id}", {"monitorIds": ["mon_nope"]})
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["monitorIds"]
+    assert api("GET", f"/api/incidents/{incident_id}").json() == before
+    assert AuditRecord.objects.count() == audited
+    assert Incident.objects.get(pk=incident_id).updates.count() == 2
