@@ -28,6 +28,7 @@ of the project says one or the other (tests/test_generation.py fails for one
 that does not), so a new model shown on the page cannot go stale unnoticed.
 """
 
+import contextlib
 import logging
 import secrets
 import threading
@@ -144,11 +145,17 @@ def _after_commit():
         _set_new_token()
 
 
+_last = threading.local()  # what a ``bumped_last`` block has put off
+
+
 def bump(using=DEFAULT_DB_ALIAS):
     """Record that something the pages show has changed."""
     connection = transaction.get_connection(using)
     if not connection.in_atomic_block:
         _set_new_token()
+        return
+    if getattr(_last, "depth", 0):
+        _last.due.add(using)
         return
     savepoints = set(connection.savepoint_ids)
     for sids, func, _robust in connection.run_on_commit:
@@ -156,6 +163,26 @@ def bump(using=DEFAULT_DB_ALIAS):
             return  # already bumped in this (sub)transaction
     _set_new_token()
     transaction.on_commit(_after_commit, using=using, robust=True)
+
+
+@contextlib.contextmanager
+def bumped_last():
+    """Inside a write's transaction: the bumps its writes ask for are made
+    once, when the block ends, instead of at the first of them. With the
+    database cache the bump's upsert locks the one generation row until the
+    commit; made last, it holds that lock for one statement, not for every
+    write after it, so concurrent writers queue on it that much less. An
+    exception leaves nothing to bump (the transaction rolls back)."""
+    _last.depth = getattr(_last, "depth", 0) + 1
+    if _last.depth == 1:
+        _last.due = set()
+    try:
+        yield
+    finally:
+        _last.depth -= 1
+        due = _last.due if _last.depth == 0 else ()
+    for using in sorted(due):
+        bump(using)
 
 
 class ShownOnPage:

@@ -367,7 +367,7 @@ class Incident(ShownOnPage, models.Model):
         # One transaction, and each row written once: what the incident is
         # is known before its row goes in, and the answer (``to_dict``) is
         # built from what was written, not read back.
-        with transaction.atomic():
+        with transaction.atomic(), generation.bumped_last():
             monitors = cls.validate_fields(
                 title=title,
                 status=status,
@@ -442,27 +442,28 @@ class Incident(ShownOnPage, models.Model):
         in the open transaction (so its row is locked and its links and
         timeline are at hand): afterwards it is the incident as the change
         left it, ``to_dict()`` without a query."""
-        self._require_text(message)
-        monitors = self.validate_fields(
-            title=title, status=status, monitor_ids=monitor_ids, lock=True
-        )
-        previous_status = self.status
-        changes = {}
-        self._retitle(title, changes)
-        self._reschedule(scheduled_start, scheduled_end, changes)
-        self._relink(monitors, changes)
-        update = self._record_entry(status, message, at, changes)
-        if changes:
-            AuditRecord.log(actor, AuditRecord.UPDATED, self, changes=changes)
-        if update is not None or "scheduledStart" in changes:
-            self._announce(
-                signals.UPDATED,
-                update,
-                previous_status,
-                notify=notify,
-                schedule_changed="scheduledStart" in changes,
-                snapshot=self.to_dict(),
+        with generation.bumped_last():
+            self._require_text(message)
+            monitors = self.validate_fields(
+                title=title, status=status, monitor_ids=monitor_ids, lock=True
             )
+            previous_status = self.status
+            changes = {}
+            self._retitle(title, changes)
+            self._reschedule(scheduled_start, scheduled_end, changes)
+            self._relink(monitors, changes)
+            update = self._record_entry(status, message, at, changes)
+            if changes:
+                AuditRecord.log(actor, AuditRecord.UPDATED, self, changes=changes)
+            if update is not None or "scheduledStart" in changes:
+                self._announce(
+                    signals.UPDATED,
+                    update,
+                    previous_status,
+                    notify=notify,
+                    schedule_changed="scheduledStart" in changes,
+                    snapshot=self.to_dict(),
+                )
         return update
 
     def resolve(self, message="", actor=None, at=None, notify=True):
