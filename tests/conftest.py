@@ -35,6 +35,17 @@ def page_settings_read_afresh():
     forget()
 
 
+@pytest.fixture(autouse=True)
+def uptime_days_read_afresh():
+    """The same for the monitors' closed days the status page keeps: ids and
+    times repeat from one test's rolled-back database to the next."""
+    from incidents.uptime.history import forget_kept
+
+    forget_kept()
+    yield
+    forget_kept()
+
+
 @pytest.fixture
 def make_monitor(db):
     counter = iter(range(1, 10_000))

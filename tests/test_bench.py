@@ -148,8 +148,10 @@ def test_the_uptime_stage_renders_the_bars_before_and_after(quick_results):
     assert uptime["monitors"] == 50 and uptime["transitions"] == 50 * 90 * 4
     assert uptime["before"]["bars"] == 0
     assert uptime["after"]["bars"] == uptime["after_cold"]["bars"] == 50 * 90
+    assert uptime["after_incident"]["bars"] == 50 * 90
     assert uptime["before"]["p50_ms"] > 0 and uptime["after"]["p50_ms"] > 0
-    assert "| after (roll-ups) |" in table
+    assert "| after (a monitor renamed) |" in table
+    assert "| after an incident PATCH |" in table
 
 
 def test_a_backend_whose_server_does_not_answer_is_skipped_not_failed(tmp_path):

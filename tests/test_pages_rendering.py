@@ -144,6 +144,7 @@ def test_building_a_page_takes_as_many_queries_with_200_incidents_as_with_1(
 ):
     with time_machine.travel(T0, tick=False):
         make_history(1, T0 - timedelta(hours=1))
+        queries_for(client, url)  # the monitors' closed days read once (then kept)
         with_one = queries_for(client, url)
         make_history(199, T0 - timedelta(hours=2), title="Older incident")
         assert Incident.objects.count() == 200

@@ -399,7 +399,12 @@ class MonitorStatusChange(NotShownOnPage, models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["monitor", "-created_at"], name="transition_by_monitor")]
+        indexes = [
+            models.Index(fields=["monitor", "-created_at"], name="transition_by_monitor"),
+            # Each monitor's newest transition, the version of its uptime days
+            # (incidents/uptime/history.py): one index lookup per monitor.
+            models.Index(fields=["monitor", "-id"], name="transition_newest"),
+        ]
 
     def __str__(self):
         return f"{self.monitor_id}: {self.from_status} → {self.to_status}"

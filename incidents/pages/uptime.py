@@ -117,32 +117,54 @@ class Strip:
     days: int
     total: str
     total_ratio: float | None
+    closed: history.Closed | None = None  # the closed days, as kept (status page)
 
     @classmethod
-    def of(cls, days):
-        ratio = history.Day.total(days).uptime
-        return cls(history=list(days), days=len(days), total=percent(ratio), total_ratio=ratio)
+    def of(cls, days, closed=None):
+        """``closed``: the closed days among ``days`` (all but today), as
+        history.kept_history keeps them: their sum and key are theirs."""
+        total = history.Day.total([closed.total, days[-1]] if closed else days)
+        ratio = total.uptime
+        return cls(
+            history=list(days),
+            days=len(days),
+            total=percent(ratio),
+            total_ratio=ratio,
+            closed=closed,
+        )
+
+    @staticmethod
+    def _shown(day):
+        return (
+            day.date,
+            day.is_today,
+            day.worst,
+            None if day.uptime is None else int(day.uptime * 10_000),
+            minutes(day.down),
+            minutes(day.maintenance),
+            tuple(day.incidents),
+        )
 
     @cached_property
     def key(self):
         """What the bars and the legend show (the language aside): not the
-        seconds, which grow every second today while the words stay."""
+        seconds, which grow every second today while the words stay. Kept
+        closed days stand for themselves by their digest (their numbers),
+        with the incidents of the days that have any."""
+        if self.closed is not None:
+            return (
+                self.days,
+                self.total,
+                self.total_ratio is None,
+                self.closed.digest,
+                tuple((day.date, tuple(day.incidents)) for day in self.history if day.incidents),
+                self._shown(self.history[-1]),
+            )
         return (
             self.days,
             self.total,
             self.total_ratio is None,
-            tuple(
-                (
-                    day.date,
-                    day.is_today,
-                    day.worst,
-                    None if day.uptime is None else int(day.uptime * 10_000),
-                    minutes(day.down),
-                    minutes(day.maintenance),
-                    tuple(day.incidents),
-                )
-                for day in self.history
-            ),
+            tuple(self._shown(day) for day in self.history),
         )
 
     @cached_property
@@ -163,9 +185,15 @@ class Strip:
 
 
 def strips(monitors, now, days=SHOWN_DAYS):
-    """monitor id -> Strip, and the moment the clock alone changes them."""
-    found = history.history(monitors, days, now, with_incidents=True)
+    """monitor id -> Strip, and the moment the clock alone changes them. The
+    closed days are the ones this process keeps (history.kept_history): a
+    write that changed none of them reads none of them again."""
+    found = history.kept_history(monitors, days, now)
+    shown = {monitor_id: Strip.of(days, closed) for monitor_id, (days, closed) in found.items()}
     valid_until = history.next_day_boundary(now)
-    if history.shown_numbers_move(found, monitors):
+    if history.shown_numbers_move(
+        {monitor_id: [closed.total, days[-1]] for monitor_id, (days, closed) in found.items()},
+        monitors,
+    ):
         valid_until = min(valid_until, history.refresh_bound(now))
-    return {monitor_id: Strip.of(days) for monitor_id, days in found.items()}, valid_until
+    return shown, valid_until

@@ -18,7 +18,9 @@ long their history.
 
 import hashlib
 import logging
-from dataclasses import dataclass, field
+import threading
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -27,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import formats, timezone
 from django.utils.translation import get_language, pgettext
 
@@ -308,29 +310,49 @@ def basis(zone, monitor, day_start, day_end, windows):
 # --- Reading days --------------------------------------------------------------------
 
 
+def _span(days, now, zone):
+    """The last ``days`` dates (oldest first, today last) and their bounds."""
+    today = local_date(now, zone)
+    dates = [today - timedelta(days=back) for back in range(days - 1, -1, -1)]
+    return dates, {day: day_bounds(day, zone) for day in dates}
+
+
 def history(monitors, days=DEFAULT_DAYS, now=None, *, with_incidents=False, store=True):
     """monitor id -> its last ``days`` days (oldest first, today last).
 
     Closed days come from the roll-ups (computed and stored where missing or
     out of date); today is computed from its transitions. A fixed number of
     queries for any number of monitors and any length of history."""
-    from incidents.uptime.models import UptimeDay
-
     monitors = list(monitors)
+    if not monitors:
+        return {}
     zone = page_zone()
     now = whole_seconds(now or timezone.now())
-    today = local_date(now, zone)
-    dates = [today - timedelta(days=back) for back in range(days - 1, -1, -1)]
-    bounds = {day: day_bounds(day, zone) for day in dates}
-    first_start = bounds[dates[0]][0]
+    dates, bounds = _span(days, now, zone)
+    ids = [monitor.id for monitor in monitors]
+    windows = window_intervals(ids, bounds[dates[0]][0], now)
+    computed = _compute(monitors, dates, bounds, now, zone, windows, store=store)
+    result = {
+        monitor_id: [by_day[day] for day in dates]
+        for monitor_id, (by_day, _state, _moves) in computed.items()
+    }
+    if with_incidents:
+        _add_incidents(result, ids, dates, bounds, now)
+    return result
+
+
+def _compute(monitors, dates, bounds, now, zone, windows, *, store):
+    """monitor id -> ({date: Day}, its state at today's start, today's
+    transitions as (moment, new state)): closed days from the roll-ups,
+    computed from the transitions (and stored) where missing or out of date,
+    and today. Two queries for any number of monitors."""
+    from incidents.uptime.models import UptimeDay
+
+    today = dates[-1]
     today_start = bounds[today][0]
     ids = [monitor.id for monitor in monitors]
-    if not ids:
-        return {}
-
-    windows = window_intervals(ids, first_start, now)
     stored = {}
-    if days > 1:
+    if len(dates) > 1:
         rows = UptimeDay.objects.filter(
             monitor_id__in=ids, date__gte=dates[0], date__lt=today
         ).values_list("monitor_id", "date", *STORED_FIELDS, "basis")
@@ -366,6 +388,7 @@ def history(monitors, days=DEFAULT_DAYS, now=None, *, with_incidents=False, stor
         starts[monitor_id] = bounds[wanted[0]][0]
     transitions = transitions_since(starts)
     new_rows = []
+    found = {}
     for monitor in monitors:
         created_at = whole_seconds(monitor.created_at)
         monitor_windows = windows.get(monitor.id, [])
@@ -373,8 +396,7 @@ def history(monitors, days=DEFAULT_DAYS, now=None, *, with_incidents=False, stor
         # The state before the first transition fetched is where it started.
         state = moves[0][1] if moves else monitor.status
         index = 0
-        wanted = [*to_compute.get(monitor.id, []), today]
-        for day in wanted:
+        for day in [*to_compute.get(monitor.id, []), today]:
             start, end = bounds[day]
             while index < len(moves) and moves[index][0] < start:
                 state = moves[index][2]
@@ -382,18 +404,21 @@ def history(monitors, days=DEFAULT_DAYS, now=None, *, with_incidents=False, stor
             last = index
             while last < len(moves) and moves[last][0] < end:
                 last += 1
+            day_moves = tuple((at, to) for at, _from, to in moves[index:last])
             computed = Day(date=day, is_today=day == today)
             measure(
                 start,
                 min(end, now),
                 created_at=created_at,
                 state=state,
-                transitions=[(at, to) for at, _from, to in moves[index:last] if at < now],
+                transitions=[(at, to) for at, to in day_moves if at < now],
                 windows=monitor_windows,
                 into=computed,
             )
             result[monitor.id][day] = computed
-            if day != today:
+            if day == today:
+                found[monitor.id] = (result[monitor.id], state, day_moves)
+            else:
                 new_rows.append(
                     UptimeDay(
                         monitor_id=monitor.id,
@@ -409,19 +434,173 @@ def history(monitors, days=DEFAULT_DAYS, now=None, *, with_incidents=False, stor
                 )
     if new_rows and store:
         store_days(new_rows)
+    return found
 
-    if with_incidents:
-        touching = day_incidents(ids, first_start, now)
-        for monitor_id, items in touching.items():
-            for day in dates:
-                start, end = bounds[day]
-                result[monitor_id][day].incidents = [
-                    (incident_id, title)
-                    for started, resolved, incident_id, title in items
-                    if started < end and (resolved is None or resolved >= start)
-                ]
 
-    return {monitor_id: [by_day[day] for day in dates] for monitor_id, by_day in result.items()}
+def _add_incidents(result, ids, dates, bounds, now):
+    """Give each day of ``result`` (monitor id -> days) the ordinary
+    incidents of that monitor open at some moment of it. One query; a day
+    with incidents is replaced by a copy (days may be shared: see Closed)."""
+    touching = day_incidents(ids, bounds[dates[0]][0], now)
+    for monitor_id, items in touching.items():
+        days = result[monitor_id]
+        for index, day in enumerate(days):
+            start, end = bounds[day.date]
+            shown = [
+                (incident_id, title)
+                for started, resolved, incident_id, title in items
+                if started < end and (resolved is None or resolved >= start)
+            ]
+            if shown:
+                days[index] = replace(day, incidents=shown)
+
+
+# --- Closed days kept (the status page) --------------------------------------------------
+#
+# The status page is rendered again after every write it shows — an
+# incident's update as much as a monitor's transition — and reading 90 days
+# of 50 monitors again costs far more than the rest of the page. A monitor's
+# closed days follow from exactly: the monitor (its id, when it was created,
+# its status where no transition says more), its transitions, the windows
+# covering it, the page's zone and the dates shown. Each monitor's closed days
+# are kept in this process under those, with its newest transition's id
+# standing for its transitions: one query reads the versions of all monitors
+# (an index lookup each), and only a monitor whose version, windows or dates
+# moved is read again. A transition is never recorded without a new id (a
+# backfill dated in a closed day included), a monitor deleted and created
+# again has its transitions deleted with it, and the ids of one monitor's
+# transitions grow in commit order (Monitor.change holds the monitor's row),
+# so a kept copy is never stale: any change is another key, on the very next
+# request of every process. Today is computed on every read, from its
+# transitions kept with the closed days (they are under the same version).
+
+KEPT_MONITORS = 1000  # about 15 KB each (90 days): a page of 1,000 monitors
+
+# Monitors whose closed days were read again (not found kept), for tests.
+READ = Counter()
+
+_kept_lock = threading.Lock()
+_kept = OrderedDict()
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Closed:
+    """One monitor's closed days as kept: shared by every request that reads
+    them, never changed (a day given incidents is a copy)."""
+
+    days: tuple  # Day, oldest first
+    total: Day  # their sum
+    digest: bytes  # what they are, as a short key (the pages' kept rows)
+    today_state: str  # the monitor's state at the start of today
+    today_moves: tuple  # (moment, new state) of today's transitions, oldest first
+
+    @classmethod
+    def of(cls, days, today_state, today_moves):
+        numbers = repr(
+            [
+                (day.date, day.operational, day.degraded, day.down, day.maintenance, day.no_data)
+                for day in days
+            ]
+        )
+        return cls(
+            days=tuple(days),
+            total=Day.total(days),
+            digest=hashlib.blake2b(numbers.encode(), digest_size=16).digest(),
+            today_state=today_state,
+            today_moves=today_moves,
+        )
+
+
+def transition_versions(monitor_ids):
+    """monitor id -> the id of its newest transition (None: none yet). One
+    query, an index lookup per monitor, however long the history."""
+    newest = MonitorStatusChange.objects.filter(monitor=OuterRef("pk")).order_by("-id")
+    return dict(
+        Monitor.objects.filter(pk__in=monitor_ids)
+        .annotate(newest=Subquery(newest.values("id")[:1]))
+        .order_by()
+        .values_list("pk", "newest")
+    )
+
+
+def kept_history(monitors, days=DEFAULT_DAYS, now=None):
+    """``history(monitors, days, now, with_incidents=True)``, each monitor's
+    closed days kept in this process (above): monitor id -> (its days, oldest
+    first and today last; its ``Closed``). Three queries when nothing the
+    closed days are made of changed, whatever the number of monitors and
+    days; the roll-ups and transitions of the monitors whose did."""
+    monitors = list(monitors)
+    if not monitors:
+        return {}
+    zone = page_zone()
+    now = whole_seconds(now or timezone.now())
+    ids = [monitor.id for monitor in monitors]
+    # Read before what the days are made of (as the content generation is
+    # read before a page's data): a transition recorded in between is a newer
+    # version on the next read, never older days kept under a newer version.
+    versions = transition_versions(ids)
+    dates, bounds = _span(days, now, zone)
+    windows = window_intervals(ids, bounds[dates[0]][0], now)
+    keys = {
+        monitor.id: (
+            monitor.id,
+            whole_seconds(monitor.created_at),
+            monitor.status,
+            versions.get(monitor.id),
+            str(zone),
+            dates[0],
+            dates[-1],
+            tuple(windows.get(monitor.id, ())),
+        )
+        for monitor in monitors
+    }
+    with _kept_lock:
+        found = {}
+        for key in keys.values():
+            closed = _kept.get(key)
+            if closed is not None:
+                _kept.move_to_end(key)
+                found[key] = closed
+    missing = [monitor for monitor in monitors if keys[monitor.id] not in found]
+    if missing:
+        READ["monitors"] += len(missing)
+        computed = _compute(missing, dates, bounds, now, zone, windows, store=True)
+        new = {}
+        for monitor in missing:
+            by_day, today_state, today_moves = computed[monitor.id]
+            days_ = [by_day[day] for day in dates[:-1]]
+            new[keys[monitor.id]] = Closed.of(days_, today_state, today_moves)
+        with _kept_lock:
+            _kept.update(new)
+            while len(_kept) > KEPT_MONITORS:
+                _kept.popitem(last=False)
+        found.update(new)
+
+    today = dates[-1]
+    start, end = bounds[today]
+    result = {}
+    for monitor in monitors:
+        closed = found[keys[monitor.id]]
+        today_day = Day(date=today, is_today=True)
+        measure(
+            start,
+            min(end, now),
+            created_at=whole_seconds(monitor.created_at),
+            state=closed.today_state,
+            transitions=[(at, to) for at, to in closed.today_moves if at < now],
+            windows=windows.get(monitor.id, []),
+            into=today_day,
+        )
+        result[monitor.id] = [*closed.days, today_day]
+    _add_incidents(result, ids, dates, bounds, now)
+    return {monitor_id: (days_, found[keys[monitor_id]]) for monitor_id, days_ in result.items()}
+
+
+def forget_kept():
+    """Drop every kept monitor's days (tests: their database is rolled back
+    under this process's feet, which a server's never is)."""
+    with _kept_lock:
+        _kept.clear()
 
 
 def store_days(rows):

@@ -1,15 +1,22 @@
 """The uptime stage of `make bench` (run.py invokes it; it also runs alone).
 
-``/`` rendered fresh after a write — a monitor renamed through the domain, so
-the stored page is out of date — with 50 monitors × 90 days of history, in
-this process through Django's test client (no gunicorn: what is measured is
-the render), in a fresh database of its own:
+``/`` rendered fresh after a write — a monitor renamed through the domain, or
+an incident's title changed (a PATCH), so the stored page is out of date —
+with 50 monitors × 90 days of history, in this process through Django's test
+client (no gunicorn: what is measured is the render), in a fresh database of
+its own:
 
 - *before*: the page without the uptime bars (as before issue 15);
-- *after*: with the bars, closed days read from their roll-ups;
+- *after*: with the bars, after a monitor renamed;
+- *after an incident PATCH*: with the bars, after an incident naming one
+  monitor got a new title (its card and that monitor's bars change);
 - *after, cold*: with the bars, every closed day computed from the
-  transitions (the roll-ups deleted first: the first render ever, or after
-  ``rebuild_uptime``).
+  transitions (the roll-ups deleted and this process's kept days forgotten
+  first: the first render ever, or after ``rebuild_uptime``).
+
+The closed days of monitors whose transitions, windows and dates did not
+change are kept by the process (incidents/uptime/history.py, kept_history),
+so *after* and *after an incident PATCH* read none of them again.
 
 Median render time and the queries of one render, side by side in one run.
 
@@ -64,14 +71,24 @@ def fill(monitors, per_day, days=90):
     return len(rows)
 
 
-def render_once(client, write_number):
+def write(kind, number):
+    """What makes the stored page out of date: a monitor renamed, or an
+    incident (naming one monitor) retitled as a PATCH would."""
+    from incidents.models import Incident, Monitor
+
+    if kind == "incident":
+        incident = Incident.objects.get(title__startswith="Slow answers")
+        incident.change(title=f"Slow answers ({number})", notify=False)
+    else:
+        Monitor.objects.get(pk="mon_up000").change(name=f"Service 0 ({number})")
+
+
+def render_once(client, write_number, kind="monitor"):
     """One write, then one fresh render: (milliseconds, queries)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from incidents.models import Monitor
-
-    Monitor.objects.get(pk="mon_up000").change(name=f"Service 0 ({write_number})")
+    write(kind, write_number)
     with CaptureQueriesContext(connection) as queries:
         started = time.perf_counter()
         response = client.get("/")
@@ -80,10 +97,11 @@ def render_once(client, write_number):
     return elapsed, len(queries.captured_queries), response.content
 
 
-def measure_side(client, samples, before=False, cold=False):
+def measure_side(client, samples, before=False, cold=False, kind="monitor"):
     from unittest import mock
 
     from incidents.pages import views
+    from incidents.uptime import history
     from incidents.uptime.models import UptimeDay
 
     times, queries = [], []
@@ -92,7 +110,8 @@ def measure_side(client, samples, before=False, cold=False):
         for number in range(samples):
             if cold:
                 UptimeDay.objects.all().delete()
-            elapsed, count, body = render_once(client, number)
+                history.forget_kept()
+            elapsed, count, body = render_once(client, number, kind)
             times.append(elapsed)
             queries.append(count)
     bars = body.count(b'<li class="bar-')
@@ -132,6 +151,9 @@ def measure(args, workdir):
         call_command("createcachetable", verbosity=0)
         call_command("collectstatic", verbosity=0, interactive=False)
         transitions = fill(args.monitors, args.per_day)
+        from incidents.models import Incident
+
+        Incident.open_incident(title="Slow answers", message="Looking.", monitor_ids=["mon_up001"])
         bench.log(f"uptime: {args.monitors} monitors, {transitions:,} transitions over 90 days")
         client = Client()
         client.get("/")  # templates loaded, roll-ups written
@@ -142,6 +164,7 @@ def measure(args, workdir):
                 "transitions": transitions,
                 "before": measure_side(client, args.samples, before=True),
                 "after": measure_side(client, args.samples),
+                "after_incident": measure_side(client, args.samples, kind="incident"),
                 "after_cold": measure_side(client, max(3, args.samples // 4), cold=True),
                 "database": database.describe(),
             }
@@ -163,7 +186,8 @@ def markdown(result):
     ]
     for key, label in [
         ("before", "before (no bars)"),
-        ("after", "after (roll-ups)"),
+        ("after", "after (a monitor renamed)"),
+        ("after_incident", "after an incident PATCH"),
         ("after_cold", "after, cold (every closed day computed)"),
     ]:
         side = result[key]
