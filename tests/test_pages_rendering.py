@@ -307,7 +307,7 @@ class TestOneRendererAfterAWrite:
         assert clock[0] >= store.RENDER_WAIT_SECONDS
 
     @pytest.mark.django_db(transaction=True)
-    def test_a_workers_threads_wait_for_one_of_them_instead_of_polling(self, monkeypatch):
+    def test_a_workers_threads_wait_for_one_of_them_instead_of_polling(self, monkeypatch, settings):
         """A storm: after each write a worker's threads all want the page at
         once. One of them gets it; the others wait for that thread instead of
         asking the shared cache every few milliseconds meanwhile."""
@@ -317,6 +317,12 @@ class TestOneRendererAfterAWrite:
         from django.db import connections
 
         from incidents.cache.store import Rendered, Shelf
+
+        # What the threads of one process do between them, on a cache that
+        # threads can share: SQLite's in-memory test database refuses a
+        # read while another thread writes ("table is locked"), which reads
+        # as a cache outage and makes every thread build on its own.
+        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
         shelf = Shelf(
             "test:waits:",
