@@ -216,6 +216,28 @@ def test_a_page_time_zone_change(clock, settings):
     assert html == from_scratch()
 
 
+def test_the_page_settings_time_zone_sets_the_days(clock):
+    """The admin's zone (page settings), not only PAGE_TIME_ZONE, is the
+    zone of the days, as its help text says."""
+    from incidents.appearance.models import PageSettings
+
+    add_monitors(["mon_zone"])
+    late = (T0 - timedelta(days=5)).replace(hour=22, minute=30)  # 07:30 the next day in Tokyo
+    MonitorStatusChange.objects.bulk_create(
+        MonitorStatusChange(monitor_id="mon_zone", from_status=a, to_status=b, created_at=at)
+        for a, b, at in [("operational", "down", late), ("down", "operational", late + HOUR)]
+    )
+    assert bars_of(render(), "mon_zone")[-6][1].startswith("15 May 2026: Outage.")
+    row = PageSettings.objects.get_solo()
+    row.time_zone = "Asia/Tokyo"
+    row.save()  # as the admin saves it: a new generation
+    html = render()
+    bars = bars_of(html, "mon_zone")
+    assert bars[-6][1].startswith("15 May 2026: Operational.")
+    assert bars[-5][1].startswith("16 May 2026: Outage.")
+    assert html == from_scratch()
+
+
 def test_a_window_over_a_past_day(page, clock):
     start = (T0 - timedelta(days=2)).replace(hour=8)
     Incident.open_incident(

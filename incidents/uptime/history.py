@@ -1,7 +1,8 @@
 """Uptime history: seconds per day in each state, exact, from the recorded
 transitions and the maintenance windows (CONTRACT "Uptime").
 
-- Days are calendar days in the page's time zone (PAGE_TIME_ZONE): a DST day
+- Days are calendar days in the page's time zone (the page settings', else
+  PAGE_TIME_ZONE): a DST day
   has 23 or 25 hours; today is counted up to now.
 - Before the monitor existed: no data. Under an active window covering the
   monitor (from its start to its scheduled end, or to when it was resolved if
@@ -33,6 +34,7 @@ from django.db.models import OuterRef, Q, Subquery
 from django.utils import formats, timezone
 from django.utils.translation import get_language, pgettext
 
+from incidents.appearance.page import page_settings
 from incidents.models import IncidentMonitor, Monitor, MonitorStatusChange
 
 logger = logging.getLogger(__name__)
@@ -59,7 +61,8 @@ MAX_DAYS = 365
 
 
 def page_zone():
-    return ZoneInfo(settings.KAMUSTATUS_TIME_ZONE)
+    """The page's time zone: the admin's (page settings), else PAGE_TIME_ZONE."""
+    return ZoneInfo(page_settings().time_zone)
 
 
 def whole_seconds(moment):
