@@ -155,3 +155,41 @@ def test_a_refused_patch_writes_nothing(api, incident_with):
     assert api("GET", f"/api/incidents/{incident_id}").json() == before
     assert AuditRecord.objects.count() == audited
     assert Incident.objects.get(pk=incident_id).updates.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writes_naming_one_monitor_do_not_wait_for_each_other(make_monitor):
+    """New incidents for the same monitor (every alert of one outage) keep it
+    from deletion without queueing on it: a second transaction gets the same
+    hold at once, while a deletion waits until both have committed."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite's write transaction holds the whole database")
+    import threading
+
+    from django.db import DatabaseError, connections, transaction
+
+    from incidents.models import Monitor
+
+    monitor = make_monitor()
+    outcomes = {}
+
+    def another_write(name, action):
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '300ms'")
+                outcomes[name] = action()
+        except DatabaseError as error:
+            outcomes[name] = type(error.__cause__).__name__
+        finally:
+            connections.close_all()
+
+    def in_thread(name, action):
+        thread = threading.Thread(target=another_write, args=(name, action))
+        thread.start()
+        thread.join(10)
+
+    with transaction.atomic():
+        assert [m.id for m in Monitor.objects.kept_until_commit([monitor.id])] == [monitor.id]
+        in_thread("second", lambda: [m.id for m in Monitor.objects.kept_until_commit([monitor.id])])
+        in_thread("delete", lambda: Monitor.objects.filter(pk=monitor.id).delete())
+    assert outcomes == {"second": [monitor.id], "delete": "LockNotAvailable"}

@@ -316,12 +316,12 @@ class Incident(ShownOnPage, models.Model):
         monitors and the schedule); raise ValidationError naming fields.
 
         Returns the monitors for ``monitor_ids`` (in order) when given.
-        ``lock``, inside a write's transaction: the monitors are read locked
-        (``FOR NO KEY UPDATE``, in id order), so none can be deleted until
-        the write commits. Without that, a monitor deleted at the same moment
-        deadlocks with the new links on PostgreSQL; with it, one write waits
-        for the other: the delete then sees the incident (409), or the
-        incident sees the monitor gone (400).
+        ``lock``, inside a write's transaction: the monitors are read so that
+        none can be deleted until the write commits
+        (``Monitor.objects.kept_until_commit``). Without that, a monitor
+        deleted at the same moment deadlocks with the new links on
+        PostgreSQL; with it, one write waits for the other: the delete then
+        sees the incident (409), or the incident sees the monitor gone (400).
         """
         errors = INCIDENT.errors({"title": title, "status": status})
         schedule = {"scheduled_start": scheduled_start, "scheduled_end": scheduled_end}
@@ -329,10 +329,11 @@ class Incident(ShownOnPage, models.Model):
         if monitor_ids is not UNSET:
             ids = list(monitor_ids)
             duplicates = sorted({i for i in ids if ids.count(i) > 1})
-            matching = Monitor.objects.filter(pk__in=ids)
-            if lock and ids:
-                matching = matching.select_for_update(no_key=True).order_by("pk")
-            found = {m.id: m for m in matching} if ids else {}
+            if lock:
+                matching = Monitor.objects.kept_until_commit(ids)
+            else:
+                matching = Monitor.objects.filter(pk__in=ids) if ids else []
+            found = {m.id: m for m in matching}
             unknown = [i for i in ids if i not in found]
             if duplicates:
                 errors["monitor_ids"] = DUPLICATE_MONITORS + ", ".join(duplicates)

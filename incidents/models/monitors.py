@@ -9,7 +9,7 @@ import them where they are used.
 """
 
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import connections, models, transaction
 from django.db.models import Exists, F, OuterRef
 from django.db.models.functions import Coalesce
 
@@ -61,6 +61,29 @@ MONITOR_PAGE_ORDER = [
 
 
 class MonitorQuerySet(models.QuerySet):
+    def kept_until_commit(self, ids):
+        """The monitors ``ids`` that exist, read so that none of them can be
+        deleted until the open transaction commits — ``FOR KEY SHARE`` on
+        PostgreSQL, what a foreign key's check takes (Django's
+        ``select_for_update`` has no such mode). Writes naming the same
+        monitor then do not queue on each other, as ``FOR NO KEY UPDATE`` made
+        every new incident for it wait for the one before to commit; a
+        deletion waits for them, and they for it. On SQLite the write
+        transaction holds the whole database anyway."""
+        ids = sorted(set(ids))
+        if not ids:
+            return []
+        connection = connections[self.db]
+        quote = connection.ops.quote_name
+        places = ", ".join(["%s"] * len(ids))
+        sql = (
+            f"SELECT * FROM {quote(self.model._meta.db_table)} "  # noqa: S608 (names quoted)
+            f"WHERE {quote('id')} IN ({places}) ORDER BY {quote('id')}"
+        )
+        if connection.vendor == "postgresql":
+            sql += " FOR KEY SHARE"
+        return list(self.raw(sql, ids))
+
     def with_maintenance(self, now=None):
         """Annotate ``in_maintenance``: an active window covers the monitor."""
         from incidents.models.incidents import Incident, IncidentMonitor  # they build on monitors
