@@ -271,22 +271,57 @@ class TestOneRendererAfterAWrite:
         assert response.content == b"rendered elsewhere"
         assert own_builds == []
 
-    def test_a_waiter_never_takes_a_copy_of_an_older_generation(self, request_, monkeypatch):
+    def test_a_waiter_takes_the_copy_of_the_generation_it_read_though_a_write_landed_since(
+        self, request_, monkeypatch
+    ):
+        """The write came after the request did: the copy of the generation
+        the request read is as fresh as it needs (the next request sees the
+        write). During a refresh storm every render is outdated by the time
+        it is done; waiting for one of the newest generation, waiters waited
+        out the whole wait and then all rendered."""
         from incidents.cache import pages as rendering
         from incidents.cache import store
         from incidents.cache.store import Rendered
 
         old = generation.current()
-        assert cache.add(rendering.PAGES.claim_key("p", old), 1, 10)
-        sleeps = []
+        assert cache.add(rendering.PAGES.claim_key("p", old), 1, 10)  # another worker renders
+        sleeps, own_builds = [], []
 
-        def a_write_lands_and_the_old_render_finishes(seconds):
+        def the_render_finishes_and_a_write_lands(seconds):
             sleeps.append(seconds)
             if len(sleeps) == 1:
                 rendering.PAGES.build("p", old, lambda now: Rendered(b"old"))
                 cache.set(generation.KEY, secrets.token_hex(8), None)
 
-        monkeypatch.setattr(store.time, "sleep", a_write_lands_and_the_old_render_finishes)
+        monkeypatch.setattr(store.time, "sleep", the_render_finishes_and_a_write_lands)
+        response = rendering.serve(
+            request_, "p", lambda now: own_builds.append(now) or Rendered(b"new")
+        )
+        assert response.content == b"old"
+        assert own_builds == []
+        # The next request came after the write: it never takes that copy.
+        assert rendering.serve(request_, "p", lambda now: Rendered(b"new")).content == b"new"
+
+    def test_a_waiter_never_takes_a_copy_of_a_generation_older_than_its_own(
+        self, request_, monkeypatch
+    ):
+        from incidents.cache import pages as rendering
+        from incidents.cache import store
+        from incidents.cache.store import Rendered
+
+        old = generation.current()
+        cache.set(generation.KEY, secrets.token_hex(8), None)  # a write, before the request
+        new = generation.current()
+        assert cache.add(rendering.PAGES.claim_key("p", new), 1, 10)  # another worker renders
+        sleeps = []
+
+        def a_slow_render_of_the_old_generation_lands(seconds):
+            sleeps.append(seconds)
+            if len(sleeps) == 1:
+                rendering.PAGES.build("p", old, lambda now: Rendered(b"old"))
+                cache.delete(rendering.PAGES.claim_key("p", new))  # that worker gave up
+
+        monkeypatch.setattr(store.time, "sleep", a_slow_render_of_the_old_generation_lands)
         response = rendering.serve(request_, "p", lambda now: Rendered(b"new"))
         assert response.content == b"new"
 

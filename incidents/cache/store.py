@@ -268,14 +268,22 @@ class Shelf:
                 self.kept.keep(name, whole.etag, content)
         return replace(summary, body=content)
 
-    def current(self, name, wants_body=_always):
+    def current(self, name, wants_body=_always, seen=()):
         """``(token, found, current)``: the generation, the entry found (even
         if out of date: it is the one a new build replaces) and, if that is
         current, the entry to answer with — without its bytes when
         ``wants_body(entry)`` says they are not needed (a 304). Raises when
-        the cache is away."""
+        the cache is away.
+
+        ``seen``: generations this request has already read. An entry built
+        under one of them is as fresh as the request needs, even if a write
+        has landed since: that write came after the request did."""
         token, found = self.lookup(name)
-        if found is None or not found.is_current(token, time.time()):
+        now = time.time()
+        if found is None or not (
+            found.is_current(token, now)
+            or (found.generation in seen and found.is_current(found.generation, now))
+        ):
             return token, found, None
         if found.body is not None or not wants_body(found):
             return token, found, found
@@ -313,10 +321,15 @@ class Shelf:
 
         On a one-renderer shelf, after a write one worker claims the build
         (per entry and generation, in the shared cache); the others wait a
-        moment for its result instead of building the same entry themselves —
-        and accept only a copy current for the generation they read afresh,
-        so waiting never serves a stale one. A waiter builds itself when the
-        claim outlives RENDER_WAIT_SECONDS.
+        moment for its result instead of building the same entry themselves.
+        A waiter accepts a copy built under a generation it has read itself
+        since it arrived (``seen``), never an older one: a write that landed
+        while it waited came after it, and the very next request sees that
+        write. Accepting only the newest generation instead, during a refresh
+        storm (a write every 100 ms, a render about as long) a render was
+        always outdated by the time it was done, and waiters waited out the
+        whole RENDER_WAIT_SECONDS, then all rendered at once. A waiter
+        builds itself when the claim outlives RENDER_WAIT_SECONDS.
 
         Within a process, one thread per entry and generation does that
         claiming and polling (the *leader*); the process's other threads that
@@ -328,10 +341,11 @@ class Shelf:
         deadline = time.monotonic() + RENDER_WAIT_SECONDS
         claim = None
         leading = None  # the (name, token) this thread leads in this process
+        seen = set()  # the generations this request has read
         try:
             while True:
                 try:
-                    token, previous, entry = self.current(name, wants_body)
+                    token, previous, entry = self.current(name, wants_body, seen)
                 except Exception as error:
                     logger.warning("%s cache unavailable, rendering afresh: %r", self.what, error)
                     # Another process may write while the cache is away.
@@ -339,6 +353,7 @@ class Shelf:
                     return self.build(name, None, build)
                 if entry is not None:
                     return entry
+                seen.add(token)
                 if not self.one_renderer or time.monotonic() >= deadline:
                     break
                 if leading != (name, token):
