@@ -101,10 +101,13 @@ def test_a_second_call_within_a_minute_does_not_write_the_key_again(
     api, api_key, django_assert_num_queries
 ):
     api("GET", "/api/monitors")
-    # The key lookup and the cache lookup: no UPDATE of last_used_at.
+    # The one cache lookup (key and answer together): no UPDATE of last_used_at.
     cache_lookup = 1 if "DatabaseCache" in settings.CACHES["default"]["BACKEND"] else 0
-    with django_assert_num_queries(1 + cache_lookup):
+    with django_assert_num_queries(cache_lookup):
         assert api("GET", "/api/monitors").status_code == 200
+    # Nor for a call without a stored answer: the key's record, then the monitor.
+    with django_assert_num_queries(cache_lookup + 1):
+        assert api("GET", "/api/monitors/mon_none/checks").status_code == 404
 
 
 def test_keyed_writes_need_no_csrf_token(raw_key, make_monitor):

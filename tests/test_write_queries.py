@@ -127,6 +127,7 @@ def test_a_create_is_one_transaction_of_seven_statements(api, make_monitor, fres
 @pytest.mark.django_db(transaction=True)
 def test_a_created_window_is_answered_as_it_is_stored(api, make_monitor, fresh_cache):
     monitor = make_monitor()
+    api("GET", "/api/incidents")  # the key's record is kept by now
     body = {
         "title": "Database upgrade",
         "message": "Planned.",

@@ -4,8 +4,14 @@ A read takes the generation token *before* it reads any data and stores the
 response's bytes and headers together with it; a later read serves those bytes
 while the token is unchanged (and, for answers that depend on the clock, until
 their ``valid_until``). Any write to what the API shows changes the token
-(incidents/cache/generation.py), so nothing stale is ever served. Authentication is
-not cached: it runs on every request before this.
+(incidents/cache/generation.py), so nothing stale is ever served.
+
+The key is checked first, in the same cache read: a usable key's record is
+read with the generation and the stored answer (incidents/models/keys.py says
+how a revoke reaches every worker at once), so an unchanged answer for a known
+key is one round trip to the shared cache — one query with the database cache,
+one MGET with Redis — and nothing is read, built or answered before the key
+has passed.
 
 Each answer carries an ``ETag``; a client that sends it back in
 ``If-None-Match`` gets ``304 Not Modified`` without the body while it is
@@ -13,10 +19,13 @@ current, which is what polling scripts want.
 """
 
 import hashlib
+from functools import partial, wraps
 
 from django.http import HttpResponse, HttpResponseNotModified
 
+from incidents.api.decorators import admit, presented_key
 from incidents.cache.store import Rendered, Shelf, is_not_modified
+from incidents.models.keys import record_name
 
 # v3: entries are incidents.cache.store.Stored tuples (older ones are never
 # read back). Entries for an old token are dead weight; let them expire.
@@ -31,13 +40,32 @@ def _cache_key(request, with_query):
     return hashlib.sha256(where.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def cached_get(request, build, *, with_query=False):
-    """Serve ``build()``'s 200 response from the cache while it is current.
+def cached_get(handler=None, *, with_query=False):
+    """A keyed GET handler answered from the cache while its answer is
+    current; it authorizes as ``@authorize`` does (so needs nothing more).
 
-    ``build`` returns ``(response, valid_until)``, ``valid_until`` a datetime
-    after which the answer changes by the clock alone, or None. Other answers
-    than 200 are sent as they are and never kept.
-    """
+    The handler returns ``(response, valid_until)``, ``valid_until`` a
+    datetime after which the answer changes by the clock alone, or None; it
+    runs only when no current answer is stored. Other answers than 200 are
+    sent as they are and never kept. ``with_query``: answers differ by query
+    string (else one is kept per path, whatever the query)."""
+
+    def decorate(handler):
+        @wraps(handler)
+        def view(request, *args, **kwargs):
+            return _answer(request, partial(handler, request, *args, **kwargs), with_query)
+
+        return view
+
+    return decorate if handler is None else decorate(handler)
+
+
+def _answer(request, build, with_query):
+    raw = presented_key(request)
+    record = record_name(raw)
+    if record is None:
+        admit(request, raw)  # not a key at all: refused before the answer is looked up
+
     not_kept = []
 
     def render(now):
@@ -52,7 +80,12 @@ def cached_get(request, build, *, with_query=False):
             headers=tuple((name, response[name]) for name in KEPT_HEADERS if name in response),
         )
 
-    entry = RESPONSES.get_or_build(_cache_key(request, with_query), render)
+    entry = RESPONSES.get_or_build(
+        _cache_key(request, with_query),
+        render,
+        also=(record,),
+        check=lambda found: admit(request, raw, found),
+    )
     if entry is None:
         return not_kept[0]
     if is_not_modified(request, entry.etag):

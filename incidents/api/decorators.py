@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 from incidents import idempotency, ratelimit
 from incidents.models import ApiKey, Conflict
 from incidents.models.fields import api_name
+from incidents.models.keys import READ
 
 logger = logging.getLogger(__name__)
 
@@ -143,45 +144,58 @@ def dispatch(request, *args, **handlers):
     return handler(request, *args)
 
 
+def presented_key(request):
+    """The raw key the request sent in ``x-api-key``; 401 when it sent none."""
+    raw = request.META.get("HTTP_X_API_KEY")
+    if not raw:
+        raise ApiError(
+            "unauthorized",
+            "Send your API key in the x-api-key header.",
+            401,
+            headers={"WWW-Authenticate": 'ApiKey header="x-api-key"'},
+        )
+    return raw
+
+
+def admit(request, raw, found=READ):
+    """Set ``request.api_key`` to the usable key ``raw`` is, or refuse (401, or
+    429 for an address that failed too often). ``found``: the shared cache's
+    answer, when the caller read the key's record with what it reads anyway
+    (ApiKeyQuerySet.authenticate). The key is never echoed."""
+    key = ApiKey.objects.authenticate(raw, found)
+    if key is None:
+        # Only failures are limited, so a valid key costs nothing extra
+        # and keeps working from an address someone else abuses.
+        address = ratelimit.client_address(request)
+        wait = ratelimit.api_keys.retry_after(address)
+        if wait is not None:
+            raise ApiError(
+                "rate_limited",
+                f"Too many failed API key attempts from your address; try again in {wait} seconds.",
+                429,
+                headers={"Retry-After": str(wait)},
+            )
+        ratelimit.api_keys.record_failure(address)
+        raise ApiError(
+            "unauthorized",
+            "The API key is unknown or has been revoked.",
+            401,
+            headers={"WWW-Authenticate": 'ApiKey header="x-api-key"'},
+        )
+    key.record_use()
+    request.api_key = key
+
+
 def authorize(handler):
     """Require a usable key in ``x-api-key``; set ``request.api_key``.
 
-    Runs before anything reads data or the body. The key is never echoed.
+    Runs before anything reads data or the body. (A GET answered from its
+    stored copy checks the key in the same cache read: api/caching.py.)
     """
 
     @wraps(handler)
     def wrapper(request, *args, **kwargs):
-        raw = request.META.get("HTTP_X_API_KEY")
-        if not raw:
-            raise ApiError(
-                "unauthorized",
-                "Send your API key in the x-api-key header.",
-                401,
-                headers={"WWW-Authenticate": 'ApiKey header="x-api-key"'},
-            )
-        key = ApiKey.objects.authenticate(raw)
-        if key is None:
-            # Only failures are limited, so a valid key costs nothing extra
-            # and keeps working from an address someone else abuses.
-            address = ratelimit.client_address(request)
-            wait = ratelimit.api_keys.retry_after(address)
-            if wait is not None:
-                raise ApiError(
-                    "rate_limited",
-                    f"Too many failed API key attempts from your address; "
-                    f"try again in {wait} seconds.",
-                    429,
-                    headers={"Retry-After": str(wait)},
-                )
-            ratelimit.api_keys.record_failure(address)
-            raise ApiError(
-                "unauthorized",
-                "The API key is unknown or has been revoked.",
-                401,
-                headers={"WWW-Authenticate": 'ApiKey header="x-api-key"'},
-            )
-        key.record_use()
-        request.api_key = key
+        admit(request, presented_key(request))
         if request.method == "POST":
             return idempotent(request, partial(handler, request, *args, **kwargs))
         return handler(request, *args, **kwargs)

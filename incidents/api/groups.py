@@ -47,13 +47,10 @@ def _answer(group_id, status=200, headers=None):
     return json_response(found.to_dict(), status=status, headers=headers)
 
 
-@authorize
+@cached_get
 def list_groups(request):
-    def build():
-        found = MonitorGroup.objects.with_members().in_page_order()
-        return json_response([item.to_dict() for item in found]), None
-
-    return cached_get(request, build)
+    found = MonitorGroup.objects.with_members().in_page_order()
+    return json_response([item.to_dict() for item in found]), None
 
 
 @authorize
@@ -72,13 +69,10 @@ def create_group(request):
     return _answer(created.id, status=201, headers={"Location": location})
 
 
-@authorize
+@cached_get
 def get_group(request, group_id):
-    def build():
-        found = _group_or_404(group_id, MonitorGroup.objects.with_members())
-        return json_response(found.to_dict()), None
-
-    return cached_get(request, build)
+    found = _group_or_404(group_id, MonitorGroup.objects.with_members())
+    return json_response(found.to_dict()), None
 
 
 @authorize

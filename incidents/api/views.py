@@ -69,18 +69,15 @@ def _incident_or_404(incident_id, queryset=None):
     return found
 
 
-@authorize
+@cached_get(with_query=True)
 def list_incidents(request):
-    def build():
-        query = IncidentListQuery.from_request(request)
-        page, cursor = incident_page(query)
-        headers = {}
-        if cursor is not None:
-            url = absolute(f"{request.path}?{next_page_query(query, cursor)}", request)
-            headers["Link"] = f'<{url}>; rel="next"'
-        return json_response([item.to_dict() for item in page], headers=headers), None
-
-    return cached_get(request, build, with_query=True)
+    query = IncidentListQuery.from_request(request)
+    page, cursor = incident_page(query)
+    headers = {}
+    if cursor is not None:
+        url = absolute(f"{request.path}?{next_page_query(query, cursor)}", request)
+        headers["Link"] = f'<{url}>; rel="next"'
+    return json_response([item.to_dict() for item in page], headers=headers), None
 
 
 @authorize
@@ -112,13 +109,10 @@ def _locked_incident_or_404(incident_id):
         raise not_found_error("incident") from None
 
 
-@authorize
+@cached_get
 def get_incident(request, incident_id):
-    def build():
-        found = _incident_or_404(incident_id, Incident.objects.with_timeline())
-        return json_response(found.to_dict()), None
-
-    return cached_get(request, build)
+    found = _incident_or_404(incident_id, Incident.objects.with_timeline())
+    return json_response(found.to_dict()), None
 
 
 @authorize
@@ -213,15 +207,12 @@ def _until_next_maintenance_edge(now, monitors=()):
     return Incident.objects.next_maintenance_edge(now)
 
 
-@authorize
+@cached_get
 def list_monitors(request):
-    def build():
-        now = timezone.now()
-        found = list(Monitor.objects.for_status_page(now))
-        body = [item.to_dict() for item in found]
-        return json_response(body), _until_next_maintenance_edge(now, found)
-
-    return cached_get(request, build)
+    now = timezone.now()
+    found = list(Monitor.objects.for_status_page(now))
+    body = [item.to_dict() for item in found]
+    return json_response(body), _until_next_maintenance_edge(now, found)
 
 
 @authorize
@@ -245,14 +236,11 @@ def create_monitor(request):
     return json_response(created.to_dict(), status=201, headers={"Location": location})
 
 
-@authorize
+@cached_get
 def get_monitor(request, monitor_id):
-    def build():
-        now = timezone.now()
-        found = _monitor_or_404(monitor_id, Monitor.objects.with_maintenance(now))
-        return json_response(found.to_dict()), _until_next_maintenance_edge(now, [found])
-
-    return cached_get(request, build)
+    now = timezone.now()
+    found = _monitor_or_404(monitor_id, Monitor.objects.with_maintenance(now))
+    return json_response(found.to_dict()), _until_next_maintenance_edge(now, [found])
 
 
 @authorize

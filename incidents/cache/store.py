@@ -203,6 +203,10 @@ def _always(entry):
     return True
 
 
+def _no_check(found):
+    pass
+
+
 class Shelf:
     """Where one face keeps its stored responses, and the one way they are
     looked up, built and stored.
@@ -247,13 +251,19 @@ class Shelf:
         """The current generation (created if the cache has none) and the
         entry at ``name`` (a summary on a summary shelf), in one round trip.
         Raises when the cache is away."""
+        token, entry, _found = self._read(name)
+        return token, entry
+
+    def _read(self, name, also=()):
+        """``lookup(name)``, and the values found of the keys ``also`` names
+        (a dict), read in the same round trip."""
         key = self.summary_key(name) if self.summary_prefix else self.key(name)
         generation.settle()
-        found = read_many([generation.KEY, key])
+        found = read_many([generation.KEY, key, *also])
         token = found.get(generation.KEY) or generation.current()
         value = found.get(key)
         entry = Stored.load_summary(value) if self.summary_prefix else Stored.load(value)
-        return token, entry
+        return token, entry, {other: found[other] for other in also if other in found}
 
     def _with_bytes(self, name, summary):
         """The entry a summary names, bytes included: this process's copy,
@@ -278,16 +288,20 @@ class Shelf:
         ``seen``: generations this request has already read. An entry built
         under one of them is as fresh as the request needs, even if a write
         has landed since: that write came after the request did."""
-        token, found = self.lookup(name)
+        return self._current(name, wants_body, seen=seen)[:3]
+
+    def _current(self, name, wants_body, also=(), seen=()):
+        """``current(...)`` and what was found of ``also`` (read with it)."""
+        token, found, extra = self._read(name, also)
         now = time.time()
         if found is None or not (
             found.is_current(token, now)
             or (found.generation in seen and found.is_current(found.generation, now))
         ):
-            return token, found, None
+            return token, found, None, extra
         if found.body is not None or not wants_body(found):
-            return token, found, found
-        return token, found, self._with_bytes(name, found)
+            return token, found, found, extra
+        return token, found, self._with_bytes(name, found), extra
 
     def store(self, name, entry):
         """Keep an entry for the next request; a cache outage only logs."""
@@ -314,10 +328,15 @@ class Shelf:
             self.store(name, entry)
         return entry
 
-    def get_or_build(self, name, build, *, wants_body=_always, look_up=True):
+    def get_or_build(self, name, build, *, wants_body=_always, look_up=True, also=(), check=None):
         """The current entry for ``name``, else one built with ``build(now)``
         and stored. ``look_up=False`` skips the lookup (the caller just saw
         the cache fail) and builds at once, without storing.
+
+        ``check(found)``, when given, runs once before anything is answered
+        or built (it may raise): ``found`` is what the first lookup found of
+        the keys ``also`` names, read in the same round trip (the API's key
+        record), or None when the cache was not read (away, or skipped).
 
         On a one-renderer shelf, after a write one worker claims the build
         (per entry and generation, in the shared cache); the others wait a
@@ -336,7 +355,9 @@ class Shelf:
         want the same entry wait on it (``_Waits``) and look again once it has
         an answer — so during a refresh storm a worker's threads do not poll
         the shared cache by the dozen while its renderer needs the CPU."""
+        check = check or _no_check
         if not look_up or generation.cache_recently_failed():
+            check(None)
             return self.build(name, None, build)
         deadline = time.monotonic() + RENDER_WAIT_SECONDS
         claim = None
@@ -345,12 +366,16 @@ class Shelf:
         try:
             while True:
                 try:
-                    token, previous, entry = self.current(name, wants_body, seen)
+                    token, previous, entry, found = self._current(name, wants_body, also, seen)
                 except Exception as error:
                     logger.warning("%s cache unavailable, rendering afresh: %r", self.what, error)
                     # Another process may write while the cache is away.
                     generation.mark_pending()
+                    check(None)
                     return self.build(name, None, build)
+                if check is not _no_check:
+                    check(found)
+                    check, also = _no_check, ()
                 if entry is not None:
                     return entry
                 seen.add(token)
