@@ -379,13 +379,9 @@ class Incident(ShownOnPage, models.Model):
             )
             cls._require_text(message)
             now = (at or now_seconds()).replace(microsecond=0)
-            incident = cls.objects.create(
-                title=title.strip(),
-                status=status,
-                started_at=scheduled_start or now,
-                resolved_at=now if status == cls.RESOLVED else None,
-                created_at=now,
-            )
+            incident = cls(title=title.strip(), started_at=scheduled_start or now, created_at=now)
+            incident._move_to(status, now)  # as its first entry will
+            incident.save(force_insert=True)
             if scheduled_start is not None:
                 MaintenanceWindow.objects.create(
                     incident=incident,
@@ -640,13 +636,18 @@ class Incident(ShownOnPage, models.Model):
             created_at=at,
         )
         self._keep_related("updates", [*timeline, update])
+        self._move_to(status, at)
+        return update
+
+    def _move_to(self, status, at):
+        """The status of an entry posted at ``at``: ``resolved`` sets
+        resolvedAt (unless already resolved), any other clears it."""
         self.status = status
         if status == self.RESOLVED:
             if self.resolved_at is None:
                 self.resolved_at = at
         else:
             self.resolved_at = None
-        return update
 
     def _set_monitors(self, monitors):
         if self.monitor_links.all():
