@@ -11,8 +11,7 @@ from django import forms
 
 from incidents.alerts.models import Alert
 from incidents.api.decorators import api_view, authorize, dispatch, json_response
-from incidents.api.paging import ID_RE, IncidentListQuery, keyset_page
-from incidents.site import absolute
+from incidents.api.paging import ID_RE, IncidentListQuery, keyset_page, next_page_headers
 
 
 class AlertListQuery(forms.Form):
@@ -80,8 +79,6 @@ def alerts(request):
 def list_alerts(request):
     query = AlertListQuery.from_request(request)
     page, cursor = alert_page(query)
-    headers = {}
-    if cursor is not None:
-        url = absolute(f"{request.path}?{next_page_query(query, cursor)}", request)
-        headers["Link"] = f'<{url}>; rel="next"'
+    next_query = None if cursor is None else next_page_query(query, cursor)
+    headers = next_page_headers(request, next_query)
     return json_response([alert.to_dict() for alert in page], headers=headers)

@@ -18,6 +18,7 @@ from django.db.models import Q
 
 from incidents.api.decorators import invalid
 from incidents.models import Incident, Monitor
+from incidents.site import absolute
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
@@ -158,6 +159,15 @@ def incident_page(query):
     if query["monitorId"]:
         incidents = incidents.for_monitor(query["monitorId"])
     return keyset_page(incidents, "started_at", query["cursor"], query["limit"])
+
+
+def next_page_headers(request, next_query):
+    """A list page's headers: ``Link: <…>; rel="next"`` with the next page's
+    query string, when there is a next page (``next_query`` not None)."""
+    if next_query is None:
+        return {}
+    url = absolute(f"{request.path}?{next_query}", request)
+    return {"Link": f'<{url}>; rel="next"'}
 
 
 def next_page_query(query, cursor):

@@ -22,7 +22,13 @@ from incidents.api.decorators import (
     json_response,
     not_found_error,
 )
-from incidents.api.paging import ID_RE, IncidentListQuery, incident_page, next_page_query
+from incidents.api.paging import (
+    ID_RE,
+    IncidentListQuery,
+    incident_page,
+    next_page_headers,
+    next_page_query,
+)
 from incidents.api.validation import (
     INCIDENT_CHANGE,
     MONITOR_CHANGE,
@@ -73,10 +79,8 @@ def _incident_or_404(incident_id, queryset=None):
 def list_incidents(request):
     query = IncidentListQuery.from_request(request)
     page, cursor = incident_page(query)
-    headers = {}
-    if cursor is not None:
-        url = absolute(f"{request.path}?{next_page_query(query, cursor)}", request)
-        headers["Link"] = f'<{url}>; rel="next"'
+    next_query = None if cursor is None else next_page_query(query, cursor)
+    headers = next_page_headers(request, next_query)
     return json_response([item.to_dict() for item in page], headers=headers), None
 
 
