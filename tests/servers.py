@@ -311,3 +311,31 @@ class CuttableProxy:
             live = list(self.sockets)
         for sock in live:
             self._close(sock)
+
+
+# Redis for the tests that use it: db 3 unless TEST_REDIS_URL says otherwise.
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/3")
+
+
+def redis_or_skip():
+    """Skip the test unless Redis answers at TEST_REDIS_URL."""
+    import pytest
+
+    redis = pytest.importorskip("redis")
+    try:
+        redis.Redis.from_url(TEST_REDIS_URL, socket_timeout=2).ping()
+    except redis.RedisError:
+        pytest.skip("needs Redis")
+
+
+def redis_caches():
+    """``CACHES`` for the project's Redis cache, under a key prefix of this
+    call's own (tests share the Redis database)."""
+    return {
+        "default": {
+            "BACKEND": "incidents.cache.redis.SharedRedisCache",
+            "LOCATION": TEST_REDIS_URL,
+            "KEY_PREFIX": f"kamu-test-{secrets.token_hex(4)}",
+            "TIMEOUT": 60,
+        }
+    }

@@ -6,7 +6,6 @@ Each in-process test runs on the configured cache (the database's, or Redis
 with REDIS_URL) and, when Redis is at hand, on Redis as well."""
 
 import base64
-import os
 import pickle
 import secrets
 
@@ -21,19 +20,9 @@ from django.urls import reverse
 from incidents import ratelimit
 from incidents.cache import store
 from incidents.models import ApiKey, ApiKeyQuerySet, AuditRecord
-from tests.servers import Site, http, manage
+from tests.servers import TEST_REDIS_URL, Site, http, manage, redis_caches, redis_or_skip
 
 pytestmark = pytest.mark.django_db
-
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/3")
-
-
-def redis_or_skip():
-    redis = pytest.importorskip("redis")
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
-    except redis.RedisError:
-        pytest.skip("needs Redis")
 
 
 @pytest.fixture(params=["configured", "redis"])
@@ -43,15 +32,7 @@ def backend(request, db):
         if not isinstance(caches["default"], DatabaseCache):
             pytest.skip("the configured cache is Redis already")
         redis_or_skip()
-        config = {
-            "default": {
-                "BACKEND": "incidents.cache.redis.SharedRedisCache",
-                "LOCATION": REDIS_URL,
-                "KEY_PREFIX": f"kamu-test-{secrets.token_hex(4)}",
-                "TIMEOUT": 60,
-            }
-        }
-        with override_settings(CACHES=config):
+        with override_settings(CACHES=redis_caches()):
             yield request.param
         return
     caches["default"].clear()
@@ -250,7 +231,10 @@ def site(request, tmp_path):
     environ = {}
     if request.param == "redis":
         redis_or_skip()
-        environ = {"REDIS_URL": REDIS_URL, "CACHE_KEY_PREFIX": f"kamu-test-{secrets.token_hex(4)}"}
+        environ = {
+            "REDIS_URL": TEST_REDIS_URL,
+            "CACHE_KEY_PREFIX": f"kamu-test-{secrets.token_hex(4)}",
+        }
     served = Site(
         tmp_path,
         workers=2,

@@ -1,33 +1,21 @@
 """With REDIS_URL, a process keeps one Redis client and connection pool,
 whatever thread asks (Django's RedisCache built one per thread)."""
 
-import os
-import secrets
 import threading
 
 import pytest
 from django.core.cache import caches
 from django.test import override_settings
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/3")
+from tests.servers import TEST_REDIS_URL, redis_caches, redis_or_skip
+
+REDIS_URL = TEST_REDIS_URL
 
 
 @pytest.fixture
 def redis_cache():
-    redis = pytest.importorskip("redis")
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
-    except redis.RedisError:
-        pytest.skip("needs Redis")
-    config = {
-        "default": {
-            "BACKEND": "incidents.cache.redis.SharedRedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": f"kamu-test-{secrets.token_hex(4)}",
-            "TIMEOUT": 60,
-        }
-    }
-    with override_settings(CACHES=config):
+    redis_or_skip()
+    with override_settings(CACHES=redis_caches()):
         yield
 
 
