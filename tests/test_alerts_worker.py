@@ -9,7 +9,7 @@ import time
 import pytest
 
 from incidents.alerts import signing
-from tests.servers import environment, manage, secret_key, start_worker
+from tests.servers import environment, manage, migrated_sqlite, secret_key, start_worker
 from tests.webhook_receiver import running_receiver
 
 pytestmark = pytest.mark.slow
@@ -38,7 +38,7 @@ def project(tmp_path, receiver):
         CHECKS_ALLOW_PRIVATE="1",  # the receiver listens on loopback
         EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
     )
-    manage(env, "migrate", "--noinput", "-v0")
+    migrated_sqlite(tmp_path / "db.sqlite3")
     return env, tmp_path / "db.sqlite3"
 
 

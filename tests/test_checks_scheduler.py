@@ -18,7 +18,7 @@ from incidents.checks.results import Outcome, record_outcomes
 from incidents.checks.scheduler import CheckScheduler, claim_due_checks, next_slot
 from incidents.models import Check, CheckResult
 from tests.check_peers import http_target
-from tests.servers import secret_key
+from tests.servers import migrated_sqlite, secret_key
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -134,7 +134,7 @@ def test_two_workers_run_each_of_200_checks_once_per_interval(tmp_path):
                               check=True, capture_output=True, text=True, timeout=120)  # fmt: skip
 
     if needs_migrate:
-        manage("migrate", "--noinput", "-v0")
+        migrated_sqlite(tmp_path / "workers.sqlite3")
     with http_target() as target:
         manage(
             "shell",

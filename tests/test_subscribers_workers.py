@@ -1,6 +1,6 @@
 """Two real ``manage.py worker`` processes share the fan-out and the sending
-of 3 events to 2,000 subscribers: the SMTP sink (aiosmtpd) receives 6,000
-mails, none twice. On PostgreSQL the workers use the test database (SKIP
+of 3 events to 600 subscribers (18 batches of 100): the SMTP sink (aiosmtpd)
+receives 1,800 mails, none twice. On PostgreSQL the workers use the test database (SKIP
 LOCKED claims); on SQLite a migrated file (claims under its write lock)."""
 
 import os
@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from tests.servers import secret_key
+from tests.servers import migrated_sqlite, secret_key
 from tests.smtp_sink import running_sink
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
-SUBSCRIBERS = 2000
+SUBSCRIBERS = 600
 EVENTS = 3
 
 
@@ -61,7 +61,7 @@ def env(database_url, sink):
         LOG_LEVEL="WARNING",
     )
     if database_url.startswith("sqlite"):
-        manage(environment, "migrate", "--noinput", "-v0")
+        migrated_sqlite(database_url.removeprefix("sqlite:///"))
     return environment
 
 
