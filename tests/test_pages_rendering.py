@@ -1,6 +1,7 @@
 """Stored pages: reused while nothing they show changes, rebuilt the moment
 something does, and cheap to ask about again (ETag, Last-Modified)."""
 
+import gzip
 import secrets
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +12,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from incidents.cache import generation
+from incidents.cache import generation, store
 from incidents.cache.pages import PAGES, page_key
 from incidents.models import Incident, Monitor
 
@@ -94,6 +95,29 @@ def test_the_rendered_page_lives_in_the_shared_cache(client, api_monitor):
     token = cache.get(generation.KEY)
     assert cache.get(page_key("status:en"))[0] == token
     assert cache.get(page_key("status:live:en"))[0] == token
+
+
+def test_the_page_is_kept_compressed_and_compressed_once_per_version(
+    client, api_monitor, monkeypatch
+):
+    """The shared cache holds the page gzip-compressed, as the worker that
+    rendered it compressed it: another worker fetches that small copy and
+    sends it to a browser without compressing the page again."""
+    plain = client.get("/").content
+    stored = cache.get(page_key("status:en"))[-1]
+    assert gzip.decompress(stored) == plain and len(stored) < len(plain) / 3
+    PAGES.kept.clear()  # as in another worker
+    PAGES.packs.clear()
+
+    def compress(*args, **kwargs):
+        raise AssertionError("the page was compressed again")
+
+    monkeypatch.setattr(store.gzip, "compress", compress)
+    packed = client.get("/", HTTP_ACCEPT_ENCODING="gzip")
+    assert packed["Content-Encoding"] == "gzip" and packed.content == stored
+    PAGES.kept.clear()
+    PAGES.packs.clear()
+    assert client.get("/").content == plain  # and unpacked for a client without gzip
 
 
 def test_an_unchanged_page_costs_one_round_trip_and_no_rendering(

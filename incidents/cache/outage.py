@@ -33,7 +33,6 @@ from functools import wraps
 from pathlib import Path
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import DatabaseError, connection
 from django.db.backends.signals import connection_created
 from django.http import HttpResponse
@@ -42,8 +41,7 @@ from django.utils.html import format_html
 from django.utils.translation import get_language, gettext
 from redis.exceptions import RedisError
 
-from incidents.cache.pages import STATUS_PAGE_VARY, page_key, status_page_name
-from incidents.cache.store import Stored
+from incidents.cache.pages import PAGES, STATUS_PAGE_VARY, status_page_name
 from incidents.languages import date_format, default_language
 
 logger = logging.getLogger(__name__)
@@ -196,7 +194,7 @@ def last_good(name):
     except OSError:
         pass
     try:
-        stored = Stored.load(cache.get(page_key(name)))
+        stored = PAGES.whole(name)
     except Exception:
         stored = None
     if stored is not None:

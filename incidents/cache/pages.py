@@ -17,20 +17,18 @@ is part of every page's name (``page_name``): a copy per offered language,
 never more (incidents/languages.py decides, before the lookup).
 """
 
-import gzip
-
 from django.http import HttpResponse, HttpResponseNotModified
 from django.utils.http import http_date
 from django.utils.translation import get_language
 
-from incidents.cache.store import Shelf, _KeptBytes, is_not_modified
+from incidents.cache.store import Shelf, is_not_modified
 
 # Stored as plain tuples (see incidents/cache/store.py); the version in the
 # prefix changes when their shape does. Kept until replaced, or for a week
 # (every stored entry expires; a page nobody asks for goes by itself).
 PAGES = Shelf(
-    "kamustatus:page:v2:",
-    summary_prefix="kamustatus:page-summary:v2:",
+    "kamustatus:page:v3:",
+    summary_prefix="kamustatus:page-summary:v3:",
     claim_prefix="kamustatus:page-render:",
     timeout=7 * 24 * 60 * 60,
     what="page",
@@ -38,6 +36,9 @@ PAGES = Shelf(
     # live part, the permalinks being read most...).
     kept_per_process=64,
     one_renderer=True,
+    # Stored gzip-compressed: with the uptime bars the status page is about
+    # 520 KB, 16 KB compressed — what each worker fetches after a write.
+    packed=True,
 )
 
 # Browsers and proxies may keep a copy but must ask again every time; the
@@ -56,11 +57,10 @@ STATUS_PAGE_VARY = ("HX-Request", "Accept-Encoding")
 # The status page is sent compressed to clients that accept gzip (every
 # browser): with 90 days of bars per monitor it is mostly repetition, and the
 # bytes on the wire, not the server, are its cost. Compressed once per version
-# per process, as the whole page's bytes are kept; the compressed version is
-# another representation of the same bytes, so its ETag is the weak form of
-# theirs (as Django's GZipMiddleware does), which If-None-Match matches too.
-GZIP_LEVEL = 6
-_gzipped = _KeptBytes(16)
+# once per version by the worker that renders it (PAGES is ``packed``); the
+# compressed version is another representation of the same bytes, so its
+# ETag is the weak form of theirs (as Django's GZipMiddleware does), which
+# If-None-Match matches too.
 
 
 def wants_live_part(request):
@@ -143,12 +143,9 @@ def accepts_gzip(accept_encoding):
 
 
 def gzipped(etag, body):
-    """``body`` (the bytes stored under ``etag``) compressed, once per process."""
-    found = _gzipped.get(etag, etag)
-    if found is None:
-        found = gzip.compress(body, GZIP_LEVEL, mtime=0)
-        _gzipped.keep(etag, etag, found)
-    return found
+    """``body`` (the bytes stored under ``etag``) compressed: the copy the
+    shelf keeps, compressed once per version."""
+    return PAGES.packed_body(etag, body)
 
 
 def compressed(request, response):

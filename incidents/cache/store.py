@@ -16,19 +16,25 @@ A shelf may also
   holding the latest bytes it served (the status page: an unchanged page is
   then one round trip, and a 304 needs no bytes at all);
 - let *one* worker render an entry that went out of date while the others
-  wait a moment for its copy (after a write, every worker misses at once).
+  wait a moment for its copy (after a write, every worker misses at once);
+- keep its bytes gzip-compressed in the shared cache (``packed``): the worker
+  that renders compresses them once, and every process fetches the small
+  compressed copy, keeps it for clients that accept gzip and unpacks it once
+  for those that do not. Entries in memory always hold the plain bytes.
 
 A cache outage costs speed, never an answer: the entry is built afresh and not
 stored, with one log line per request (no traceback). What a face sends — its
 headers, Cache-Control, CORS, key names — stays with the face.
 """
 
+import gzip
 import hashlib
 import logging
 import threading
 import time
 from dataclasses import astuple, dataclass, fields, replace
 from datetime import datetime
+from zlib import error as zlib_error
 
 from django.core.cache import cache
 from django.utils import timezone
@@ -44,6 +50,9 @@ logger = logging.getLogger(__name__)
 RENDER_POLL_SECONDS = 0.01
 RENDER_WAIT_SECONDS = 2.0
 RENDER_CLAIM_SECONDS = 10
+
+# gzip's level for packed bytes: the default, compressed once per version.
+PACK_LEVEL = 6
 
 
 @dataclass(frozen=True)
@@ -199,6 +208,14 @@ class _Waits:
             event.set()
 
 
+def _pack(content):
+    return gzip.compress(content, PACK_LEVEL, mtime=0)
+
+
+# Compressed copies of entries from shelves that store plain bytes.
+_unpacked_shelf_packs = _KeptBytes(16)
+
+
 def _always(entry):
     return True
 
@@ -225,6 +242,7 @@ class Shelf:
         kept_per_process=0,
         one_renderer=False,
         claim_prefix=None,
+        packed=False,
     ):
         if not (isinstance(timeout, int | float) and timeout > 0):
             raise ValueError("every stored entry needs a finite timeout (seconds)")
@@ -236,6 +254,8 @@ class Shelf:
         self.one_renderer = one_renderer
         self.waits = _Waits()
         self.claim_prefix = claim_prefix or prefix + "render:"
+        # On a packed shelf: this process's compressed copies, by ETag.
+        self.packs = _KeptBytes(max(kept_per_process, 16)) if packed else None
 
     def key(self, name):
         """Where the whole entry (bytes included) is kept."""
@@ -265,12 +285,35 @@ class Shelf:
         entry = Stored.load_summary(value) if self.summary_prefix else Stored.load(value)
         return token, entry, {other: found[other] for other in also if other in found}
 
+    def whole(self, name):
+        """The whole entry stored at ``name`` (plain bytes), or None; raises
+        when the cache is away."""
+        whole = Stored.load(cache.get(self.key(name)))
+        if whole is None or self.packs is None:
+            return whole
+        try:
+            content = gzip.decompress(whole.body)
+        except (OSError, EOFError, zlib_error):
+            return None  # not what this shelf stores: built again
+        self.packs.keep(whole.etag, whole.etag, whole.body)
+        return replace(whole, body=content)
+
+    def packed_body(self, etag, content):
+        """``content`` (the plain bytes of the entry ``etag``) gzip-compressed:
+        this process's copy, compressed once per version when it has none."""
+        packs = self.packs if self.packs is not None else _unpacked_shelf_packs
+        found = packs.get(etag, etag)
+        if found is None:
+            found = _pack(content)
+            packs.keep(etag, etag, found)
+        return found
+
     def _with_bytes(self, name, summary):
         """The entry a summary names, bytes included: this process's copy,
         else the shared one; None if it was replaced meanwhile."""
         content = self.kept.get(name, summary.etag) if self.kept else None
         if content is None:
-            whole = Stored.load(cache.get(self.key(name)))
+            whole = self.whole(name)
             if whole is None or whole.etag != summary.etag:
                 return None
             content = whole.body
@@ -305,9 +348,13 @@ class Shelf:
 
     def store(self, name, entry):
         """Keep an entry for the next request; a cache outage only logs."""
+        value = entry.to_cache()
+        if self.packs is not None:
+            packed = self.packed_body(entry.etag, entry.body)
+            value = replace(entry, body=packed).to_cache()
         try:
             # The bytes first: a summary is never seen before the bytes it names.
-            cache.set(self.key(name), entry.to_cache(), self.timeout)
+            cache.set(self.key(name), value, self.timeout)
             if self.summary_prefix:
                 cache.set(self.summary_key(name), entry.summary(), self.timeout)
         except Exception as error:
