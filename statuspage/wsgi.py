@@ -1,5 +1,6 @@
 """The WSGI application gunicorn serves: Django's, with the unchanged status
-page answered in front of it (incidents/cache/fast.py)."""
+page (incidents/cache/fast.py) and the API's unchanged keyed GETs
+(incidents/api/fast.py) answered in front of it."""
 
 import os
 
@@ -9,6 +10,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "statuspage.settings")
 
 django_application = get_wsgi_application()
 
-from incidents.cache.fast import FastPath  # noqa: E402 (needs the apps loaded)
+from incidents.api.fast import ApiFastPath  # noqa: E402 (needs the apps loaded)
+from incidents.cache.fast import FastPath  # noqa: E402
 
-application = FastPath(django_application)
+application = FastPath(ApiFastPath(django_application))

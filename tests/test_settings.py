@@ -28,6 +28,9 @@ def test_it_refuses_to_start_without_a_secret_key_in_production():
         secrets.token_urlsafe(30),  # 40 characters
         "django-insecure-" + secrets.token_urlsafe(50),
     ],
+    # Named, not shown: the same names in every process (pytest-xdist), and
+    # no key in the output.
+    ids=["one character", "two characters", "40 characters", "django-insecure prefix"],
 )
 def test_it_refuses_a_weak_secret_key_in_production(weak):
     result = django_check(DEBUG="0", SECRET_KEY=weak)

@@ -19,6 +19,7 @@ current, which is what polling scripts want.
 """
 
 import hashlib
+import threading
 from functools import partial, wraps
 
 from django.http import HttpResponse, HttpResponseNotModified
@@ -31,6 +32,17 @@ from incidents.models.keys import record_name
 # read back). Entries for an old token are dead weight; let them expire.
 RESPONSES = Shelf("kamustatus:api:v3:", timeout=300, what="API")
 KEPT_HEADERS = ("Link",)
+
+# The stored answer this thread's request was just answered with (its name),
+# for the WSGI layer to learn its headers from (incidents/api/fast.py).
+answered = threading.local()
+
+
+def cache_names(request):
+    """The names the answer to ``request`` may be kept under: that of a
+    handler whose answers differ by query string, and that of one whose
+    answers do not."""
+    return _cache_key(request, True), _cache_key(request, False)
 
 
 def _cache_key(request, with_query):
@@ -80,14 +92,16 @@ def _answer(request, build, with_query):
             headers=tuple((name, response[name]) for name in KEPT_HEADERS if name in response),
         )
 
+    name = _cache_key(request, with_query)
     entry = RESPONSES.get_or_build(
-        _cache_key(request, with_query),
+        name,
         render,
         also=(record,),
         check=lambda found: admit(request, raw, found),
     )
     if entry is None:
         return not_kept[0]
+    answered.name = name
     if is_not_modified(request, entry.etag):
         # The client already holds this version.
         return HttpResponseNotModified(headers={"ETag": entry.etag})

@@ -333,6 +333,12 @@ class Shelf:
         has landed since: that write came after the request did."""
         return self._current(name, wants_body, seen=seen)[:3]
 
+    def current_with(self, name, also, wants_body=_always):
+        """``(entry, found)``: the current entry (None if there is none) and
+        what was found of the keys ``also`` names, in one round trip."""
+        _token, _found, entry, found = self._current(name, wants_body, also)
+        return entry, found
+
     def _current(self, name, wants_body, also=(), seen=()):
         """``current(...)`` and what was found of ``also`` (read with it)."""
         token, found, extra = self._read(name, also)
