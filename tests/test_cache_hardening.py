@@ -96,19 +96,22 @@ def test_a_bump_that_failed_is_made_on_the_next_cache_call(monkeypatch, make_inc
 
     cache = caches["default"]
     before = generation.current()
-    real_write = generation.write_one
+    settings_before = generation.settings_token()
+    real_write = generation.write_many
 
     def unreachable(*args, **kwargs):
         raise ConnectionError("cache unreachable")
 
-    monkeypatch.setattr(generation, "write_one", unreachable)  # the bump's one call
+    monkeypatch.setattr(generation, "write_many", unreachable)  # the bump's one call
     monkeypatch.setattr(generation, "RETRY_PENDING_EVERY", 3600)  # no help from the thread
     make_incident(title="Written while the cache is away")  # the write itself succeeds
     assert generation.is_pending()
-    monkeypatch.setattr(generation, "write_one", real_write)
+    monkeypatch.setattr(generation, "write_many", real_write)
     assert cache.get(generation.KEY) == before  # nobody has told the cache yet
     token, _entry = PAGES.lookup("status")  # the next cache call of this process
     assert token != before and not generation.is_pending()
+    # The write it stands for may have been one to the page settings.
+    assert cache.get(generation.SETTINGS_KEY) != settings_before
 
 
 # --- Finding 5: the cache cannot be filled from outside ------------------------------

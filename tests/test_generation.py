@@ -11,7 +11,7 @@ from django.apps import apps
 from django.db.models.signals import post_delete, post_save
 
 from incidents.cache import generation
-from incidents.cache.generation import NotShownOnPage, ShownOnPage
+from incidents.cache.generation import NotShownOnPage, ShapesEveryPage, ShownOnPage
 from incidents.models import ApiKey, AuditRecord
 
 PROJECT_APPS = {"incidents"}  # add each app of the project here when it gets its own
@@ -55,6 +55,26 @@ def test_the_page_shows_what_it_did_before():
         "MonitorGroup",  # the page's sections (issue 17)
         "PageSettings",  # the name, logo, colours and links on every page
     }
+
+
+def test_only_the_page_settings_shape_every_page():
+    shaping = {model.__name__ for model in project_models() if issubclass(model, ShapesEveryPage)}
+    assert shaping == {"PageSettings"}
+
+
+@pytest.mark.django_db
+def test_only_a_write_to_the_page_settings_changes_the_settings_token(make_incident):
+    from incidents.appearance.models import PageSettings
+
+    before, settings_before = generation.current(), generation.settings_token()
+    make_incident(title="Slow API")
+    assert generation.current() != before
+    assert generation.settings_token() == settings_before
+    row = PageSettings.objects.get_solo()
+    assert generation.settings_token() != settings_before
+    settings_before = generation.settings_token()
+    row.delete()
+    assert generation.settings_token() != settings_before
 
 
 @pytest.mark.django_db

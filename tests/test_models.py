@@ -304,7 +304,9 @@ def test_with_the_database_cache_a_write_sets_the_token_once(monkeypatch):
         pytest.skip("the after-commit token is needed with a cache outside the database")
     calls = []
     original = generation._set_new_token
-    monkeypatch.setattr(generation, "_set_new_token", lambda: calls.append(1) or original())
+    monkeypatch.setattr(
+        generation, "_set_new_token", lambda **options: calls.append(1) or original(**options)
+    )
     before = generation.current()
     Monitor.create_monitor(name="Committed for real")
     assert len(calls) == 1  # inside the transaction; it committed with the monitor

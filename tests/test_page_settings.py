@@ -3,6 +3,8 @@ it): the environment's values until then, every face following a change on
 the next request, and the rules on the colours, links and logo."""
 
 import re
+import secrets
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.core import mail
@@ -15,6 +17,7 @@ from incidents.appearance.page import page_settings
 from incidents.models import Incident
 from incidents.site import page_url
 from tests.admin_forms import page_form
+from tests.servers import TEST_REDIS_URL, Site, http, manage, redis_or_skip
 
 CHANGE_URL = reverse("admin:appearance_pagesettings_change", args=[1])
 FORM = "pagesettings_form"
@@ -284,20 +287,114 @@ def test_a_stored_page_costs_no_settings_lookup(
         assert "Globex status" in client.get("/").content.decode()
 
 
-def test_settings_are_read_once_per_generation(admin_client, client):
+def settings_reads(queries):
+    return [q for q in queries.captured_queries if "appearance_pagesettings" in q["sql"]]
+
+
+def test_settings_are_read_once_per_change_of_them(admin_client, client, api):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     save_settings(admin_client, name="Globex")
     client.get("/api/v2/status.json")  # reads the settings once
     with CaptureQueriesContext(connection) as queries:
-        for _ in range(3):  # each a request: the generation, no settings query
+        for number in range(3):  # each a request: the generation, no settings query
             assert client.get("/api/v2/summary.json").status_code == 200
-    assert not [q for q in queries.captured_queries if "appearance_pagesettings" in q["sql"]]
-    save_settings(admin_client, name="Initech")
+            # A write the page shows, whose answer names the page's address.
+            created = api("POST", "/api/incidents", {"title": f"#{number}", "message": "m"})
+            assert created.status_code == 201
+            assert f"#{number}" in client.get("/").content.decode()  # rendered again
+    assert not settings_reads(queries)
+    save_settings(admin_client, name="Initech", public_url="https://status.example.com")
     with CaptureQueriesContext(connection) as queries:
         assert "Initech" in client.get("/api/v2/summary.json").content.decode()
-    assert [q for q in queries.captured_queries if "appearance_pagesettings" in q["sql"]]
+        created = api("POST", "/api/incidents", {"title": "Later", "message": "m"})
+        assert created["Location"].startswith("https://status.example.com/api/incidents/")
+    assert len(settings_reads(queries)) == 1
+
+
+def test_a_write_then_a_change_of_settings_shows_at_once_everywhere(admin_client, client, api):
+    api("POST", "/api/incidents", {"title": "Slow API", "message": "Looking."})
+    assert "Acme status" in header(client)[0]  # stored now, settings kept
+    save_settings(admin_client, name="Globex", public_url="https://status.example.com")
+    created = api("POST", "/api/incidents", {"title": "Slower API", "message": "Still."})
+    assert created["Location"] == f"https://status.example.com/api/incidents/{created.json()['id']}"
+    head, page = header(client)
+    assert "Globex status" in head and "Slower API" in page
+    assert client.get("/api/v2/summary.json").json()["page"]["url"] == "https://status.example.com"
+
+
+# --- for real: two gunicorn workers, the settings changed in a shell ------------
+
+
+@pytest.fixture(params=["database cache", "redis"])
+def served(request, tmp_path):
+    environ = {}
+    if request.param == "redis":
+        redis_or_skip()
+        environ = {
+            "REDIS_URL": TEST_REDIS_URL,
+            "CACHE_KEY_PREFIX": f"kamu-test-{secrets.token_hex(4)}",
+        }
+    site = Site(tmp_path, workers=2, own_static=False, ALLOWED_HOSTS="127.0.0.1", **environ)
+    site.prepare(collectstatic=False).start(ready_path="/api/openapi.json")
+    try:
+        yield site
+    finally:
+        site.stop()
+
+
+@pytest.mark.slow
+def test_a_change_in_a_shell_shows_on_every_worker_after_writes(served):
+    base = served.url + "/api"
+
+    def create(title):
+        status, headers, _ = http(
+            base, "POST", "/incidents", {"title": title, "message": "m"}, served.api_key
+        )
+        assert status == 201
+        return headers["Location"]
+
+    def before(number):
+        assert create(f"Before {number}").startswith(served.url + "/api/incidents/inc_")
+        assert "Kamustatus status" in served.get("/")[2]
+
+    # In parallel, so that both workers answer, and keep the settings across writes.
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(before, range(40)))
+    manage(
+        served.env,
+        "shell",
+        "-c",
+        "from incidents.appearance.models import PageSettings\n"
+        "from incidents.cache import generation\n"
+        # A process started long ago, its first bump made: only the save
+        # tells the workers.
+        "generation._pending = False\n"
+        "row = PageSettings.objects.get_solo()\n"
+        "row.name, row.public_url = 'Globex', 'https://status.example.com'\n"
+        "row.save()",
+    )
+    for number in range(10):
+        location = create(f"After {number}")
+        assert location.startswith("https://status.example.com/api/incidents/inc_")
+        page = served.get("/")[2]
+        assert "Globex status" in page and f"After {number}" in page
+
+
+def test_a_change_no_bump_announced_shows_once_the_pending_bump_is_made(client, api):
+    from incidents.cache import generation
+
+    PageSettings.objects.get_solo()
+    api("POST", "/api/incidents", {"title": "Slow API", "message": "Looking."})
+    assert "Acme status" in header(client)[0]  # the settings kept
+    # Saved on another host while the cache was away (no signal here), and
+    # this process found the cache away meanwhile.
+    PageSettings.objects.filter(pk=1).update(name="Globex", public_url="https://globex.test")
+    generation.mark_pending()
+    created = api("POST", "/api/incidents", {"title": "Slower API", "message": "Still."})
+    assert created["Location"].startswith("https://globex.test/api/incidents/")
+    assert "Globex status" in header(client)[0]
 
 
 def test_the_worker_reads_a_change_within_a_second(admin_client, db):
@@ -310,7 +407,7 @@ def test_the_worker_reads_a_change_within_a_second(admin_client, db):
     PageSettings.objects.filter(pk=1).update(name="Globex")  # no signal: another host
     from incidents.cache import generation
 
-    generation.bump()
+    generation.bump(settings=True)  # what the save's signal does there
     time.sleep(module.OUTSIDE_REQUESTS_SECONDS)
     assert page_settings().name == "Globex"
 

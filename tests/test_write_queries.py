@@ -5,17 +5,21 @@ savepoint: the key check, the lock, each row written once (several links in
 one insert), the generation bump as one upsert, the audit row and the outbox
 row — and the answer is built from what was written, not read back. The same
 count holds for an incident with one timeline entry and monitor as for one
-with many (no statement per row).
+with many (no statement per row). Nothing runs after the commit: a create's
+``Location`` header takes the page's address from this process's copy of the
+page settings, which writes to incidents leave valid.
 """
 
 import pytest
 from django.core.cache import caches
 from django.core.cache.backends.db import DatabaseCache
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from incidents.models import AuditRecord, Incident
 from incidents.subscribers.models import Event
+from tests.servers import redis_caches, redis_or_skip
 
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
 
@@ -100,23 +104,65 @@ def test_a_patch_is_eight_statements_in_one_transaction(api, incident_with, moni
     assert Event.objects.filter(incident_ref=incident_id, type=Event.INCIDENT_RESOLVED).exists()
 
 
+@pytest.fixture(params=["configured", "redis"])
+def shared_cache(request, fresh_cache):
+    """The configured shared cache, then Redis under a prefix of its own."""
+    if request.param == "redis":
+        if not isinstance(caches["default"], DatabaseCache):
+            pytest.skip("the configured cache is Redis already")
+        redis_or_skip()
+        with override_settings(CACHES=redis_caches()):
+            yield request.param
+        return
+    yield request.param
+
+
+@pytest.fixture
+def redis_reads(monkeypatch):
+    """The reading Redis commands this process sends, by name."""
+    import redis
+
+    sent = []
+    real = redis.Redis.execute_command
+
+    def counting(self, *args, **options):
+        if args[0] in ("GET", "MGET"):
+            sent.append(args[0])
+        return real(self, *args, **options)
+
+    monkeypatch.setattr(redis.Redis, "execute_command", counting)
+    return sent
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("monitors", [0, 1, 10])
-def test_a_create_is_one_transaction_of_seven_statements(api, make_monitor, fresh_cache, monitors):
+def test_a_create_is_one_transaction_with_nothing_after_it(
+    api, make_monitor, shared_cache, redis_reads, monitors
+):
     ids = [make_monitor().id for _ in range(monitors)]
     api("GET", "/api/incidents")
+    api("POST", "/api/incidents", {"title": "Earlier", "message": "m"})  # an earlier write
     body = {"title": "Checkout down", "message": "Investigating.", "monitorIds": ids}
+    redis_reads.clear()
     response, statements = run(lambda: api("POST", "/api/incidents", body))
     assert response.status_code == 201
     assert_one_transaction(statements)
     written = statements.in_transaction()
     # The monitors read locked (when there are any); the incident; the
-    # generation bump; the links in one insert (when there are any); the
-    # first entry; the audit row; the outbox's event.
-    assert len(written) == 5 + 2 * bool(monitors), "\n".join(written)
-    # Before it, the key check; after it, the Location header's base URL:
-    # the page settings, read again because the write changed the generation.
-    assert len(statements.work) == len(written) + 3, "\n".join(statements.work)
+    # generation bump (with the database cache); the links in one insert
+    # (when there are any); the first entry; the audit row; the outbox's event.
+    bump = shared_cache != "redis"
+    assert len(written) == 4 + bump + 2 * bool(monitors), "\n".join(written)
+    # Nothing after it: the Location header's base URL comes from this
+    # process's copy of the page settings, which the write left valid, checked
+    # against the settings token read with the key's record before it.
+    assert statements.sql[-1].upper().startswith("COMMIT"), "\n".join(statements.sql)
+    if shared_cache == "redis":
+        assert statements.work == written, "\n".join(statements.work)
+        assert redis_reads == ["MGET"]  # the key's record and the tokens, no more
+    else:
+        assert len(statements.work) == len(written) + 1, "\n".join(statements.work)
+        assert len(statements.work) <= 8
     created = response.json()
     assert created == api("GET", response["Location"].removeprefix("http://testserver")).json()
     assert created["monitorIds"] == ids
@@ -125,9 +171,26 @@ def test_a_create_is_one_transaction_of_seven_statements(api, make_monitor, fres
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_location_follows_the_page_settings_at_once(api, shared_cache):
+    """A write keeps the page settings' copy, a change of the settings drops
+    it: the next create's Location header has the new address."""
+    from incidents.appearance.models import PageSettings
+
+    body = {"title": "Checkout down", "message": "Investigating."}
+    assert api("POST", "/api/incidents", body)["Location"].startswith("http://testserver/")
+    row = PageSettings.objects.get_solo()
+    row.public_url = "https://status.example.com"
+    row.save()
+    location = api("POST", "/api/incidents", body)["Location"]
+    assert location.startswith("https://status.example.com/api/incidents/inc_")
+    PageSettings.objects.all().delete()
+    assert api("POST", "/api/incidents", body)["Location"].startswith("http://testserver/")
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_created_window_is_answered_as_it_is_stored(api, make_monitor, fresh_cache):
     monitor = make_monitor()
-    api("GET", "/api/incidents")  # the key's record is kept by now
+    api("POST", "/api/incidents", {"title": "t", "message": "m"})  # key and settings kept
     body = {
         "title": "Database upgrade",
         "message": "Planned.",

@@ -13,7 +13,7 @@ class AppearanceConfig(AppConfig):
         from incidents.appearance.models import PageSettings
         from incidents.appearance.page import forget
 
-        # The generation changes too (ShownOnPage); this drops the copy this
+        # The settings token changes too (ShapesEveryPage); this drops the copy this
         # request and process hold at once.
         post_save.connect(forget, sender=PageSettings, dispatch_uid="page-settings-saved")
         post_delete.connect(forget, sender=PageSettings, dispatch_uid="page-settings-deleted")

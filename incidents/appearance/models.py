@@ -13,7 +13,7 @@ from django.core.validators import URLValidator
 from django.db import models
 
 from incidents.appearance import colours, logos
-from incidents.cache.generation import ShownOnPage
+from incidents.cache.generation import ShapesEveryPage
 
 # The languages the page can be shown in (its own words; docs/page-settings.md).
 PAGE_LANGUAGES = [
@@ -61,7 +61,7 @@ class PageSettingsManager(models.Manager):
         return row
 
 
-class PageSettings(ShownOnPage, models.Model):
+class PageSettings(ShapesEveryPage, models.Model):
     SINGLETON = 1
 
     name = models.CharField(

@@ -1,14 +1,18 @@
 """``page_settings()``: the page's settings as every face reads them.
 
 The admin's values where set, else the environment's (a fresh install has no
-row at all). Read once per content generation per process: a save in the
-admin changes the generation (``PageSettings`` is ``ShownOnPage``), so every
-host reads the new values on its very next request, while an unchanged page
-costs a look at the generation only — and the stored-page fast path, which
-serves bytes rendered with these values, does not call this at all. Within a
-request the first answer is kept, so a page rendering many links asks once;
-outside requests (the worker writing a batch of mails) a copy is kept for at
-most ``OUTSIDE_REQUESTS_SECONDS``.
+row at all). Read once per settings token per process: a save (or delete) of
+the settings changes that token (``PageSettings`` is ``ShapesEveryPage``,
+incidents/cache/generation.py), so every host reads the new values on its
+very next request, while other writes leave this process's copy alone. The
+token costs no round trip of its own in a request that read the cache
+already (a stored answer's lookup, the API key's record: a write's
+``Location`` header needs no read after the commit); else one look at the
+token. The stored-page fast path, which serves bytes rendered with these
+values, does not call this at all. Within a request the first answer is kept,
+so a page rendering many links asks once; outside requests (the worker
+writing a batch of mails) a copy is kept for at most
+``OUTSIDE_REQUESTS_SECONDS``.
 """
 
 import contextlib
@@ -123,7 +127,7 @@ def _load():
 # Outside a request, the worker may use a copy this old without asking.
 OUTSIDE_REQUESTS_SECONDS = 1.0
 
-_kept = None  # (key, Page, monotonic time read): this process's copy
+_kept = None  # ((settings token, *environment), Page, monotonic time read): this process's copy
 
 
 def known_language():
@@ -155,7 +159,7 @@ def page_settings():
     ):
         return kept[1]
     try:
-        token = generation.current()
+        token = (in_request and generation.settings_read()) or generation.settings_token()
     except Exception as error:
         logger.debug("content generation unavailable: %r", error)
         token = None

@@ -10,7 +10,8 @@ calls every request and every write make go here instead:
 - ``read_many``: the one read of every stored answer (the generation and an
   entry), one ``SELECT``;
 - ``write_one``: the generation bump inside a write's transaction, one
-  ``INSERT … ON CONFLICT … DO UPDATE`` (SQLite ≥ 3.24 and PostgreSQL).
+  ``INSERT … ON CONFLICT … DO UPDATE`` (SQLite ≥ 3.24 and PostgreSQL);
+  ``write_many`` the same for a few entries at once (one statement too).
 
 Values are encoded exactly as Django's backend encodes them (base64 of a
 pickle), so either side reads what the other wrote. Any other cache goes to
@@ -63,25 +64,30 @@ def write_one(key, value, timeout):
     """``cache.set(key, value, timeout)``; with the database cache on SQLite
     or PostgreSQL, one upsert, with no savepoint of its own (inside a write's
     transaction it commits or rolls back with the data)."""
+    write_many({key: value}, timeout)
+
+
+def write_many(values, timeout):
+    """``write_one`` of every ``{key: value}``: with the database cache one
+    upsert of them all, else one ``set`` (a single entry) or ``set_many``."""
     backend = _database_cache()
-    if backend is None:
-        cache.set(key, value, timeout)
+    connection = backend and connections[router.db_for_write(backend.cache_model_class)]
+    if connection is None or connection.vendor not in _UPSERT_VENDORS:
+        if len(values) == 1:
+            [(key, value)] = values.items()
+            cache.set(key, value, timeout)
+        else:
+            cache.set_many(values, timeout)
         return
-    connection = connections[router.db_for_write(backend.cache_model_class)]
-    if connection.vendor not in _UPSERT_VENDORS:
-        cache.set(key, value, timeout)
-        return
-    expires = datetime.fromtimestamp(backend.get_backend_timeout(timeout), tz=UTC)
-    encoded = base64.b64encode(pickle.dumps(value, backend.pickle_protocol)).decode("latin1")
+    expires = connection.ops.adapt_datetimefield_value(
+        datetime.fromtimestamp(backend.get_backend_timeout(timeout), tz=UTC).replace(microsecond=0)
+    )
+    parameters = []
+    for key, value in values.items():
+        encoded = base64.b64encode(pickle.dumps(value, backend.pickle_protocol)).decode("latin1")
+        parameters += [backend.make_key(key), encoded, expires]
     with connection.cursor() as cursor:
-        cursor.execute(
-            _upsert_sql(connection.vendor, backend._table),
-            [
-                backend.make_key(key),
-                encoded,
-                connection.ops.adapt_datetimefield_value(expires.replace(microsecond=0)),
-            ],
-        )
+        cursor.execute(_upsert_sql(connection.vendor, backend._table, len(values)), parameters)
 
 
 @functools.cache
@@ -94,11 +100,12 @@ def _select_sql(vendor, table, count):
 
 
 @functools.cache
-def _upsert_sql(vendor, table):
+def _upsert_sql(vendor, table, count=1):
     quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
     key, value, expires = quote("cache_key"), quote("value"), quote("expires")
+    rows = ", ".join(["(%s, %s, %s)"] * count)
     return (
-        f"INSERT INTO {quote(table)} ({key}, {value}, {expires}) VALUES (%s, %s, %s) "  # noqa: S608
+        f"INSERT INTO {quote(table)} ({key}, {value}, {expires}) VALUES {rows} "  # noqa: S608
         f"ON CONFLICT ({key}) DO UPDATE SET {value} = excluded.{value}, "
         f"{expires} = excluded.{expires}"
     )

@@ -16,8 +16,8 @@ goes to Django, unchanged:
 - only ``GET``/``HEAD`` of ``/`` without a query string, from an allowed host;
 - the language is the one ``incidents.languages.visitor_language`` picks, and
   the page settings it is picked with (the default language) were read under
-  the very generation the lookup returned — after a change of settings the
-  request goes to Django, which reads them again;
+  the very settings token the lookup returned — after a change of settings
+  the request goes to Django, which reads them again;
 - the headers are those Django sent for the same page, scheme, status and
   encoding (gzip or none: incidents/cache/pages.py ``compressed``), learnt
   from its answer (security headers, CSP, Vary, Content-Language…), with the
@@ -129,11 +129,15 @@ class FastPath:
             return None
         visitor = _Visitor(environ)
         name = f"{kind}:{visitor_language(visitor)}"
-        token, _found, entry = PAGES.current(
+        _token, _found, entry = PAGES.current(
             name, lambda entry: not is_not_modified(visitor, entry.etag, entry.last_modified)
         )
-        if entry is None or kept[0][0] != token or page_settings._kept is not kept:
-            return None  # out of date, or settings read under another generation
+        if (
+            entry is None
+            or kept[0][0] != generation.settings_read()
+            or page_settings._kept is not kept
+        ):
+            return None  # out of date, or settings read under another settings token
         saved_etag, touched = outage._saved.get(name, (None, 0.0))
         if saved_etag != entry.etag or time.monotonic() - touched >= outage.TOUCH_INTERVAL:
             return None  # the last good copy is Django's path to keep

@@ -26,6 +26,17 @@ Which writes count is said on each model: ``ShownOnPage`` for a model whose
 rows a public face shows, ``NotShownOnPage`` for one none does. Every model
 of the project says one or the other (tests/test_generation.py fails for one
 that does not), so a new model shown on the page cannot go stale unnoticed.
+
+Beside the generation, a second token changes only with the page's settings
+(``ShapesEveryPage``: the name, address and look every face is rendered
+with). Each process keeps its copy of the settings under it
+(incidents/appearance/page.py), so the many writes that leave the settings
+alone do not make every process read them again. A write to the settings
+changes both tokens, in the same two steps; a pending bump replaces both, as
+the write it stands for may have been one to the settings. The settings token
+costs no round trip of its own: it is read with the generation and with the
+API key's record (incidents/cache/store.py ``read_with``), and what a request
+has read is kept for the rest of it (``settings_read``).
 """
 
 import contextlib
@@ -36,12 +47,14 @@ import time
 
 from django.core.cache import cache, caches
 from django.core.cache.backends.db import DatabaseCache
+from django.core.signals import request_finished, request_started
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
-from incidents.cache.database import write_one
+from incidents.cache.database import read_many, write_many
 
 KEY = "kamustatus:generation"
+SETTINGS_KEY = "kamustatus:generation:settings"
 # Every stored entry expires; a token that did is created again (and every
 # stored page is then rendered once more, nothing worse).
 TIMEOUT = 30 * 24 * 60 * 60
@@ -108,20 +121,63 @@ def settle():
 
 def current():
     """The current token, creating one if the cache has none (or lost it)."""
+    return _current(KEY)
+
+
+def settings_token():
+    """The current settings token, read now (with the generation), creating
+    one if the cache has none."""
+    return _current(SETTINGS_KEY)
+
+
+def _current(key):
     settle()
-    token = cache.get(KEY)
+    found = read_many([KEY, SETTINGS_KEY])
+    note_read(found)
+    token = found.get(key)
     if token is None:
         token = secrets.token_hex(8)
-        if not cache.add(KEY, token, TIMEOUT):
-            token = cache.get(KEY, token)
+        if not cache.add(key, token, TIMEOUT):
+            token = cache.get(key, token)
+        if key == SETTINGS_KEY and not _pending:
+            _read.settings = token
     return token
 
 
-def _set_new_token(quiet=False):
-    """Set a new token; False (and the bump left pending) if the cache is away."""
+_read = threading.local()  # the settings token this thread's request has read
+
+
+def note_read(found):
+    """After a read of the cache that asked for the settings token (with
+    what it reads anyway, see incidents/cache/store.py ``read_with``): keep
+    what it found for the rest of the request (``settings_read``)."""
+    # One read while a bump is pending is of a token about to be replaced.
+    _read.settings = None if _pending else found.get(SETTINGS_KEY)
+
+
+def settings_read():
+    """The settings token the last read of this request found, or
+    None: none since the request began (or outside one, the last of this
+    thread's), or the token was missing, or a bump is pending."""
+    return None if _pending else getattr(_read, "settings", None)
+
+
+def _forget_read(**kwargs):
+    _read.settings = None
+
+
+request_started.connect(_forget_read, dispatch_uid="generation-request-started")
+request_finished.connect(_forget_read, dispatch_uid="generation-request-finished")
+
+
+def _set_new_token(quiet=False, settings=False):
+    """Set a new token (the settings token as well with ``settings``, or when
+    the bump was pending); False (and the bump left pending) if the cache is
+    away."""
     global _pending, _cache_failed_at
+    keys = (KEY, SETTINGS_KEY) if settings or _pending else (KEY,)
     try:
-        write_one(KEY, secrets.token_hex(8), TIMEOUT)
+        write_many({key: secrets.token_hex(8) for key in keys}, TIMEOUT)
     except Exception as error:
         # A cache outage must never fail a write: the bump waits instead.
         if not quiet:
@@ -140,29 +196,38 @@ def _cache_commits_with_the_data():
     return isinstance(caches["default"], DatabaseCache)
 
 
-def _after_commit():
+def _after_commit(settings=False):
     if not _cache_commits_with_the_data():
-        _set_new_token()
+        _set_new_token(settings=settings)
+
+
+def _after_settings_commit():
+    _after_commit(settings=True)
 
 
 _last = threading.local()  # what a ``bumped_last`` block has put off
 
 
-def bump(using=DEFAULT_DB_ALIAS):
-    """Record that something the pages show has changed."""
+def bump(using=DEFAULT_DB_ALIAS, settings=False):
+    """Record that something the pages show has changed (``settings``: the
+    page's settings among it)."""
     connection = transaction.get_connection(using)
+    if settings:
+        _forget_read()  # what this request read is out of date
     if not connection.in_atomic_block:
-        _set_new_token()
+        _set_new_token(settings=settings)
         return
     if getattr(_last, "depth", 0):
-        _last.due.add(using)
+        _last.due[using] = _last.due.get(using, False) or settings
         return
+    after = _after_settings_commit if settings else _after_commit
+    covered = (_after_settings_commit,) if settings else (_after_commit, _after_settings_commit)
     savepoints = set(connection.savepoint_ids)
     for sids, func, _robust in connection.run_on_commit:
-        if func is _after_commit and sids == savepoints:
+        if func in covered and sids == savepoints:
             return  # already bumped in this (sub)transaction
-    _set_new_token()
-    transaction.on_commit(_after_commit, using=using, robust=True)
+    _set_new_token(settings=settings)
+    transaction.on_commit(after, using=using, robust=True)
 
 
 @contextlib.contextmanager
@@ -175,14 +240,14 @@ def bumped_last():
     exception leaves nothing to bump (the transaction rolls back)."""
     _last.depth = getattr(_last, "depth", 0) + 1
     if _last.depth == 1:
-        _last.due = set()
+        _last.due = {}  # database alias -> whether the page settings changed
     try:
         yield
     finally:
         _last.depth -= 1
-        due = _last.due if _last.depth == 0 else ()
-    for using in sorted(due):
-        bump(using)
+        due = _last.due if _last.depth == 0 else {}
+    for using, settings in sorted(due.items()):
+        bump(using, settings=settings)
 
 
 class ShownOnPage:
@@ -192,6 +257,15 @@ class ShownOnPage:
     Bulk writes send no signals; they call ``bump()`` themselves."""
 
     shown_on_page = True
+    shapes_every_page = False
+
+
+class ShapesEveryPage(ShownOnPage):
+    """The page's settings, which every public face is rendered with: a write
+    changes the settings token as well as the generation, so every process
+    reads them again (and keeps its copy across every other write)."""
+
+    shapes_every_page = True
 
 
 class NotShownOnPage:
@@ -204,6 +278,10 @@ def _changed(sender, using=DEFAULT_DB_ALIAS, **kwargs):
     bump(using=using)
 
 
+def _settings_changed(sender, using=DEFAULT_DB_ALIAS, **kwargs):
+    bump(using=using, settings=True)
+
+
 def watch_shown_models(models):
     """Bump the generation on every write to the ``ShownOnPage`` models among
     ``models`` (run once, when the apps are ready)."""
@@ -213,6 +291,7 @@ def watch_shown_models(models):
         if getattr(owner, "shown_on_page", False) is not True:
             continue
         label = model._meta.label_lower
+        changed = _settings_changed if owner.shapes_every_page else _changed
         for signal in (post_save, post_delete, m2m_changed):
             # m2m_changed is sent with the through model as sender.
-            signal.connect(_changed, sender=model, dispatch_uid=f"generation-{label}", weak=False)
+            signal.connect(changed, sender=model, dispatch_uid=f"generation-{label}", weak=False)

@@ -137,6 +137,19 @@ class Stored:
 _FIELDS = len(fields(Stored))
 
 
+def read_with(keys):
+    """``read_many`` of ``keys`` and, in the same round trip, of the content
+    generation and the page's settings token (a pending bump made first):
+    every read of a stored answer, and of an API key's record. The settings
+    token found is kept for the rest of the request, so the page settings
+    cost no read of their own (incidents/cache/generation.py). Raises when
+    the cache is away."""
+    generation.settle()
+    found = read_many([generation.KEY, *keys, generation.SETTINGS_KEY])
+    generation.note_read(found)
+    return found
+
+
 def etag_for(content):
     return '"' + hashlib.blake2b(content, digest_size=12).hexdigest() + '"'
 
@@ -278,8 +291,7 @@ class Shelf:
         """``lookup(name)``, and the values found of the keys ``also`` names
         (a dict), read in the same round trip."""
         key = self.summary_key(name) if self.summary_prefix else self.key(name)
-        generation.settle()
-        found = read_many([generation.KEY, key, *also])
+        found = read_with([key, *also])
         token = found.get(generation.KEY) or generation.current()
         value = found.get(key)
         entry = Stored.load_summary(value) if self.summary_prefix else Stored.load(value)

@@ -65,11 +65,13 @@ def record_name(raw):
 
 def _read_record(name):
     """``{name: value}`` of what the shared cache holds (``{}``: nothing), or
-    None when it cannot be asked (away now, or a moment ago)."""
+    None when it cannot be asked (away now, or a moment ago). Read with the
+    generation and the settings token: a write's ``Location`` header then
+    needs no read of its own after the commit (incidents/appearance/page.py)."""
     if generation.cache_recently_failed():
         return None
     try:
-        return store.read_many([name])
+        return store.read_with([name])
     except Exception as error:
         logger.warning("API key cache unavailable, asking the database: %r", error)
         generation.mark_pending()  # as every reader of the cache does
