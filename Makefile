@@ -46,9 +46,13 @@ run: install .secret-key
 	@# to make (which passes it on), Ctrl-C, or either one exiting stops both.
 	$(RUN_ENV) exec $(MANAGE) serve
 
+# The suite runs in one pytest process per core (pytest-xdist), each test
+# file in one process (its servers and browser are set up once per file);
+# TEST_PROCESSES=0 runs it in this process alone.
+TEST_PROCESSES ?= auto
 test: install-dev
 	$(TEST_ENV) $(MANAGE) collectstatic --noinput --verbosity 0
-	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile $(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check .
