@@ -8,12 +8,12 @@ import json
 
 import pytest
 from django.db import connection
-from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 
 from incidents.api import fast
 from incidents.models import ApiKey, Incident
 from statuspage.wsgi import application
+from tests import wsgi_calls
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,18 +27,7 @@ def fresh_process(fresh_cache):
 
 
 def get(path, key, **headers):
-    environ = RequestFactory().get(path, HTTP_HOST="127.0.0.1", HTTP_X_API_KEY=key, **headers)
-    answer = {}
-
-    def start_response(status, response_headers, exc_info=None):
-        answer["status"] = status
-        answer["headers"] = dict(response_headers)
-
-    chunks = application(environ.environ, start_response)
-    body = b"".join(chunks)
-    if hasattr(chunks, "close"):
-        chunks.close()
-    return answer["status"], answer["headers"], body
+    return wsgi_calls.get(path, HTTP_X_API_KEY=key, **headers)
 
 
 def answered_fast():

@@ -17,6 +17,7 @@ from django.utils import timezone
 from incidents.cache import fast, store
 from incidents.cache.pages import PAGES
 from statuspage.wsgi import application
+from tests.wsgi_calls import get
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,21 +28,6 @@ def fresh_process(fresh_cache):
     PAGES.kept.clear()
     application.learnt.clear()
     fast.outage._saved.clear()
-
-
-def get(path="/", **headers):
-    environ = RequestFactory().get(path, HTTP_HOST="127.0.0.1", **headers).environ
-    answer = {}
-
-    def start_response(status, response_headers, exc_info=None):
-        answer["status"] = status
-        answer["headers"] = dict(response_headers)
-
-    chunks = application(environ, start_response)
-    body = b"".join(chunks)
-    if hasattr(chunks, "close"):
-        chunks.close()
-    return answer["status"], answer["headers"], body
 
 
 def answered_fast():

@@ -27,14 +27,11 @@ The key's use is recorded as on Django's path (``ApiKey.record_use``: once a
 minute per key and process).
 """
 
-import threading
-
 from django.core.handlers.wsgi import WSGIRequest
-from django.db import connections
 
 from incidents.api.caching import RESPONSES, answered, cache_names
 from incidents.cache import generation
-from incidents.cache.fast import OWN_HEADERS, STATUS_LINES, FastPath
+from incidents.cache.fast import OWN_HEADERS, STATUS_LINES, FastPath, InFrontOfDjango
 from incidents.cache.store import is_not_modified
 from incidents.models import ApiKey
 from incidents.models.keys import record_name
@@ -50,39 +47,32 @@ LEARNT_AT_MOST = 1024
 ANSWERED = {"fast": 0}
 
 
-class ApiFastPath:
-    def __init__(self, application, prefix="/api/"):
-        self.application = application
-        self.prefix = prefix
-        self.learnt = {}  # (stored answer's name, status) -> [(header, value)]
-        self.lock = threading.Lock()
+class ApiFastPath(InFrontOfDjango):
+    answered = ANSWERED
 
-    def __call__(self, environ, start_response):
+    def __init__(self, application, prefix="/api/"):
+        super().__init__(application)
+        self.prefix = prefix
+        # self.learnt: (stored answer's name, status) -> [(header, value)]
+
+    def route(self, environ):
+        """(the request, the names its answer may be kept under), or None."""
         if (
             environ.get("REQUEST_METHOD") != "GET"
             or not environ.get("PATH_INFO", "").startswith(self.prefix)
             or not environ.get("HTTP_X_API_KEY")
             or not FastPath.host_allowed(environ)
         ):
-            return self.application(environ, start_response)
-        request = WSGIRequest(environ)
-        names = cache_names(request)
+            return None
         try:
-            answer = self.answer(request, names)
+            request = WSGIRequest(environ)
+            return request, cache_names(request)
         except Exception:
-            answer = None  # Django's path decides, and logs what it must
-        finally:
-            connections["default"].close_if_unusable_or_obsolete()
-        if answer is None:
-            answered.name = None
-            return self.application(environ, self.learning(names, start_response))
-        status, headers, body = answer
-        start_response(status, headers)
-        ANSWERED["fast"] += 1
-        return [body]
+            return None  # a request Django must refuse (a path it cannot decode...)
 
-    def answer(self, request, names):
+    def answer(self, environ, routed):
         """(status line, headers, body) for an unchanged answer, or None."""
+        request, names = routed
         if generation.is_pending() or generation.cache_recently_failed():
             return None
         name = next((name for name in names if (name, 200) in self.learnt), None)
@@ -114,9 +104,11 @@ class ApiFastPath:
         ]
         return STATUS_LINES[status], headers, entry.body
 
-    def learning(self, names, start_response):
+    def learning(self, environ, routed, start_response):
         """``start_response`` for Django's answer: when it was a stored
         answer (``caching.answered``), its headers are learnt."""
+        _request, names = routed
+        answered.name = None  # set again by Django's path if it serves one
 
         def learn(status, headers, exc_info=None):
             code = int(status.split(" ", 1)[0])

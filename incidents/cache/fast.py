@@ -64,19 +64,29 @@ class _Visitor:
         self.COOKIES = parse_cookie(cookie) if cookie else {}
 
 
-class FastPath:
-    def __init__(self, application, path="/"):
+class InFrontOfDjango:
+    """A WSGI application answering some requests itself before Django's
+    handler, and passing every other one to Django (``application``).
+
+    ``route(environ)`` says what a request is for (None: Django's);
+    ``answer(environ, what)`` gives (status line, headers, body) or None (any
+    doubt: Django's); ``learning(environ, what, start_response)`` wraps
+    Django's ``start_response`` to learn from its answer. ``answered`` counts
+    the answers given in front."""
+
+    answered = None  # {"fast": count}, per class
+
+    def __init__(self, application):
         self.application = application
-        self.path = path
-        self.learnt = {}  # (page name, scheme, status) -> [(header, value)]
+        self.learnt = {}
         self.lock = threading.Lock()
 
     def __call__(self, environ, start_response):
-        name = self.page_name(environ)
-        if name is None:
+        what = self.route(environ)
+        if what is None:
             return self.application(environ, start_response)
         try:
-            answer = self.answer(environ, name)
+            answer = self.answer(environ, what)
         except Exception:
             answer = None  # Django's path decides, and logs what it must
         finally:
@@ -84,11 +94,23 @@ class FastPath:
             # age (or any, with the pool) is closed, or returned to the pool.
             connections["default"].close_if_unusable_or_obsolete()
         if answer is None:
-            return self.application(environ, self.learning(environ, name, start_response))
+            return self.application(environ, self.learning(environ, what, start_response))
         status, headers, body = answer
         start_response(status, headers)
-        ANSWERED["fast"] += 1
+        self.answered["fast"] += 1
         return [body]
+
+
+class FastPath(InFrontOfDjango):
+    answered = ANSWERED
+
+    def __init__(self, application, path="/"):
+        super().__init__(application)
+        self.path = path
+        # self.learnt: (page name, scheme, status, gzip) -> [(header, value)]
+
+    def route(self, environ):
+        return self.page_name(environ)
 
     def page_name(self, environ):
         """The stored page this request is for, or None: Django answers it."""
