@@ -1,10 +1,13 @@
 from types import SimpleNamespace
 
 import pytest
+from django.core.cache import caches
+from django.core.cache.backends.db import DatabaseCache
+from django.test import override_settings
 
 from incidents.cache import generation, outage
 from incidents.models import ApiKey, Incident, Monitor
-from tests.servers import Site
+from tests.servers import Site, redis_caches, redis_or_skip
 
 
 @pytest.fixture(autouse=True)
@@ -141,3 +144,17 @@ def browser():
         browser = launch(playwright)
         yield browser
         browser.close()
+
+
+@pytest.fixture(params=["configured", "redis"])
+def shared_cache(request, fresh_cache):
+    """The configured shared cache (emptied), then Redis under a prefix of
+    its own: for a test that must hold on either."""
+    if request.param == "redis":
+        if not isinstance(caches["default"], DatabaseCache):
+            pytest.skip("the configured cache is Redis already")
+        redis_or_skip()
+        with override_settings(CACHES=redis_caches()):
+            yield request.param
+        return
+    yield request.param

@@ -372,6 +372,25 @@ class CuttableProxy:
             self._close(sock)
 
 
+@contextlib.contextmanager
+def api_site(directory, cache, **environ):
+    """Two gunicorn workers serving the API of a throwaway site, started,
+    stopped after; ``cache``: "database cache" or "redis" (a key prefix of
+    its own on TEST_REDIS_URL; skipped without Redis)."""
+    if cache == "redis":
+        redis_or_skip()
+        environ |= {
+            "REDIS_URL": TEST_REDIS_URL,
+            "CACHE_KEY_PREFIX": f"kamu-test-{secrets.token_hex(4)}",
+        }
+    site = Site(directory, workers=2, own_static=False, ALLOWED_HOSTS="127.0.0.1", **environ)
+    site.prepare(collectstatic=False).start(ready_path="/api/openapi.json")
+    try:
+        yield site
+    finally:
+        site.stop()
+
+
 # Redis for the tests that use it: db 3 unless TEST_REDIS_URL says otherwise.
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/3")
 

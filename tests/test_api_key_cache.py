@@ -7,36 +7,20 @@ with REDIS_URL) and, when Redis is at hand, on Redis as well."""
 
 import base64
 import pickle
-import secrets
 
 import pytest
 from django.core.cache import caches
 from django.core.cache.backends.db import DatabaseCache
 from django.db import connection
-from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from incidents import ratelimit
 from incidents.cache import store
 from incidents.models import ApiKey, ApiKeyQuerySet, AuditRecord
-from tests.servers import TEST_REDIS_URL, Site, http, manage, redis_caches, redis_or_skip
+from tests.servers import api_site, http, manage
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(params=["configured", "redis"])
-def backend(request, db):
-    """The configured shared cache, then Redis under a prefix of its own."""
-    if request.param == "redis":
-        if not isinstance(caches["default"], DatabaseCache):
-            pytest.skip("the configured cache is Redis already")
-        redis_or_skip()
-        with override_settings(CACHES=redis_caches()):
-            yield request.param
-        return
-    caches["default"].clear()
-    yield request.param
 
 
 def is_database_cache():
@@ -61,7 +45,7 @@ def redis_commands(monkeypatch):
 
 @pytest.mark.parametrize("what", ["list incidents", "one incident", "list monitors"])
 def test_an_unchanged_answer_is_one_round_trip_key_and_all(
-    backend, api, make_incident, make_monitor, redis_commands, what
+    shared_cache, api, make_incident, make_monitor, redis_commands, what
 ):
     make_monitor()
     incident = make_incident()
@@ -85,7 +69,7 @@ def test_an_unchanged_answer_is_one_round_trip_key_and_all(
         assert redis_commands == ["MGET"]
 
 
-def test_a_304_is_one_round_trip_too(backend, api, make_incident, redis_commands):
+def test_a_304_is_one_round_trip_too(shared_cache, api, make_incident, redis_commands):
     make_incident()
     etag = api("GET", "/api/incidents")["ETag"]
     redis_commands.clear()
@@ -96,7 +80,7 @@ def test_a_304_is_one_round_trip_too(backend, api, make_incident, redis_commands
 
 
 def test_a_key_revoked_in_the_admin_is_refused_on_the_next_call(
-    backend, api, api_key, admin_client
+    shared_cache, api, api_key, admin_client
 ):
     key, _raw = api_key
     assert api("GET", "/api/incidents").status_code == 200
@@ -113,7 +97,9 @@ def test_a_key_revoked_in_the_admin_is_refused_on_the_next_call(
 
 
 @pytest.mark.parametrize("how", ["revoke", "queryset update", "delete"])
-def test_a_key_revoked_or_deleted_anyhow_is_refused_on_the_next_call(backend, api, api_key, how):
+def test_a_key_revoked_or_deleted_anyhow_is_refused_on_the_next_call(
+    shared_cache, api, api_key, how
+):
     key, _raw = api_key
     assert api("GET", "/api/monitors").status_code == 200
     assert api("GET", "/api/monitors").status_code == 200
@@ -127,7 +113,9 @@ def test_a_key_revoked_or_deleted_anyhow_is_refused_on_the_next_call(backend, ap
     assert api("GET", "/api/incidents").status_code == 401
 
 
-def test_a_reader_racing_a_revoke_cannot_bring_the_key_back(backend, api, api_key, monkeypatch):
+def test_a_reader_racing_a_revoke_cannot_bring_the_key_back(
+    shared_cache, api, api_key, monkeypatch
+):
     """A request that found the key usable in the database just before it
     was revoked is answered (it came first), but the record it then adds
     never lands on the revoke's tombstone: the next call is refused."""
@@ -146,7 +134,7 @@ def test_a_reader_racing_a_revoke_cannot_bring_the_key_back(backend, api, api_ke
 
 
 def test_a_renamed_key_writes_its_new_name_into_the_audit_trail(
-    backend, api, api_key, admin_client
+    shared_cache, api, api_key, admin_client
 ):
     key, _raw = api_key
     assert api("GET", "/api/monitors").status_code == 200  # its record is kept
@@ -175,7 +163,7 @@ def cache_contents():
     ]
 
 
-def test_the_raw_key_is_nowhere_in_the_cache(backend, api, api_key, make_incident):
+def test_the_raw_key_is_nowhere_in_the_cache(shared_cache, api, api_key, make_incident):
     key, raw = api_key
     make_incident()
     for path in ("/api/incidents", "/api/monitors", "/api/groups"):
@@ -191,7 +179,7 @@ def test_the_raw_key_is_nowhere_in_the_cache(backend, api, api_key, make_inciden
     assert all(hidden not in name and hidden not in value for name, value in contents)
 
 
-def test_the_last_use_is_written_once_a_minute_not_per_call(backend, api, api_key):
+def test_the_last_use_is_written_once_a_minute_not_per_call(shared_cache, api, api_key):
     key, _raw = api_key
     with CaptureQueriesContext(connection) as queries:
         for _ in range(5):
@@ -202,7 +190,7 @@ def test_the_last_use_is_written_once_a_minute_not_per_call(backend, api, api_ke
 
 
 def test_with_the_cache_away_keys_are_checked_in_the_database(
-    backend, api, api_key, monkeypatch, caplog
+    shared_cache, api, api_key, monkeypatch, caplog
 ):
     key, raw = api_key
     assert api("GET", "/api/monitors").status_code == 200  # its record is kept
@@ -228,26 +216,9 @@ def test_with_the_cache_away_keys_are_checked_in_the_database(
 
 @pytest.fixture(params=["database cache", "redis"])
 def site(request, tmp_path):
-    environ = {}
-    if request.param == "redis":
-        redis_or_skip()
-        environ = {
-            "REDIS_URL": TEST_REDIS_URL,
-            "CACHE_KEY_PREFIX": f"kamu-test-{secrets.token_hex(4)}",
-        }
-    served = Site(
-        tmp_path,
-        workers=2,
-        own_static=False,
-        ALLOWED_HOSTS="127.0.0.1",
-        AUTH_FAILURE_LIMIT="1000",  # every refusal below a 401, none a 429
-        **environ,
-    )
-    served.prepare(collectstatic=False).start(ready_path="/api/openapi.json")
-    try:
-        yield served
-    finally:
-        served.stop()
+    # Every refusal below a 401, none a 429.
+    with api_site(tmp_path, request.param, AUTH_FAILURE_LIMIT="1000") as site:
+        yield site
 
 
 @pytest.mark.slow

@@ -3,7 +3,6 @@ it): the environment's values until then, every face following a change on
 the next request, and the rules on the colours, links and logo."""
 
 import re
-import secrets
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -17,7 +16,7 @@ from incidents.appearance.page import page_settings
 from incidents.models import Incident
 from incidents.site import page_url
 from tests.admin_forms import page_form
-from tests.servers import TEST_REDIS_URL, Site, http, manage, redis_or_skip
+from tests.servers import api_site, http, manage
 
 CHANGE_URL = reverse("admin:appearance_pagesettings_change", args=[1])
 FORM = "pagesettings_form"
@@ -329,19 +328,8 @@ def test_a_write_then_a_change_of_settings_shows_at_once_everywhere(admin_client
 
 @pytest.fixture(params=["database cache", "redis"])
 def served(request, tmp_path):
-    environ = {}
-    if request.param == "redis":
-        redis_or_skip()
-        environ = {
-            "REDIS_URL": TEST_REDIS_URL,
-            "CACHE_KEY_PREFIX": f"kamu-test-{secrets.token_hex(4)}",
-        }
-    site = Site(tmp_path, workers=2, own_static=False, ALLOWED_HOSTS="127.0.0.1", **environ)
-    site.prepare(collectstatic=False).start(ready_path="/api/openapi.json")
-    try:
+    with api_site(tmp_path, request.param) as site:
         yield site
-    finally:
-        site.stop()
 
 
 @pytest.mark.slow

@@ -14,12 +14,10 @@ import pytest
 from django.core.cache import caches
 from django.core.cache.backends.db import DatabaseCache
 from django.db import connection
-from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from incidents.models import AuditRecord, Incident
 from incidents.subscribers.models import Event
-from tests.servers import redis_caches, redis_or_skip
 
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
 
@@ -102,19 +100,6 @@ def test_a_patch_is_eight_statements_in_one_transaction(api, incident_with, moni
     assert len(response.json()["updates"]) == entries + 1
     assert len(response.json()["monitorIds"]) == monitors
     assert Event.objects.filter(incident_ref=incident_id, type=Event.INCIDENT_RESOLVED).exists()
-
-
-@pytest.fixture(params=["configured", "redis"])
-def shared_cache(request, fresh_cache):
-    """The configured shared cache, then Redis under a prefix of its own."""
-    if request.param == "redis":
-        if not isinstance(caches["default"], DatabaseCache):
-            pytest.skip("the configured cache is Redis already")
-        redis_or_skip()
-        with override_settings(CACHES=redis_caches()):
-            yield request.param
-        return
-    yield request.param
 
 
 @pytest.fixture
