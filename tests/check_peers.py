@@ -9,6 +9,8 @@ from collections import Counter
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tests.servers import free_port
+
 
 class Target:
     def __init__(self):
@@ -138,7 +140,5 @@ def tcp_listener():
 
 
 def closed_port():
-    """A port nothing listens on (bound once, then released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A port nothing listens on."""
+    return free_port()

@@ -8,8 +8,10 @@ waited for and stopped is written once.
 
 import atexit
 import contextlib
+import itertools
 import json
 import os
+import random
 import secrets
 import shutil
 import socket
@@ -27,11 +29,37 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 
 
+def _own_ports():
+    """This test process's ports: below the kernel's ephemeral range (where
+    ``bind(0)`` and outgoing connections take theirs), a block of its own per
+    pytest-xdist process. A port picked now and listened on a few seconds
+    later is then never picked by another test process meanwhile."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    index = int(worker.removeprefix("gw")) if worker.removeprefix("gw").isdigit() else 0
+    first = 20_000 + 500 * (index % 24)
+    ports = list(range(first, first + 500))
+    random.shuffle(ports)
+    return itertools.cycle(ports)
+
+
+_ports = _own_ports()
+_ports_lock = threading.Lock()
+
+
 def free_port():
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A loopback port nobody listens on right now, from this process's own
+    block (one after another, so a port just given out is not given again
+    soon)."""
+    with _ports_lock:
+        for _ in range(500):
+            port = next(_ports)
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue  # taken (another service, or still closing)
+                return port
+    raise RuntimeError("no free port in this test process's block")
 
 
 def secret_key():

@@ -5,20 +5,15 @@ cut it and bring it back on the same port, as an outage would."""
 import email
 import email.policy
 import logging
-import socket
 import threading
 from contextlib import contextmanager
 
 from aiosmtpd.controller import Controller
 
+from tests.servers import free_port
+
 # aiosmtpd logs every command (addresses included) at INFO: the tests do not need it.
 logging.getLogger("mail.log").setLevel(logging.WARNING)
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Sink:

@@ -19,6 +19,7 @@ from incidents.alerts.tasks import process_window_ends, window_ends
 from incidents.management.commands.worker import Command
 from incidents.models import Monitor
 from tests.admin_forms import submit
+from tests.servers import free_port
 from tests.webhook_receiver import running_receiver
 
 T0 = datetime(2025, 6, 1, 2, 0, tzinfo=UTC)  # a window starts
@@ -454,11 +455,7 @@ class TestDelivery:
         assert (alert.outcome, alert.attempt_count) == ("sent", 2)
 
     def test_an_unreachable_webhook_fails_with_the_reason(self, settings, channels, api_monitor):
-        import socket
-
-        with socket.socket() as sock:  # a loopback port nobody listens on
-            sock.bind(("127.0.0.1", 0))
-            closed_port = sock.getsockname()[1]
+        closed_port = free_port()  # a loopback port nobody listens on
         channels.url = f"http://127.0.0.1:{closed_port}/"
         channels.save()
         api_monitor.change(status="down")

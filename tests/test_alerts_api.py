@@ -2,7 +2,6 @@
 ``GET /api/alerts`` lets scripts audit what was sent and suppressed."""
 
 import json
-import socket
 from datetime import UTC, datetime, timedelta
 
 import jsonschema
@@ -13,6 +12,7 @@ from django.core.management import call_command
 
 from incidents.alerts.models import Alert, AlertChannel
 from incidents.api.openapi import build_document
+from tests.servers import free_port
 
 T0 = datetime(2025, 6, 1, 2, 0, tzinfo=UTC)
 T1 = datetime(2025, 6, 1, 4, 0, tzinfo=UTC)
@@ -20,9 +20,7 @@ MINUTE = timedelta(minutes=1)
 
 
 def closed_loopback_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_port()
 
 
 @pytest.fixture(autouse=True)

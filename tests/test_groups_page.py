@@ -183,13 +183,21 @@ def test_the_page_costs_no_more_queries_with_groups(
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    cache.set(generation.KEY, secrets.token_hex(8), None)
+    def render_again():
+        """A render after a write, by a process that has rendered the page
+        before: what it keeps across writes (the page settings, the monitors'
+        closed days) is kept, as in every render but a process's first."""
+        cache.set(generation.KEY, secrets.token_hex(8), None)
+        client.get("/")
+        cache.set(generation.KEY, secrets.token_hex(8), None)
+
+    render_again()
     with CaptureQueriesContext(connection) as few:
         client.get("/")
     for number in range(5):
         MonitorGroup.create_group(id=f"grp_more{number}", name=f"More {number}")
         make_monitor(group_id=f"grp_more{number}")
-    cache.set(generation.KEY, secrets.token_hex(8), None)
+    render_again()
     with CaptureQueriesContext(connection) as many:
         client.get("/")
     assert len(many) == len(few)

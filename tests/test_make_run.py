@@ -28,6 +28,7 @@ from pathlib import Path
 import feedparser
 import pytest
 
+from tests.servers import free_port
 from tests.webhook_receiver import running_receiver
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,12 +43,6 @@ COPY_IGNORES = shutil.ignore_patterns(
     ".venv", ".git", "db.sqlite3*", "staticfiles", "var", "tmp", ".secret-key",
     "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis", "*.egg-info",
 )  # fmt: skip
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def listening(port):
