@@ -21,7 +21,7 @@ request itself, as the status page's fast path does:
 - the headers are those Django sent with the same answer and status (its
   security headers, CSP, Cache-Control), learnt from its answer, with the
   entry's own ETag, Content-Type, Link and length;
-- no bump is pending and the cache has not just failed.
+- no bump is pending and the cache has not just failed (``InFrontOfDjango``).
 
 The key's use is recorded as on Django's path (``ApiKey.record_use``: once a
 minute per key and process).
@@ -30,7 +30,6 @@ minute per key and process).
 from django.core.handlers.wsgi import WSGIRequest
 
 from incidents.api.caching import RESPONSES, answered, cache_names
-from incidents.cache import generation
 from incidents.cache.fast import OWN_HEADERS, STATUS_LINES, FastPath, InFrontOfDjango
 from incidents.cache.store import is_not_modified
 from incidents.models import ApiKey
@@ -73,8 +72,6 @@ class ApiFastPath(InFrontOfDjango):
     def answer(self, environ, routed):
         """(status line, headers, body) for an unchanged answer, or None."""
         request, names = routed
-        if generation.is_pending() or generation.cache_recently_failed():
-            return None
         name = next((name for name in names if (name, 200) in self.learnt), None)
         raw = request.META["HTTP_X_API_KEY"]
         record = record_name(raw)
@@ -83,12 +80,9 @@ class ApiFastPath(InFrontOfDjango):
         entry, found = RESPONSES.current_with(
             name, (record,), lambda entry: not is_not_modified(request, entry.etag)
         )
-        value = found.get(record)
-        if entry is None or not (isinstance(value, tuple) and len(value) == 4):
+        key = ApiKey.objects.from_record(record, found)
+        if entry is None or key is None:
             return None  # out of date, or the key is for Django to check
-        key = ApiKey.objects.authenticate(raw, found)
-        if key is None:
-            return None
         status = 304 if is_not_modified(request, entry.etag) else 200
         learnt = self.learnt.get((name, status))
         if learnt is None:

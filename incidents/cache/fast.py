@@ -70,7 +70,8 @@ class InFrontOfDjango:
 
     ``route(environ)`` says what a request is for (None: Django's);
     ``answer(environ, what)`` gives (status line, headers, body) or None (any
-    doubt: Django's); ``learning(environ, what, start_response)`` wraps
+    doubt: Django's), asked only while no bump is pending and the cache has
+    not just failed; ``learning(environ, what, start_response)`` wraps
     Django's ``start_response`` to learn from its answer. ``answered`` counts
     the answers given in front."""
 
@@ -86,7 +87,9 @@ class InFrontOfDjango:
         if what is None:
             return self.application(environ, start_response)
         try:
-            answer = self.answer(environ, what)
+            answer = None
+            if not (generation.is_pending() or generation.cache_recently_failed()):
+                answer = self.answer(environ, what)
         except Exception:
             answer = None  # Django's path decides, and logs what it must
         finally:
@@ -140,11 +143,7 @@ class FastPath(InFrontOfDjango):
 
     def answer(self, environ, kind):
         """(status line, headers, body) for an unchanged page, or None."""
-        if (
-            generation.is_pending()
-            or generation.cache_recently_failed()
-            or outage._live_data_failed_at is not None
-        ):
+        if outage._live_data_failed_at is not None:
             return None
         kept = page_settings._kept
         if kept is None:

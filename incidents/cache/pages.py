@@ -56,8 +56,8 @@ STATUS_PAGE_VARY = ("HX-Request", "Accept-Encoding")
 
 # The status page is sent compressed to clients that accept gzip (every
 # browser): with 90 days of bars per monitor it is mostly repetition, and the
-# bytes on the wire, not the server, are its cost. Compressed once per version
-# once per version by the worker that renders it (PAGES is ``packed``); the
+# bytes on the wire, not the server, are its cost. Compressed once per version,
+# by the worker that renders it (PAGES is ``packed``); the
 # compressed version is another representation of the same bytes, so its
 # ETag is the weak form of theirs (as Django's GZipMiddleware does), which
 # If-None-Match matches too.

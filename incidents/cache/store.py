@@ -225,10 +225,6 @@ def _pack(content):
     return gzip.compress(content, PACK_LEVEL, mtime=0)
 
 
-# Compressed copies of entries from shelves that store plain bytes.
-_unpacked_shelf_packs = _KeptBytes(16)
-
-
 def _always(entry):
     return True
 
@@ -311,13 +307,13 @@ class Shelf:
         return replace(whole, body=content)
 
     def packed_body(self, etag, content):
-        """``content`` (the plain bytes of the entry ``etag``) gzip-compressed:
-        this process's copy, compressed once per version when it has none."""
-        packs = self.packs if self.packs is not None else _unpacked_shelf_packs
-        found = packs.get(etag, etag)
+        """``content`` (the plain bytes of the entry ``etag``) gzip-compressed,
+        on a packed shelf: this process's copy, compressed once per version
+        when it has none."""
+        found = self.packs.get(etag, etag)
         if found is None:
             found = _pack(content)
-            packs.keep(etag, etag, found)
+            self.packs.keep(etag, etag, found)
         return found
 
     def _with_bytes(self, name, summary):
@@ -366,13 +362,12 @@ class Shelf:
 
     def store(self, name, entry):
         """Keep an entry for the next request; a cache outage only logs."""
-        value = entry.to_cache()
+        stored = entry
         if self.packs is not None:
-            packed = self.packed_body(entry.etag, entry.body)
-            value = replace(entry, body=packed).to_cache()
+            stored = replace(entry, body=self.packed_body(entry.etag, entry.body))
         try:
             # The bytes first: a summary is never seen before the bytes it names.
-            cache.set(self.key(name), value, self.timeout)
+            cache.set(self.key(name), stored.to_cache(), self.timeout)
             if self.summary_prefix:
                 cache.set(self.summary_key(name), entry.summary(), self.timeout)
         except Exception as error:

@@ -138,15 +138,10 @@ class ApiKeyQuerySet(models.QuerySet):
             return None
         if found is READ:
             found = _read_record(name)
+        kept = self.from_record(name, found)
+        if kept is not None:
+            return kept
         value = found.get(name) if found is not None else None
-        if isinstance(value, tuple) and len(value) == 4:
-            pk, key_name, prefix, created_at = value
-            # The fields a request uses; last_used_at is read only if asked for.
-            return self.model.from_db(
-                self.db,
-                ["id", "name", "prefix", "key_hash", "created_at", "revoked_at"],
-                [pk, key_name, prefix, name.removeprefix(RECORD_PREFIX), created_at, None],
-            )
         key = self._from_database(raw)
         if key is not None and found is not None and value != TOMBSTONE:
             try:
@@ -154,6 +149,21 @@ class ApiKeyQuerySet(models.QuerySet):
             except Exception as error:
                 logger.warning("could not keep an API key's record in the cache: %r", error)
         return key
+
+    def from_record(self, name, found):
+        """The usable key whose record ``name`` is among ``found`` (a cache
+        read's dict, or None), without asking the database; None when the
+        record is not there or is a tombstone."""
+        value = found.get(name) if found is not None else None
+        if not (isinstance(value, tuple) and len(value) == 4):
+            return None
+        pk, key_name, prefix, created_at = value
+        # The fields a request uses; last_used_at is read only if asked for.
+        return self.model.from_db(
+            self.db,
+            ["id", "name", "prefix", "key_hash", "created_at", "revoked_at"],
+            [pk, key_name, prefix, name.removeprefix(RECORD_PREFIX), created_at, None],
+        )
 
     def _from_database(self, raw):
         digest = hash_api_key(raw)
