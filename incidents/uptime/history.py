@@ -20,6 +20,7 @@ long their history.
 import hashlib
 import logging
 import threading
+from bisect import bisect_right
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -447,15 +448,18 @@ def _add_incidents(result, ids, dates, bounds, now):
     touching = day_incidents(ids, bounds[dates[0]][0], now)
     for monitor_id, items in touching.items():
         days = result[monitor_id]
-        for index, day in enumerate(days):
-            start, end = bounds[day.date]
-            shown = [
-                (incident_id, title)
-                for started, resolved, incident_id, title in items
-                if started < end and (resolved is None or resolved >= start)
-            ]
-            if shown:
-                days[index] = replace(day, incidents=shown)
+        starts = [bounds[day.date][0] for day in days]
+        ends = [bounds[day.date][1] for day in days]
+        shown = {}  # day index -> (id, title) of its incidents, in the query's order
+        for started, resolved, incident_id, title in items:
+            # The days it was open in: each ending after it started and
+            # starting no later than it was resolved (days are in order).
+            first = bisect_right(ends, started)
+            last = len(days) if resolved is None else bisect_right(starts, resolved)
+            for index in range(first, last):
+                shown.setdefault(index, []).append((incident_id, title))
+        for index, incidents in shown.items():
+            days[index] = replace(days[index], incidents=incidents)
 
 
 # --- Closed days kept (the status page) --------------------------------------------------
