@@ -175,20 +175,21 @@ class Overview:
     @classmethod
     def build(cls, now=None):
         now = now or timezone.now()
+        ongoing, active, upcoming = Incident.objects.timelines(
+            Incident.objects.ongoing().newest_first(),
+            Incident.objects.active_maintenance(now).order_by(
+                "maintenance_window__scheduled_end", "id"
+            ),
+            Incident.objects.upcoming_maintenance(now).order_by(
+                "maintenance_window__scheduled_start", "id"
+            ),
+        )
         return cls(
             now=now,
             monitors=list(Monitor.objects.for_status_page(now)),
-            ongoing_incidents=list(Incident.objects.ongoing().with_timeline().newest_first()),
-            active_windows=list(
-                Incident.objects.active_maintenance(now)
-                .with_timeline()
-                .order_by("maintenance_window__scheduled_end", "id")
-            ),
-            upcoming_windows=list(
-                Incident.objects.upcoming_maintenance(now)
-                .with_timeline()
-                .order_by("maintenance_window__scheduled_start", "id")
-            ),
+            ongoing_incidents=ongoing,
+            active_windows=active,
+            upcoming_windows=upcoming,
         )
 
     @property

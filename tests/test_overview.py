@@ -96,3 +96,40 @@ def test_a_real_outage_outranks_maintenance(four_monitors, make_incident):
     )
     four_monitors[1].report_status("down")
     assert Overview.build().state == PARTIAL_OUTAGE
+
+
+def test_the_overview_reads_every_list_s_timelines_together(
+    four_monitors, make_incident, django_assert_num_queries
+):
+    """Ongoing incidents, windows in force and upcoming ones: one query each,
+    then one for all their timeline entries and one for all their monitor
+    links (the status page re-reads this after every write), with each
+    timeline whole and in order."""
+    now = timezone.now()
+    for n in range(2):
+        at = now - timedelta(hours=2 - n)  # Trouble 1 is the newer
+        make_incident(title=f"Trouble {n}", monitor_ids=[four_monitors[n].id], at=at).post_update(
+            status="identified", message=f"Found {n}.", notify=False
+        )
+    for start, end in [(-5, 60), (60, 120)]:
+        make_incident(
+            title=f"Window {start}",
+            status="monitoring",
+            monitor_ids=[four_monitors[2].id, four_monitors[3].id],
+            scheduled_start=now + timedelta(minutes=start),
+            scheduled_end=now + timedelta(minutes=end),
+        )
+    with django_assert_num_queries(6):  # the monitors, three lists, entries, links
+        overview = Overview.build(now)
+        shown = [
+            (incident.title, [u.message for u in incident.timeline()],
+             [link.monitor_id for link in incident.monitor_links.all()])
+            for incident in overview.ongoing_incidents + overview.active_windows
+            + overview.upcoming_windows
+        ]  # fmt: skip
+    assert shown == [
+        ("Trouble 1", ["We are investigating.", "Found 1."], [four_monitors[1].id]),
+        ("Trouble 0", ["We are investigating.", "Found 0."], [four_monitors[0].id]),
+        ("Window -5", ["We are investigating."], [four_monitors[2].id, four_monitors[3].id]),
+        ("Window 60", ["We are investigating."], [four_monitors[2].id, four_monitors[3].id]),
+    ]
