@@ -74,10 +74,12 @@ def reference(path="/"):
 
 def test_the_first_render_renders_every_piece(client, page):
     rendered, _body = renders(client)
-    assert rendered == {"monitor-row": 4, "incident-card": 3}
+    assert rendered == {"systems": 1, "monitor-row": 4, "incident-card": 3}
 
 
 def test_a_patch_to_one_incident_renders_its_card_alone(client, page):
+    """The systems section (every group and row) is one kept piece: a write
+    that changes no monitor does not even look at the rows."""
     _monitors, incidents = page
     renders(client)
     incidents[1].post_update(message="Still on it.", notify=False)
@@ -91,8 +93,8 @@ def test_a_monitor_change_renders_its_row_alone(client, page):
     renders(client)
     Monitor.objects.get(pk=monitors[2].id).change(name="Renamed service")
     rendered, body = renders(client)
-    # Its row, and the card naming it ("Affects: Renamed service").
-    assert rendered == {"monitor-row": 1, "incident-card": 1}
+    # Its row in the systems section, and the card naming it ("Affects: Renamed service").
+    assert rendered == {"systems": 1, "monitor-row": 1, "incident-card": 1}
     assert b"Renamed service" in body
 
 
@@ -102,14 +104,14 @@ def test_a_monitor_in_no_incident_renders_its_row_alone(client, page):
     renders(client)
     Monitor.objects.get(pk=monitors[3].id).change(description="Now described")
     rendered, body = renders(client)
-    assert rendered == {"monitor-row": 1}
+    assert rendered == {"systems": 1, "monitor-row": 1}
     assert b"Now described" in body
 
 
 def test_each_language_renders_its_own_pieces(client, page):
     renders(client)
     rendered, body = renders(client, HTTP_ACCEPT_LANGUAGE="de")
-    assert rendered == {"monitor-row": 4, "incident-card": 3}
+    assert rendered == {"systems": 1, "monitor-row": 4, "incident-card": 3}
     assert b'<html lang="de">' in body
     rendered, _body = renders(client, HTTP_ACCEPT_LANGUAGE="de")
     assert rendered == {}

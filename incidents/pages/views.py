@@ -154,6 +154,15 @@ def status_context(now):
         for state in [monitor_state(monitor)]
         for strip in [uptime.get(monitor.id)]
     }
+    sections = [
+        {
+            "group": section.group,
+            "state": section.state,
+            "label": section.label,
+            "monitors": [rows[monitor.id] for monitor in section.monitors],
+        }
+        for section in overview.sections
+    ]
     context = {
         "now": now,
         "overview": overview,
@@ -163,15 +172,18 @@ def status_context(now):
         "active_windows": [describe(w, monitors_by_id, now) for w in overview.active_windows],
         "incidents": [describe(i, monitors_by_id, now) for i in overview.ongoing_incidents],
         "monitors": list(rows.values()),
-        "sections": [
-            {
-                "group": section.group,
-                "state": section.state,
-                "label": section.label,
-                "monitors": [rows[monitor.id] for monitor in section.monitors],
-            }
-            for section in overview.sections
-        ],
+        "sections": sections,
+        # Everything the systems section shows: its groups and their rows.
+        # After a write to an incident alone it is one kept piece.
+        "systems_key": tuple(
+            (
+                (group.id, group.name, group.description) if (group := section["group"]) else None,
+                section["state"],
+                str(section["label"]),
+                tuple(row["key"] for row in section["monitors"]),
+            )
+            for section in sections
+        ),
         "upcoming_windows": [describe(w, monitors_by_id, now) for w in overview.upcoming_windows],
         "recent": [describe(i, monitors_by_id, now) for i in recent],
         "more_in_history": more_in_history,
