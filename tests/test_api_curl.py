@@ -189,6 +189,13 @@ def test_the_documented_curl_commands_work_verbatim(gunicorn, tmp_path):
 
     status, _, listed = run_curl(LIST_INCIDENTS, gunicorn, tmp_path)
     assert [item["id"] for item in listed] == [window["id"], example["id"]]
+    # The same command asking for a compressed answer, as browsers and most
+    # HTTP libraries do: gzip on the wire, the same JSON once curl unpacks it.
+    for _ in range(2):  # Django's answer, then the one in front of it
+        status, headers, packed = run_curl(LIST_INCIDENTS.strip() + " --compressed", gunicorn,
+                                           tmp_path)  # fmt: skip
+        assert (status, headers["content-encoding"], packed) == (200, "gzip", listed)
+        assert headers["etag"].startswith('W/"')
 
 
 def test_the_documented_group_commands_work_verbatim(gunicorn, tmp_path):

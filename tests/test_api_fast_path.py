@@ -4,6 +4,7 @@
 As tests/test_fast_path.py does for the status page: the application called
 with a WSGI environ, as gunicorn calls it, in autocommit."""
 
+import gzip
 import json
 
 import pytest
@@ -127,3 +128,31 @@ def test_a_cache_that_fails_leaves_the_answer_to_django(raw_key, monkeypatch):
     status, _headers, body = get("/api/incidents", raw_key)
     assert answered_fast() == before
     assert status == "200 OK" and json.loads(body)[0]["title"] == "Incident 0"
+
+
+def test_a_client_accepting_gzip_gets_the_answer_compressed_both_ways(raw_key):
+    """Django's path and the fast path send the same compressed bytes, with
+    the weak form of the plain answer's ETag, which If-None-Match matches; a
+    client that does not accept gzip gets the plain JSON from both."""
+    incidents(20)
+    path = "/api/incidents?limit=20"
+    plain = get(path, raw_key)  # Django
+    packed = get(path, raw_key, HTTP_ACCEPT_ENCODING="gzip, deflate, br")  # Django
+    before = answered_fast()
+    assert get(path, raw_key, HTTP_ACCEPT_ENCODING="gzip") == packed  # fast
+    assert get(path, raw_key) == plain  # fast
+    assert answered_fast() == before + 2
+    for _status, headers, _body in (plain, packed):
+        assert "Accept-Encoding" in headers["Vary"]
+    assert "Content-Encoding" not in plain[1]
+    assert packed[1]["Content-Encoding"] == "gzip"
+    assert gzip.decompress(packed[2]) == plain[2]
+    assert len(packed[2]) * 4 < len(plain[2])
+    assert packed[1]["ETag"] == "W/" + plain[1]["ETag"]
+    assert packed[1]["Content-Length"] == str(len(packed[2]))
+    for etag in (packed[1]["ETag"], plain[1]["ETag"]):
+        status, headers, body = get(path, raw_key, HTTP_IF_NONE_MATCH=etag,
+                                    HTTP_ACCEPT_ENCODING="gzip")  # fmt: skip
+        assert (status, body, headers["ETag"]) == ("304 Not Modified", b"", packed[1]["ETag"])
+    # Refused with q=0: plain.
+    assert get(path, raw_key, HTTP_ACCEPT_ENCODING="gzip;q=0") == plain

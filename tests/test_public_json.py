@@ -1,6 +1,7 @@
 """The public Statuspage-compatible JSON under /api/v2/: shapes, meaning,
 caching and CORS, as a Statuspage consumer would see them."""
 
+import gzip
 import json
 import re
 import urllib.request
@@ -694,6 +695,28 @@ def test_an_unchanged_document_is_not_sent_again(client, make_monitor, at_now, p
         assert changed["ETag"] != etag
     else:  # the same bytes (the clock is frozen): the client's copy is still right
         assert changed.status_code == 304
+
+
+@pytest.mark.parametrize("path", [*ENDPOINTS, "/badge.svg"])
+def test_a_client_accepting_gzip_gets_the_document_compressed(
+    client, make_monitor, make_incident, at_now, path
+):
+    """As browsers, curl --compressed and HTTP libraries ask: the same bytes
+    gzip-compressed, under the weak form of the plain answer's ETag."""
+    for number in range(20):
+        make_monitor(id=f"mon_api{number:03d}", name=f"Service {number}")
+        make_incident(title=f"Trouble {number}", monitor_ids=[f"mon_api{number:03d}"])
+    plain = client.get(path)
+    packed = client.get(path, headers={"Accept-Encoding": "gzip, deflate"})
+    assert "Content-Encoding" not in plain
+    assert packed["Content-Encoding"] == "gzip"
+    assert gzip.decompress(packed.content) == plain.content
+    assert len(packed.content) < len(plain.content)
+    assert packed["ETag"] == "W/" + plain["ETag"]
+    for response in (plain, packed):
+        assert "Accept-Encoding" in response["Vary"]
+    again = client.get(path, headers={"Accept-Encoding": "gzip", "If-None-Match": packed["ETag"]})
+    assert (again.status_code, again.content, again["ETag"]) == (304, b"", packed["ETag"])
 
 
 def test_a_cached_document_costs_at_most_one_query(

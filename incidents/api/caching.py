@@ -15,7 +15,9 @@ has passed.
 
 Each answer carries an ``ETag``; a client that sends it back in
 ``If-None-Match`` gets ``304 Not Modified`` without the body while it is
-current, which is what polling scripts want.
+current, which is what polling scripts want. A client that accepts gzip gets
+the answer compressed (a list of 50 incidents: about 39 KB, 5 KB compressed),
+with the ETag marked weak; each process compresses a version once.
 """
 
 import hashlib
@@ -23,14 +25,15 @@ import threading
 from functools import partial, wraps
 
 from django.http import HttpResponse, HttpResponseNotModified
+from django.utils.cache import patch_vary_headers
 
 from incidents.api.decorators import admit, presented_key
-from incidents.cache.store import Rendered, Shelf, is_not_modified
+from incidents.cache.store import Rendered, Shelf, accepts_gzip, is_not_modified
 from incidents.models.keys import record_name
 
 # v3: entries are incidents.cache.store.Stored tuples (older ones are never
 # read back). Entries for an old token are dead weight; let them expire.
-RESPONSES = Shelf("kamustatus:api:v3:", timeout=300, what="API")
+RESPONSES = Shelf("kamustatus:api:v3:", timeout=300, what="API", compressed=True)
 KEPT_HEADERS = ("Link",)
 
 # The stored answer this thread's request was just answered with (its name),
@@ -102,11 +105,18 @@ def _answer(request, build, with_query):
     if entry is None:
         return not_kept[0]
     answered.name = name
+    packed = accepts_gzip(request.headers.get("Accept-Encoding"))
     if is_not_modified(request, entry.etag):
         # The client already holds this version.
-        return HttpResponseNotModified(headers={"ETag": entry.etag})
-    response = HttpResponse(
-        entry.body, content_type=entry.content_type, headers=dict(entry.headers)
-    )
-    response["ETag"] = entry.etag
+        response = HttpResponseNotModified(headers={"ETag": RESPONSES.sent_etag(entry, packed)})
+    else:
+        response = HttpResponse(
+            RESPONSES.sent_body(entry, packed),
+            content_type=entry.content_type,
+            headers=dict(entry.headers),
+        )
+        response["ETag"] = RESPONSES.sent_etag(entry, packed)
+        if packed:
+            response["Content-Encoding"] = "gzip"
+    patch_vary_headers(response, ("Accept-Encoding",))
     return response

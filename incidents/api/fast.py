@@ -18,9 +18,11 @@ request itself, as the status page's fast path does:
   reads the database, refuses, or rate-limits;
 - the answer is current for the generation read in that same round trip, so a
   write is seen by the very next request on every worker and host;
-- the headers are those Django sent with the same answer and status (its
-  security headers, CSP, Cache-Control), learnt from its answer, with the
-  entry's own ETag, Content-Type, Link and length;
+- the headers are those Django sent with the same answer, status and
+  compression (its security headers, CSP, Cache-Control, Vary,
+  Content-Encoding), learnt from its answer, with the entry's own ETag,
+  Content-Type, Link and length; the bytes compressed as Django's path
+  compresses them (``Shelf.sent_body``);
 - no bump is pending and the cache has not just failed (``InFrontOfDjango``).
 
 The key's use is recorded as on Django's path (``ApiKey.record_use``: once a
@@ -31,7 +33,7 @@ from django.core.handlers.wsgi import WSGIRequest
 
 from incidents.api.caching import RESPONSES, answered, cache_names
 from incidents.cache.fast import OWN_HEADERS, STATUS_LINES, FastPath, InFrontOfDjango
-from incidents.cache.store import is_not_modified
+from incidents.cache.store import accepts_gzip, is_not_modified
 from incidents.models import ApiKey
 from incidents.models.keys import record_name
 
@@ -52,7 +54,7 @@ class ApiFastPath(InFrontOfDjango):
     def __init__(self, application, prefix="/api/"):
         super().__init__(application)
         self.prefix = prefix
-        # self.learnt: (stored answer's name, status) -> [(header, value)]
+        # self.learnt: (stored answer's name, status, compressed) -> [(header, value)]
 
     def route(self, environ):
         """(the request, the names its answer may be kept under), or None."""
@@ -72,7 +74,8 @@ class ApiFastPath(InFrontOfDjango):
     def answer(self, environ, routed):
         """(status line, headers, body) for an unchanged answer, or None."""
         request, names = routed
-        name = next((name for name in names if (name, 200) in self.learnt), None)
+        packed = accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING"))
+        name = next((name for name in names if (name, 200, packed) in self.learnt), None)
         raw = request.META["HTTP_X_API_KEY"]
         record = record_name(raw)
         if name is None or record is None:
@@ -84,19 +87,20 @@ class ApiFastPath(InFrontOfDjango):
         if entry is None or key is None:
             return None  # out of date, or the key is for Django to check
         status = 304 if is_not_modified(request, entry.etag) else 200
-        learnt = self.learnt.get((name, status))
+        learnt = self.learnt.get((name, status, packed))
         if learnt is None:
             return None
         key.record_use()
-        headers = [*learnt, ("ETag", entry.etag)]
+        headers = [*learnt, ("ETag", RESPONSES.sent_etag(entry, packed))]
         if status == 304:
             return STATUS_LINES[status], headers, b""
+        body = RESPONSES.sent_body(entry, packed)
         headers += [
             ("Content-Type", entry.content_type),
             *entry.headers,
-            ("Content-Length", str(len(entry.body))),
+            ("Content-Length", str(len(body))),
         ]
-        return STATUS_LINES[status], headers, entry.body
+        return STATUS_LINES[status], headers, body
 
     def learning(self, environ, routed, start_response):
         """``start_response`` for Django's answer: when it was a stored
@@ -109,12 +113,18 @@ class ApiFastPath(InFrontOfDjango):
             name = getattr(answered, "name", None)
             answered.name = None
             lowered = {header.lower() for header, _value in headers}
-            if code in STATUS_LINES and name in names and "set-cookie" not in lowered:
+            packed = accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING"))
+            if (
+                code in STATUS_LINES
+                and name in names
+                and "set-cookie" not in lowered
+                and (code != 200 or packed == ("content-encoding" in lowered))
+            ):
                 kept = [(h, v) for h, v in headers if h.lower() not in ENTRY_HEADERS]
                 with self.lock:
                     if len(self.learnt) >= LEARNT_AT_MOST:
                         self.learnt.clear()
-                    self.learnt[(name, code)] = kept
+                    self.learnt[(name, code, packed)] = kept
             return start_response(status, headers, exc_info)
 
         return learn

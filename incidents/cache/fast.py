@@ -41,8 +41,8 @@ from django.utils.http import http_date
 
 from incidents.appearance import page as page_settings
 from incidents.cache import generation, outage
-from incidents.cache.pages import PAGES, accepts_gzip, gzipped
-from incidents.cache.store import is_not_modified
+from incidents.cache.pages import PAGES
+from incidents.cache.store import accepts_gzip, is_not_modified
 from incidents.languages import visitor_language
 
 # Not replayed from a learnt answer: they are the entry's own, or gunicorn's.
@@ -169,12 +169,12 @@ class FastPath(InFrontOfDjango):
             return None
         headers = [
             *learnt,
-            ("ETag", "W/" + entry.etag if packed else entry.etag),
+            ("ETag", PAGES.sent_etag(entry, packed)),
             ("Last-Modified", http_date(entry.last_modified)),
         ]
         body = b""
         if status == 200:
-            content = gzipped(entry.etag, entry.body) if packed else entry.body
+            content = PAGES.sent_body(entry, packed)
             headers.append(("Content-Length", str(len(content))))
             if visitor.method == "GET":
                 body = content

@@ -21,7 +21,7 @@ from django.http import HttpResponse, HttpResponseNotModified
 from django.utils.http import http_date
 from django.utils.translation import get_language
 
-from incidents.cache.store import Shelf, is_not_modified
+from incidents.cache.store import Shelf, accepts_gzip, is_not_modified
 
 # Stored as plain tuples (see incidents/cache/store.py); the version in the
 # prefix changes when their shape does. Kept until replaced, or for a week
@@ -127,19 +127,6 @@ def respond(request, page, vary=()):
     if vary:
         response.headers["Vary"] = ", ".join(vary)
     return response
-
-
-def accepts_gzip(accept_encoding):
-    """Does an Accept-Encoding value accept gzip (and not with q=0)?"""
-    for part in (accept_encoding or "").split(","):
-        coding, _, params = part.partition(";")
-        if coding.strip().lower() in ("gzip", "*"):
-            quality = params.strip().removeprefix("q=")
-            try:
-                return not params.strip() or float(quality) > 0
-            except ValueError:
-                return False
-    return False
 
 
 def gzipped(etag, body):

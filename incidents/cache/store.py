@@ -20,7 +20,11 @@ A shelf may also
 - keep its bytes gzip-compressed in the shared cache (``packed``): the worker
   that renders compresses them once, and every process fetches the small
   compressed copy, keeps it for clients that accept gzip and unpacks it once
-  for those that do not. Entries in memory always hold the plain bytes.
+  for those that do not. Entries in memory always hold the plain bytes;
+- or keep them plain in the shared cache and compressed in each process, once
+  per version, for the clients that accept gzip (``compressed``: small
+  entries read on every request, which unpacking each time would cost more
+  than it saves).
 
 A cache outage costs speed, never an answer: the entry is built afresh and not
 stored, with one log line per request (no traceback). What a face sends — its
@@ -154,6 +158,19 @@ def etag_for(content):
     return '"' + hashlib.blake2b(content, digest_size=12).hexdigest() + '"'
 
 
+def accepts_gzip(accept_encoding):
+    """Does an Accept-Encoding value accept gzip (and not with q=0)?"""
+    for part in (accept_encoding or "").split(","):
+        coding, _, params = part.partition(";")
+        if coding.strip().lower() in ("gzip", "*"):
+            quality = params.strip().removeprefix("q=")
+            try:
+                return not params.strip() or float(quality) > 0
+            except ValueError:
+                return False
+    return False
+
+
 def is_not_modified(request, etag, last_modified=None):
     """Does the client already hold this version? If-None-Match with weak
     comparison (RFC 9110: a proxy that compressed the body marks it ``W/``),
@@ -252,6 +269,7 @@ class Shelf:
         one_renderer=False,
         claim_prefix=None,
         packed=False,
+        compressed=False,
     ):
         if not (isinstance(timeout, int | float) and timeout > 0):
             raise ValueError("every stored entry needs a finite timeout (seconds)")
@@ -263,8 +281,10 @@ class Shelf:
         self.one_renderer = one_renderer
         self.waits = _Waits()
         self.claim_prefix = claim_prefix or prefix + "render:"
-        # On a packed shelf: this process's compressed copies, by ETag.
-        self.packs = _KeptBytes(max(kept_per_process, 16)) if packed else None
+        self.packed = packed
+        # On a packed or compressed shelf: this process's compressed copies, by
+        # ETag (a few KB each: enough for every badge and list being polled).
+        self.packs = _KeptBytes(max(kept_per_process, 256)) if packed or compressed else None
 
     def key(self, name):
         """Where the whole entry (bytes included) is kept."""
@@ -297,7 +317,7 @@ class Shelf:
         """The whole entry stored at ``name`` (plain bytes), or None; raises
         when the cache is away."""
         whole = Stored.load(cache.get(self.key(name)))
-        if whole is None or self.packs is None:
+        if whole is None or not self.packed:
             return whole
         try:
             content = gzip.decompress(whole.body)
@@ -308,13 +328,24 @@ class Shelf:
 
     def packed_body(self, etag, content):
         """``content`` (the plain bytes of the entry ``etag``) gzip-compressed,
-        on a packed shelf: this process's copy, compressed once per version
-        when it has none."""
+        on a packed or compressed shelf: this process's copy, compressed once
+        per version when it has none."""
         found = self.packs.get(etag, etag)
         if found is None:
             found = _pack(content)
             self.packs.keep(etag, etag, found)
         return found
+
+    def sent_etag(self, entry, packed):
+        """An entry's ETag as sent: the weak form of it when its bytes go
+        compressed (another representation of the same bytes, as Django's
+        GZipMiddleware marks it; If-None-Match matches either)."""
+        return "W/" + entry.etag if packed else entry.etag
+
+    def sent_body(self, entry, packed):
+        """An entry's bytes as sent: gzip-compressed when ``packed`` (a
+        client that accepts gzip, on a packed or compressed shelf)."""
+        return self.packed_body(entry.etag, entry.body) if packed else entry.body
 
     def _with_bytes(self, name, summary):
         """The entry a summary names, bytes included: this process's copy,
@@ -363,7 +394,7 @@ class Shelf:
     def store(self, name, entry):
         """Keep an entry for the next request; a cache outage only logs."""
         stored = entry
-        if self.packs is not None:
+        if self.packed:
             stored = replace(entry, body=self.packed_body(entry.etag, entry.body))
         try:
             # The bytes first: a summary is never seen before the bytes it names.

@@ -15,7 +15,7 @@ from incidents.models import Incident
 # v2: incidents.cache.store.Stored tuples. Entries for monitors that are gone
 # must not live forever; a day is plenty for everything else, which is rebuilt
 # on the first request anyway.
-RESPONSES = Shelf("kamustatus:public:v2:", timeout=24 * 60 * 60, what="public")
+RESPONSES = Shelf("kamustatus:public:v2:", timeout=24 * 60 * 60, what="public", compressed=True)
 
 
 def cached_body(name, build, store=True):
