@@ -173,7 +173,9 @@ class Overview:
     upcoming_windows: list = field(default_factory=list)
 
     @classmethod
-    def build(cls, now=None):
+    def build(cls, now=None, monitors=None):
+        """``monitors``: the monitors for the status page at ``now``, when the
+        caller has them (``Monitor.objects.for_status_page``)."""
         now = now or timezone.now()
         ongoing, active, upcoming = Incident.objects.timelines(
             Incident.objects.ongoing().newest_first(),
@@ -186,7 +188,7 @@ class Overview:
         )
         return cls(
             now=now,
-            monitors=list(Monitor.objects.for_status_page(now)),
+            monitors=list(Monitor.objects.for_status_page(now)) if monitors is None else monitors,
             ongoing_incidents=ongoing,
             active_windows=active,
             upcoming_windows=upcoming,

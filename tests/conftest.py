@@ -40,13 +40,17 @@ def page_settings_read_afresh():
 
 @pytest.fixture(autouse=True)
 def uptime_days_read_afresh():
-    """The same for the monitors' closed days the status page keeps: ids and
-    times repeat from one test's rolled-back database to the next."""
+    """The same for the monitors' closed days the status page keeps, and the
+    systems section's data: ids, times and tokens repeat from one test's
+    rolled-back database to the next."""
+    from incidents.pages.views import forget_systems
     from incidents.uptime.history import forget_kept
 
     forget_kept()
+    forget_systems()
     yield
     forget_kept()
+    forget_systems()
 
 
 @pytest.fixture

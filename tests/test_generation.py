@@ -83,3 +83,54 @@ def test_a_write_to_a_model_not_shown_leaves_stored_pages_alone():
     ApiKey.objects.create_key("ci")
     AuditRecord.objects.create(action="created", object_type="x", object_id="x", snapshot={})
     assert generation.current() == before
+
+
+def systems_token():
+    return generation._current(generation.SYSTEMS_KEY)
+
+
+@pytest.mark.django_db
+def test_only_an_entry_on_an_open_incident_leaves_the_systems_token(make_monitor, make_incident):
+    """An entry appended to an open incident, its title, monitors and
+    resolution untouched, changes the generation and not the systems token;
+    every other write changes both (incidents/cache/generation.py)."""
+    from incidents.models import Incident
+
+    monitor = make_monitor(name="API")
+    incident = make_incident(title="Slow API", monitor_ids=[monitor.id])
+    steps = [
+        ("an entry", False, lambda: incident.post_update(message="Looking.", notify=False)),
+        (
+            "a status",
+            False,
+            lambda: incident.post_update(status="identified", message="Found.", notify=False),
+        ),  # fmt: skip
+        ("the same title", False, lambda: incident.change(title="Slow API", message="x")),
+        ("a title", True, lambda: incident.change(title="Slower API", message="x")),
+        ("the monitors", True, lambda: incident.change(monitor_ids=[], message="x")),
+        ("resolved", True, lambda: incident.resolve("Fixed.", notify=False)),
+        (
+            "on a resolved one",
+            True,
+            lambda: Incident.objects.get(pk=incident.pk).change(message="Postmortem."),
+        ),  # fmt: skip
+        ("a monitor", True, lambda: monitor.change(name="Public API")),
+    ]
+    for what, changes_systems, write in steps:
+        before, systems_before = generation.current(), systems_token()
+        write()
+        assert generation.current() != before, what
+        assert (systems_token() != systems_before) == changes_systems, what
+
+
+@pytest.mark.django_db
+def test_a_transaction_with_one_write_that_changes_the_systems_section_changes_it(make_incident):
+    from django.db import transaction
+
+    incident = make_incident(title="Slow API")
+    systems_before = systems_token()
+    with transaction.atomic(), generation.bumped_last():
+        with generation.systems_unchanged():
+            incident.post_update(message="Looking.", notify=False)
+        make_incident(title="Another")
+    assert systems_token() != systems_before

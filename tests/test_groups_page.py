@@ -3,15 +3,13 @@ without JavaScript, the worst state of their monitors, ungrouped monitors in
 their place, descriptions as text."""
 
 import re
-import secrets
 from html.parser import HTMLParser
 
 import pytest
-from django.core.cache import cache
 
-from incidents.cache import generation
 from incidents.groups.models import MonitorGroup
 from incidents.models import Monitor
+from tests import writes
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +18,7 @@ SCRIPT = "<script>alert(1)</script>"
 
 @pytest.fixture(autouse=True)
 def fresh_pages(db):
-    cache.set(generation.KEY, secrets.token_hex(8), None)
+    writes.committed()
 
 
 class Systems(HTMLParser):
@@ -187,9 +185,9 @@ def test_the_page_costs_no_more_queries_with_groups(
         """A render after a write, by a process that has rendered the page
         before: what it keeps across writes (the page settings, the monitors'
         closed days) is kept, as in every render but a process's first."""
-        cache.set(generation.KEY, secrets.token_hex(8), None)
+        writes.committed()
         client.get("/")
-        cache.set(generation.KEY, secrets.token_hex(8), None)
+        writes.committed()
 
     render_again()
     with CaptureQueriesContext(connection) as few:

@@ -2,35 +2,33 @@
 only the pieces it changed are rendered again, and the page is byte for byte
 the one a render from scratch gives."""
 
-import secrets
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import translation
 
-from incidents.cache import generation
 from incidents.models import Incident, Monitor, MonitorStatusChange
 from incidents.pages import fragments
 from incidents.pages.views import render_page, status_context
 from incidents.templatetags.page_i18n import page_date
+from tests import writes
 
 HOUR = timedelta(hours=1)
 
 
 @pytest.fixture(autouse=True)
 def fresh(db):
-    cache.set(generation.KEY, secrets.token_hex(8), None)
+    writes.committed()
     fragments.forget()
 
 
 def new_generation():
     """What a committed write does to the stored pages (inside a test's
     transaction a bump waits for a commit that never comes)."""
-    cache.set(generation.KEY, secrets.token_hex(8), None)
+    writes.committed()
 
 
 @pytest.fixture

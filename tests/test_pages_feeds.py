@@ -1,16 +1,14 @@
 """RSS and Atom feeds of incidents, each item with its updates."""
 
 import re
-import secrets
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from django.core.cache import cache
 
-from incidents.cache import generation
 from incidents.models import Incident
+from tests import writes
 
 T0 = datetime(2025, 6, 1, 2, 0, tzinfo=UTC)
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -21,7 +19,7 @@ def fresh_pages(db):
     """No page stored by an earlier test is served: with Redis the cache
     outlives each test's rolled-back transaction. (Not ``generation.bump()``:
     inside the test's transaction it defers to the commit that never comes.)"""
-    cache.set(generation.KEY, secrets.token_hex(8), None)
+    writes.committed()
 
 
 @pytest.fixture

@@ -1,16 +1,14 @@
 """/history/: every resolved incident and finished window, newest first, by month."""
 
 import re
-import secrets
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from django.core.cache import cache
 
-from incidents.cache import generation
 from incidents.models import Incident
 from incidents.pages.views import HISTORY_PAGE_SIZE, encode_cursor
+from tests import writes
 
 T0 = datetime(2025, 6, 10, 12, 0, tzinfo=UTC)
 
@@ -20,7 +18,7 @@ def fresh_pages(db):
     """No page stored by an earlier test is served: with Redis the cache
     outlives each test's rolled-back transaction. (Not ``generation.bump()``:
     inside the test's transaction it defers to the commit that never comes.)"""
-    cache.set(generation.KEY, secrets.token_hex(8), None)
+    writes.committed()
 
 
 def resolved(title, at, after=timedelta(minutes=30)):

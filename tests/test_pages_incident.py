@@ -1,14 +1,12 @@
 """/incidents/<id>/: a permalink with the whole timeline; a 404 page otherwise."""
 
-import secrets
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from django.core.cache import cache
 
-from incidents.cache import generation
 from incidents.models import Incident
+from tests import writes
 
 T0 = datetime(2025, 6, 1, 2, 0, tzinfo=UTC)
 
@@ -18,7 +16,7 @@ def fresh_pages(db):
     """No page stored by an earlier test is served: with Redis the cache
     outlives each test's rolled-back transaction. (Not ``generation.bump()``:
     inside the test's transaction it defers to the commit that never comes.)"""
-    cache.set(generation.KEY, secrets.token_hex(8), None)
+    writes.committed()
 
 
 def test_the_permalink_shows_the_whole_timeline_newest_first(client, make_monitor):

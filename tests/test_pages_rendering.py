@@ -2,7 +2,6 @@
 something does, and cheap to ask about again (ETag, Last-Modified)."""
 
 import gzip
-import secrets
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from incidents.cache import generation, store
 from incidents.cache.pages import PAGES, page_key
 from incidents.models import Incident, Monitor
+from tests import writes
 
 T0 = datetime(2025, 6, 1, 2, 0, tzinfo=UTC)
 
@@ -29,7 +29,7 @@ def fresh_pages(db):
     """No page stored by an earlier test is served: with Redis the cache
     outlives each test's rolled-back transaction. (Not ``generation.bump()``:
     inside the test's transaction it defers to the commit that never comes.)"""
-    cache.set(generation.KEY, secrets.token_hex(8), None)
+    writes.committed()
 
 
 @pytest.fixture
@@ -152,7 +152,7 @@ def make_history(count, start, title="Past incident"):
 
 def new_generation():
     """What any write does: the stored pages no longer count."""
-    cache.set(generation.KEY, secrets.token_hex(8), None)
+    writes.committed()
 
 
 def queries_for(client, url):
@@ -315,7 +315,7 @@ class TestOneRendererAfterAWrite:
             sleeps.append(seconds)
             if len(sleeps) == 1:
                 rendering.PAGES.build("p", old, lambda now: Rendered(b"old"))
-                cache.set(generation.KEY, secrets.token_hex(8), None)
+                writes.committed()
 
         monkeypatch.setattr(store.time, "sleep", the_render_finishes_and_a_write_lands)
         response = rendering.serve(
@@ -334,7 +334,7 @@ class TestOneRendererAfterAWrite:
         from incidents.cache.store import Rendered
 
         old = generation.current()
-        cache.set(generation.KEY, secrets.token_hex(8), None)  # a write, before the request
+        writes.committed()  # a write, before the request
         new = generation.current()
         assert cache.add(rendering.PAGES.claim_key("p", new), 1, 10)  # another worker renders
         sleeps = []

@@ -1,15 +1,13 @@
 """The public status page at /: what a visitor reads."""
 
 import re
-import secrets
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from django.core.cache import cache
 
-from incidents.cache import generation
 from incidents.models import Incident, Monitor
+from tests import writes
 
 T0 = datetime(2025, 6, 1, 2, 0, tzinfo=UTC)
 T1 = datetime(2025, 6, 1, 4, 0, tzinfo=UTC)
@@ -21,7 +19,7 @@ def fresh_pages(db):
     """No page stored by an earlier test is served: with Redis the cache
     outlives each test's rolled-back transaction. (Not ``generation.bump()``:
     inside the test's transaction it defers to the commit that never comes.)"""
-    cache.set(generation.KEY, secrets.token_hex(8), None)
+    writes.committed()
 
 
 def page(client, url="/", **headers):

@@ -2,7 +2,6 @@
 API and the public JSON share: when a client's copy counts as current, how
 Last-Modified moves, and what a cache outage costs."""
 
-import secrets
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,8 +9,9 @@ import time_machine
 from django.core.cache import cache
 from django.test import RequestFactory
 
-from incidents.cache import generation, store
+from incidents.cache import store
 from incidents.cache.store import Rendered, Shelf, Stored, is_not_modified
+from tests import writes
 
 T0 = datetime(2025, 6, 1, 2, 0, tzinfo=UTC)
 ETAG = '"abc123"'
@@ -24,7 +24,7 @@ X = Shelf("test:", timeout=60, what="X")
 @pytest.fixture(autouse=True)
 def fresh_generation(db):
     # With Redis the cache outlives the test's transaction: start from a new token.
-    cache.set(generation.KEY, secrets.token_hex(8), None)
+    writes.committed()
 
 
 @pytest.mark.parametrize(
@@ -109,7 +109,7 @@ def test_a_built_entry_is_served_until_the_generation_changes():
 
     assert SHELF.get_or_build("entry", build).body == b"build 1"
     assert SHELF.get_or_build("entry", build).body == b"build 1"
-    cache.set(generation.KEY, secrets.token_hex(8), None)
+    writes.committed()
     assert SHELF.get_or_build("entry", build).body == b"build 2"
     assert len(builds) == 2
 

@@ -23,6 +23,7 @@ from incidents import languages
 from incidents.cache import generation, store
 from incidents.cache.pages import PAGES, page_key
 from incidents.models import Incident, Monitor
+from tests import writes
 
 LOCALE = Path(settings.BASE_DIR) / "locale"
 CATALOGS = sorted(LOCALE.glob("*/LC_MESSAGES/django.po"))
@@ -50,7 +51,7 @@ USER_TEXT = [
 
 @pytest.fixture(autouse=True)
 def fresh_pages(db):
-    cache.set(generation.KEY, secrets.token_hex(8), None)
+    writes.committed()
     PAGES.kept.clear()
 
 
@@ -600,7 +601,7 @@ def test_the_uptime_badge_speaks_the_visitors_language_each_its_own_copy(client,
     assert badge("en") == english and badge("de") == german  # stored apart
     assert ">Tage: 1 bis 365</text>" in badge("de", "?days=0")
     Monitor.objects.filter(pk="mon_kasse").update(created_at=NOW)
-    cache.set(generation.KEY, secrets.token_hex(8), None)
+    writes.committed()
     assert ">keine Daten</text>" in badge("de", "?days=1")
 
 

@@ -11,7 +11,6 @@ test process is therefore exactly what a write in another worker or host is.
 """
 
 import re
-import secrets
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,12 +20,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from incidents.cache import generation
 from incidents.checks import pings
 from incidents.models import Incident, Monitor, MonitorStatusChange
 from incidents.pages import fragments
 from incidents.pages.views import render_page, status_context
 from incidents.uptime import history
+from tests import writes
 
 pytestmark = pytest.mark.django_db
 
@@ -71,7 +70,7 @@ def page(clock, make_incident):
 def new_generation():
     """What a committed write does to the stored pages (inside a test's
     transaction the bump after the commit never comes)."""
-    cache.set(generation.KEY, secrets.token_hex(8), None)
+    writes.committed()
 
 
 def render(client=None):

@@ -37,9 +37,20 @@ the write it stands for may have been one to the settings. The settings token
 costs no round trip of its own: it is read with the generation and with the
 API key's record (incidents/cache/store.py ``read_with``), and what a request
 has read is kept for the rest of it (``settings_read``).
+
+A third token, the *systems* token, changes with every write too, except the
+ones said to leave the status page's systems section alone
+(``systems_unchanged``: an entry appended to an open ordinary incident, its
+title, monitors and resolution untouched — what a refresh storm is made of).
+What that section shows (the monitors, their groups and 90 days of bars,
+which the incidents on the bars and the windows covering them go into) is
+kept per process under it (incidents/pages/views.py), so such a write
+re-reads only the incidents. It is read with the other two and set with them
+in the same two steps; a pending bump replaces it as well.
 """
 
 import contextlib
+import functools
 import logging
 import secrets
 import threading
@@ -55,6 +66,8 @@ from incidents.cache.database import read_many, write_many
 
 KEY = "kamustatus:generation"
 SETTINGS_KEY = "kamustatus:generation:settings"
+SYSTEMS_KEY = "kamustatus:generation:systems"
+TOKEN_KEYS = (KEY, SETTINGS_KEY, SYSTEMS_KEY)  # read together, always
 # Every stored entry expires; a token that did is created again (and every
 # stored page is then rendered once more, nothing worse).
 TIMEOUT = 30 * 24 * 60 * 60
@@ -132,7 +145,7 @@ def settings_token():
 
 def _current(key):
     settle()
-    found = read_many([KEY, SETTINGS_KEY])
+    found = read_many(list(TOKEN_KEYS))
     note_read(found)
     token = found.get(key)
     if token is None:
@@ -144,15 +157,17 @@ def _current(key):
     return token
 
 
-_read = threading.local()  # the settings token this thread's request has read
+_read = threading.local()  # the settings and systems tokens this thread's request has read
 
 
 def note_read(found):
-    """After a read of the cache that asked for the settings token (with
-    what it reads anyway, see incidents/cache/store.py ``read_with``): keep
-    what it found for the rest of the request (``settings_read``)."""
+    """After a read of the cache that asked for the settings and systems
+    tokens (with what it reads anyway, see incidents/cache/store.py
+    ``read_with``): keep what it found for the rest of the request
+    (``settings_read``, ``systems_read``)."""
     # One read while a bump is pending is of a token about to be replaced.
     _read.settings = None if _pending else found.get(SETTINGS_KEY)
+    _read.systems = None if _pending else found.get(SYSTEMS_KEY)
 
 
 def settings_read():
@@ -162,20 +177,31 @@ def settings_read():
     return None if _pending else getattr(_read, "settings", None)
 
 
+def systems_read():
+    """The systems token the last read of this request found (read with the
+    generation, before any data), or None as ``settings_read``."""
+    return None if _pending else getattr(_read, "systems", None)
+
+
 def _forget_read(**kwargs):
     _read.settings = None
+    _read.systems = None
 
 
 request_started.connect(_forget_read, dispatch_uid="generation-request-started")
 request_finished.connect(_forget_read, dispatch_uid="generation-request-finished")
 
 
-def _set_new_token(quiet=False, settings=False):
-    """Set a new token (the settings token as well with ``settings``, or when
-    the bump was pending); False (and the bump left pending) if the cache is
-    away."""
+def _set_new_token(quiet=False, settings=False, systems=True):
+    """Set a new token (the settings token as well with ``settings``, the
+    systems token with ``systems``, both when the bump was pending); False
+    (and the bump left pending) if the cache is away."""
     global _pending, _cache_failed_at
-    keys = (KEY, SETTINGS_KEY) if settings or _pending else (KEY,)
+    keys = (
+        (KEY,)
+        + ((SETTINGS_KEY,) if settings or _pending else ())
+        + ((SYSTEMS_KEY,) if systems or _pending else ())
+    )
     try:
         write_many({key: secrets.token_hex(8) for key in keys}, TIMEOUT)
     except Exception as error:
@@ -196,38 +222,63 @@ def _cache_commits_with_the_data():
     return isinstance(caches["default"], DatabaseCache)
 
 
-def _after_commit(settings=False):
+def _after_commit(settings, systems):
     if not _cache_commits_with_the_data():
-        _set_new_token(settings=settings)
+        _set_new_token(settings=settings, systems=systems)
 
 
-def _after_settings_commit():
-    _after_commit(settings=True)
-
+# The second step of a bump, one function per (settings, systems): a bump is
+# covered by one already registered in its (sub)transaction that sets as much.
+_AFTER = {
+    (settings, systems): functools.partial(_after_commit, settings, systems)
+    for settings in (False, True)
+    for systems in (False, True)
+}
 
 _last = threading.local()  # what a ``bumped_last`` block has put off
+_unchanged = threading.local()  # how deep in ``systems_unchanged`` blocks this thread is
 
 
-def bump(using=DEFAULT_DB_ALIAS, settings=False):
+@contextlib.contextmanager
+def systems_unchanged():
+    """Inside: the writes of this thread leave the status page's systems
+    section alone (the monitors, groups, windows and the incidents on the
+    bars), so their bumps leave the systems token as it is. Only for a write
+    that is sure of it (``Incident.apply_change``)."""
+    _unchanged.depth = getattr(_unchanged, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _unchanged.depth -= 1
+
+
+def _changes_systems():
+    return not getattr(_unchanged, "depth", 0)
+
+
+def bump(using=DEFAULT_DB_ALIAS, settings=False, systems=None):
     """Record that something the pages show has changed (``settings``: the
-    page's settings among it)."""
+    page's settings among it; ``systems``: the systems section among it —
+    unless said otherwise, it is, outside a ``systems_unchanged`` block)."""
+    if systems is None:
+        systems = settings or _changes_systems()
     connection = transaction.get_connection(using)
     if settings:
         _forget_read()  # what this request read is out of date
     if not connection.in_atomic_block:
-        _set_new_token(settings=settings)
+        _set_new_token(settings=settings, systems=systems)
         return
     if getattr(_last, "depth", 0):
-        _last.due[using] = _last.due.get(using, False) or settings
+        due_settings, due_systems = _last.due.get(using, (False, False))
+        _last.due[using] = (due_settings or settings, due_systems or systems)
         return
-    after = _after_settings_commit if settings else _after_commit
-    covered = (_after_settings_commit,) if settings else (_after_commit, _after_settings_commit)
+    covered = {_AFTER[(s, y)] for s in (settings, True) for y in (systems, True)}
     savepoints = set(connection.savepoint_ids)
     for sids, func, _robust in connection.run_on_commit:
         if func in covered and sids == savepoints:
             return  # already bumped in this (sub)transaction
-    _set_new_token(settings=settings)
-    transaction.on_commit(after, using=using, robust=True)
+    _set_new_token(settings=settings, systems=systems)
+    transaction.on_commit(_AFTER[(settings, systems)], using=using, robust=True)
 
 
 @contextlib.contextmanager
@@ -240,14 +291,14 @@ def bumped_last():
     exception leaves nothing to bump (the transaction rolls back)."""
     _last.depth = getattr(_last, "depth", 0) + 1
     if _last.depth == 1:
-        _last.due = {}  # database alias -> whether the page settings changed
+        _last.due = {}  # database alias -> (the page settings changed, the systems section did)
     try:
         yield
     finally:
         _last.depth -= 1
         due = _last.due if _last.depth == 0 else {}
-    for using, settings in sorted(due.items()):
-        bump(using, settings=settings)
+    for using, (settings, systems) in sorted(due.items()):
+        bump(using, settings=settings, systems=systems)
 
 
 class ShownOnPage:

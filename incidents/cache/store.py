@@ -143,13 +143,14 @@ _FIELDS = len(fields(Stored))
 
 def read_with(keys):
     """``read_many`` of ``keys`` and, in the same round trip, of the content
-    generation and the page's settings token (a pending bump made first):
+    generation, the page's settings token and the systems token (a pending
+    bump made first):
     every read of a stored answer, and of an API key's record. The settings
     token found is kept for the rest of the request, so the page settings
     cost no read of their own (incidents/cache/generation.py). Raises when
     the cache is away."""
     generation.settle()
-    found = read_many([generation.KEY, *keys, generation.SETTINGS_KEY])
+    found = read_many([generation.KEY, *keys, generation.SETTINGS_KEY, generation.SYSTEMS_KEY])
     generation.note_read(found)
     return found
 

@@ -2,6 +2,7 @@
 affect (``IncidentMonitor``, ``DeletedMonitor``), and maintenance windows: an
 incident with a schedule (``MaintenanceWindow``)."""
 
+import contextlib
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
@@ -455,7 +456,12 @@ class Incident(ShownOnPage, models.Model):
         in the open transaction (so its row is locked and its links and
         timeline are at hand): afterwards it is the incident as the change
         left it, ``to_dict()`` without a query."""
-        with generation.bumped_last():
+        leaves_systems = self._leaves_systems(title, monitor_ids, scheduled_start, scheduled_end,
+                                              status, at)  # fmt: skip
+        with (
+            generation.bumped_last(),
+            generation.systems_unchanged() if leaves_systems else contextlib.nullcontext(),
+        ):
             self._require_text(message)
             monitors = self.validate_fields(
                 title=title, status=status, monitor_ids=monitor_ids, lock=True
@@ -478,6 +484,24 @@ class Incident(ShownOnPage, models.Model):
                     snapshot=self.to_dict(),
                 )
         return update
+
+    def _leaves_systems(self, title, monitor_ids, scheduled_start, scheduled_end, status, at):
+        """Does this change leave the status page's systems section alone?
+        It does when it appends an entry to an open ordinary incident and
+        leaves it open, its title, monitors and times as they are: the bars
+        show an incident's title and the days it was open, and a window
+        covers its monitors (incidents/cache/generation.py
+        ``systems_unchanged``)."""
+        return (
+            not self.is_maintenance
+            and self.status != self.RESOLVED
+            and (status is UNSET or status != self.RESOLVED)
+            and (title is UNSET or title == self.title)
+            and monitor_ids is UNSET
+            and scheduled_start is UNSET
+            and scheduled_end is UNSET
+            and at is None
+        )
 
     def resolve(self, message="", actor=None, at=None, notify=True):
         return self.post_update(self.RESOLVED, message, actor=actor, at=at, notify=notify)

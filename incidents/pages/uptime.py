@@ -1,7 +1,7 @@
 """Uptime as the pages show it: a bar per day with its words, and the
 percentages (the numbers are incidents/uptime/history.py's)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
 from django.utils import dateformat
@@ -115,9 +115,11 @@ class Strip:
 
     history: list  # the Days, oldest first
     days: int
-    total: str
     total_ratio: float | None
     closed: history.Closed | None = None  # the closed days, as kept (status page)
+    # language -> its bars: a strip kept across requests (the status page's
+    # systems data) is shown in every language offered.
+    _bars: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def of(cls, days, closed=None):
@@ -125,13 +127,17 @@ class Strip:
         history.kept_history keeps them: their sum and key are theirs."""
         total = history.Day.total([closed.total, days[-1]] if closed else days)
         ratio = total.uptime
-        return cls(
-            history=list(days),
-            days=len(days),
-            total=percent(ratio),
-            total_ratio=ratio,
-            closed=closed,
-        )
+        return cls(history=list(days), days=len(days), total_ratio=ratio, closed=closed)
+
+    @property
+    def total(self):
+        """The uptime over the strip's days, as the active language writes it."""
+        return percent(self.total_ratio)
+
+    @property
+    def _total_shown(self):
+        """What ``total`` shows, in no language: hundredths of a percent."""
+        return None if self.total_ratio is None else int(self.total_ratio * 10_000)
 
     @staticmethod
     def _shown(day):
@@ -154,23 +160,26 @@ class Strip:
         if self.closed is not None:
             return (
                 self.days,
-                self.total,
-                self.total_ratio is None,
+                self._total_shown,
                 self.closed.digest,
                 tuple((day.date, tuple(day.incidents)) for day in self.history if day.incidents),
                 self._shown(self.history[-1]),
             )
         return (
             self.days,
-            self.total,
-            self.total_ratio is None,
+            self._total_shown,
             tuple(self._shown(day) for day in self.history),
         )
 
-    @cached_property
+    @property
     def bars(self):
+        """The bars in the active language, written once per language."""
         language = get_language()
-        return [Bar(day.worst, bar_text(day, language), day.incidents) for day in self.history]
+        found = self._bars.get(language)
+        if found is None:
+            found = [Bar(day.worst, bar_text(day, language), day.incidents) for day in self.history]
+            self._bars[language] = found
+        return found
 
     @property
     def bars_html(self):

@@ -8,6 +8,8 @@ templates keep each rendered piece under it (incidents/pages/fragments.py).
 """
 
 import re
+from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
 
@@ -22,6 +24,7 @@ from django.views.decorators.http import require_safe
 
 from incidents import languages
 from incidents.appearance.page import page_context
+from incidents.cache import generation
 from incidents.cache.pages import (
     STATUS_PAGE_VARY,
     page_name,
@@ -113,8 +116,76 @@ def describe(incident, monitors_by_id, now):
 # --- / ----------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Systems:
+    """What the systems section is made of: the monitors in page order (with
+    their groups and whether a window covers them) and their bars, read at one
+    moment and true until ``valid_until`` by the clock alone."""
+
+    token: str | None  # the systems token read before them (None: not to be kept)
+    monitors: list
+    uptime: dict  # monitor id -> Strip
+    uptime_valid_until: datetime | None
+    valid_until: datetime | None
+
+    @classmethod
+    def read(cls, now, token):
+        monitors = list(Monitor.objects.for_status_page(now))
+        uptime, uptime_valid_until = strips(monitors, now)
+        if not monitors:
+            uptime_valid_until = None
+        return cls(
+            token=token,
+            monitors=monitors,
+            uptime=uptime,
+            uptime_valid_until=uptime_valid_until,
+            # A window starting or ending changes whether it covers a monitor.
+            valid_until=earliest(Incident.objects.next_maintenance_edge(now), uptime_valid_until),
+        )
+
+    def holds(self, now, token):
+        return (
+            token is not None
+            and token == self.token
+            and (self.valid_until is None or now < self.valid_until)
+        )
+
+
+# The systems section's data this process read last, kept under the systems
+# token (incidents/cache/generation.py): a write that leaves the section alone
+# (an entry on an open incident: what a refresh storm is made of) does not
+# change the token, and the re-render after it reads only the incidents.
+_systems = None
+# How many times this process read the systems section's data (tests).
+SYSTEMS_READ = Counter()
+
+
+def systems_for(now):
+    """The systems section's data for a page rendered at ``now``: the kept
+    copy while the systems token this request read with the generation (before
+    any data) is the one it was read under, else read afresh."""
+    global _systems
+    token = generation.systems_read()
+    kept = _systems
+    if kept is not None and kept.holds(now, token):
+        return kept
+    SYSTEMS_READ["read"] += 1
+    found = Systems.read(now, token)
+    if token is not None:
+        _systems = found
+    return found
+
+
+def forget_systems():
+    """Drop the kept systems data (tests: their database is rolled back under
+    this process's feet, which a server's never is)."""
+    global _systems
+    _systems = None
+
+
 def status_context(now):
-    overview = Overview.build(now)
+    systems = systems_for(now)
+    overview = Overview.build(now, monitors=systems.monitors)
     monitors_by_id = {monitor.id: monitor for monitor in overview.monitors}
     recent = list(
         Incident.objects.finished(now)
@@ -124,14 +195,14 @@ def status_context(now):
     )
     more_in_history = len(recent) > RECENT_LIMIT
     recent = recent[:RECENT_LIMIT]
-    uptime, uptime_valid_until = strips(overview.monitors, now)
+    uptime = systems.uptime
     # The page changes by the clock alone when a window starts or ends, when
     # the oldest recent item leaves the horizon, and when the uptime bars
     # move (at midnight, or within the uptime refresh while numbers move).
     valid_until = earliest(
         Incident.objects.next_maintenance_edge(now),
         recent[-1].finished_at + RECENT_HISTORY if recent else None,
-        uptime_valid_until if overview.monitors else None,
+        systems.uptime_valid_until,
     )
     # Each monitor's row, by id: listed in page order, and within its section.
     rows = {

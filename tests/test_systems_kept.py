@@ -1,0 +1,154 @@
+"""The status page's systems section data (the monitors, their groups and 90
+days of bars) kept per process under the systems token
+(incidents/cache/generation.py, incidents/pages/views.py ``systems_for``).
+
+An entry appended to an open incident — what a refresh storm is made of —
+leaves the token, so the re-render after it reads only the incidents; every
+other write changes it, and the next render reads the section again. Either
+way the page is byte for byte the one a render from scratch gives."""
+
+import secrets
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.core.cache import cache
+from django.utils import translation
+
+from incidents.appearance.models import PageSettings
+from incidents.cache import generation
+from incidents.groups.models import MonitorGroup
+from incidents.models import Incident, Monitor, MonitorStatusChange
+from incidents.pages import fragments, views
+from incidents.pages.views import SYSTEMS_READ, render_page, status_context
+from tests import writes
+
+
+@pytest.fixture(autouse=True)
+def fresh(db):
+    writes.committed()
+    cache.set(generation.SYSTEMS_KEY, secrets.token_hex(8), None)
+    fragments.forget()
+    # Today's bar of a monitor that is down moves every second; the kept data
+    # is as true as a stored page (until the uptime refresh), and a render
+    # from scratch a moment later would differ by that alone.
+    with time_machine.travel(datetime.now(UTC), tick=False):
+        yield
+
+
+@pytest.fixture
+def page(make_monitor, make_incident):
+    created = datetime.now(UTC) - timedelta(days=40)
+    monitors = [make_monitor(id=f"mon_kept{n}", name=f"Service {n}") for n in range(3)]
+    Monitor.objects.update(created_at=created)
+    down_at = datetime.now(UTC) - timedelta(days=3)
+    MonitorStatusChange.objects.create(
+        monitor=monitors[0], from_status="operational", to_status="down", created_at=down_at
+    )
+    incident = make_incident(title="Slow answers", monitor_ids=[monitors[1].id], at=down_at)
+    return monitors, incident
+
+
+def render(client, **headers):
+    """(whether ``/`` read the systems data, its bytes), fresh after a write."""
+    # A new generation, as the write's commit gives (inside the test's
+    # transaction it never comes); the systems token is the write's own to change.
+    cache.set(generation.KEY, secrets.token_hex(8), None)
+    before = SYSTEMS_READ["read"]
+    response = client.get("/", **headers)
+    assert response.status_code == 200
+    return SYSTEMS_READ["read"] > before, response.content
+
+
+def reference():
+    """``/`` rendered from scratch: no kept piece, no kept systems data."""
+    views.forget_systems()
+    with fragments.disabled():
+        context, _valid_until = status_context(datetime.now(UTC))
+        return render_page("incidents/status-page.html", context)
+
+
+def entry(incident, **changes):
+    """What the API's PATCH does (one locked read, then the change)."""
+    Incident.objects.for_change(incident.pk).apply_change(**changes)
+
+
+def test_an_entry_on_an_open_incident_keeps_the_systems_data(client, page):
+    _monitors, incident = page
+    assert render(client)[0]
+    for number, status in enumerate(["identified", None, "monitoring"]):
+        changes = {"message": f"Storm update #{number}"}
+        if status:
+            changes["status"] = status
+        entry(incident, **changes)
+        read, body = render(client)
+        assert not read
+        assert f"Storm update #{number}".encode() in body
+    assert body == reference()
+
+
+WRITES = {
+    "resolved": lambda monitors, incident: entry(incident, status="resolved", message="Fixed."),
+    "retitled": lambda monitors, incident: entry(incident, title="Slower answers", message="x"),
+    "relinked": lambda monitors, incident: entry(
+        incident, monitor_ids=[monitors[2].id], message="x"
+    ),
+    "new incident": lambda monitors, incident: Incident.open_incident(
+        title="Checkout down", message="Looking.", monitor_ids=[monitors[0].id]
+    ),
+    "window": lambda monitors, incident: Incident.open_incident(
+        title="Upgrade",
+        message="Planned.",
+        status="monitoring",
+        monitor_ids=[monitors[0].id],
+        scheduled_start=datetime.now(UTC) - timedelta(minutes=5),
+        scheduled_end=datetime.now(UTC) + timedelta(hours=1),
+    ),
+    "monitor renamed": lambda monitors, incident: Monitor.objects.get(pk=monitors[0].id).change(
+        name="Renamed service"
+    ),
+    "monitor down": lambda monitors, incident: Monitor.objects.get(pk=monitors[2].id).report_status(
+        "down"
+    ),
+    "group": lambda monitors, incident: Monitor.objects.get(pk=monitors[0].id).change(
+        group_id=MonitorGroup.create_group(name="Core", id="grp_core").id
+    ),
+    "page settings": lambda monitors, incident: (
+        PageSettings.objects.filter(pk=PageSettings.objects.get_solo().pk).first().save()
+    ),
+    "incident deleted": lambda monitors, incident: incident.delete_with_audit(),
+}
+
+
+@pytest.mark.parametrize("write", WRITES)
+def test_every_other_write_reads_the_systems_data_again(client, page, write):
+    monitors, incident = page
+    render(client)
+    WRITES[write](monitors, incident)
+    read, body = render(client)
+    assert read
+    assert body == reference()
+
+
+def test_kept_bars_speak_each_language(client, page):
+    """The kept bars are written once per language, not in the first one."""
+    _monitors, incident = page
+    render(client)
+    entry(incident, message="Still on it.")
+    read, body = render(client, HTTP_ACCEPT_LANGUAGE="de")
+    assert not read
+    assert b"Betriebsbereit" in body or b"Ausfall" in body
+    with translation.override("de"):
+        assert body == reference()
+
+
+def test_nothing_is_kept_while_a_bump_is_pending(client, page, monkeypatch):
+    """A process that lost the cache cannot know what was written meanwhile."""
+    _monitors, incident = page
+    render(client)
+    monkeypatch.setattr(generation, "_pending", True)
+    assert generation.systems_read() is None
+    monkeypatch.setattr(generation, "_pending", False)
+    cache.delete(generation.SYSTEMS_KEY)  # expired, or evicted
+    entry(incident, message="Still on it.")
+    assert render(client)[0]
