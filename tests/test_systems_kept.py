@@ -149,6 +149,48 @@ def test_nothing_is_kept_while_a_bump_is_pending(client, page, monkeypatch):
     monkeypatch.setattr(generation, "_pending", True)
     assert generation.systems_read() is None
     monkeypatch.setattr(generation, "_pending", False)
-    cache.delete(generation.SYSTEMS_KEY)  # expired, or evicted
-    entry(incident, message="Still on it.")
+
+
+def test_a_missing_token_is_made_anew_and_kept_under(client, page):
+    """Expired, evicted or culled: the next render makes one and reads the
+    data; the entries after it keep the data again."""
+    _monitors, incident = page
+    render(client)
+    cache.delete(generation.SYSTEMS_KEY)
+    entry(incident, message="One.")
     assert render(client)[0]
+    assert generation.is_final(cache.get(generation.SYSTEMS_KEY))
+    entry(incident, message="Two.")
+    read, body = render(client)
+    assert not read and b"Two." in body
+
+
+def test_nothing_is_kept_under_the_first_step_s_token(client, page, monkeypatch):
+    """With Redis a bump sets the tokens inside the write's transaction and
+    again after its commit; the first systems token is provisional, and data
+    read under it is never kept (its second step might never come)."""
+    monitors, incident = page
+    render(client)
+    monkeypatch.setattr(generation, "_cache_commits_with_the_data", lambda: False)
+    Monitor.objects.get(pk=monitors[0].id).change(name="Renamed")  # its commit never comes here
+    assert cache.get(generation.SYSTEMS_KEY).startswith(generation.PROVISIONAL)
+    for message in ("One.", "Two."):
+        entry(incident, message=message)
+        read, body = render(client)
+        assert read and b"Renamed" in body
+
+
+def test_a_window_in_force_keeps_the_data_no_longer_than_the_uptime_refresh(
+    client, page, settings
+):
+    """Its monitors' minutes of maintenance today grow with the clock."""
+    monitors, _incident = page
+    now = datetime.now(UTC)
+    Incident.open_incident(title="Upgrade", message="Planned.", status="monitoring",
+                           monitor_ids=[monitors[2].id],
+                           scheduled_start=now - timedelta(minutes=5),
+                           scheduled_end=now + timedelta(hours=2))  # fmt: skip
+    Monitor.objects.exclude(pk=monitors[2].id).delete()  # no downtime left on the page
+    render(client)
+    kept = views._systems
+    assert kept.valid_until == now + timedelta(seconds=settings.KAMUSTATUS_UPTIME_REFRESH_SECONDS)

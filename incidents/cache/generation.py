@@ -154,6 +154,8 @@ def _current(key):
             token = cache.get(key, token)
         if key == SETTINGS_KEY and not _pending:
             _read.settings = token
+        if key == SYSTEMS_KEY and not _pending:
+            _read.systems = token
     return token
 
 
@@ -167,7 +169,7 @@ def note_read(found):
     (``settings_read``, ``systems_read``)."""
     # One read while a bump is pending is of a token about to be replaced.
     _read.settings = None if _pending else found.get(SETTINGS_KEY)
-    _read.systems = None if _pending else found.get(SYSTEMS_KEY)
+    _read.systems = None if _pending else found.get(SYSTEMS_KEY, _MISSING)
 
 
 def settings_read():
@@ -177,10 +179,26 @@ def settings_read():
     return None if _pending else getattr(_read, "settings", None)
 
 
+_MISSING = object()  # the systems token was read and not found
+
+
 def systems_read():
     """The systems token the last read of this request found (read with the
     generation, before any data), or None as ``settings_read``."""
-    return None if _pending else getattr(_read, "systems", None)
+    found = None if _pending else getattr(_read, "systems", None)
+    return None if found is _MISSING else found
+
+
+def systems_missing():
+    """Did the last read of this request find no systems token at all?"""
+    return not _pending and getattr(_read, "systems", None) is _MISSING
+
+
+def systems_token():
+    """The current systems token, read now, created when the cache has none
+    (expired, evicted or culled: every write but the ones that leave the
+    systems section changes it, so it may go unrenewed for long)."""
+    return _current(SYSTEMS_KEY)
 
 
 def _forget_read(**kwargs):
@@ -192,18 +210,31 @@ request_started.connect(_forget_read, dispatch_uid="generation-request-started")
 request_finished.connect(_forget_read, dispatch_uid="generation-request-finished")
 
 
-def _set_new_token(quiet=False, settings=False, systems=True):
+# A systems token set by the first of a bump's two steps, when the second one
+# (after the commit) sets the final one: nothing is kept under it, so a second
+# step that never comes (the cache away for that process alone, or the process
+# gone) cannot leave data read before the commit kept for good.
+PROVISIONAL = "~"
+
+
+def is_final(token):
+    """Is ``token`` a systems token data may be kept under?"""
+    return token is not None and not token.startswith(PROVISIONAL)
+
+
+def _set_new_token(quiet=False, settings=False, systems=True, provisional=False):
     """Set a new token (the settings token as well with ``settings``, the
-    systems token with ``systems``, both when the bump was pending); False
-    (and the bump left pending) if the cache is away."""
+    systems token with ``systems``, both when the bump was pending; that one
+    marked ``provisional`` on request); False (and the bump left pending) if
+    the cache is away."""
     global _pending, _cache_failed_at
-    keys = (
-        (KEY,)
-        + ((SETTINGS_KEY,) if settings or _pending else ())
-        + ((SYSTEMS_KEY,) if systems or _pending else ())
-    )
+    values = {KEY: secrets.token_hex(8)}
+    if settings or _pending:
+        values[SETTINGS_KEY] = secrets.token_hex(8)
+    if systems or _pending:
+        values[SYSTEMS_KEY] = (PROVISIONAL if provisional else "") + secrets.token_hex(8)
     try:
-        write_many({key: secrets.token_hex(8) for key in keys}, TIMEOUT)
+        write_many(values, TIMEOUT)
     except Exception as error:
         # A cache outage must never fail a write: the bump waits instead.
         if not quiet:
@@ -277,7 +308,11 @@ def bump(using=DEFAULT_DB_ALIAS, settings=False, systems=None):
     for sids, func, _robust in connection.run_on_commit:
         if func in covered and sids == savepoints:
             return  # already bumped in this (sub)transaction
-    _set_new_token(settings=settings, systems=systems)
+    # With the database cache this step commits with the data and is the
+    # last; otherwise the step after the commit sets the final systems token.
+    _set_new_token(
+        settings=settings, systems=systems, provisional=not _cache_commits_with_the_data()
+    )
     transaction.on_commit(_AFTER[(settings, systems)], using=using, robust=True)
 
 

@@ -458,10 +458,7 @@ class Incident(ShownOnPage, models.Model):
         left it, ``to_dict()`` without a query."""
         leaves_systems = self._leaves_systems(title, monitor_ids, scheduled_start, scheduled_end,
                                               status, at)  # fmt: skip
-        with (
-            generation.bumped_last(),
-            generation.systems_unchanged() if leaves_systems else contextlib.nullcontext(),
-        ):
+        with generation.bumped_last():
             self._require_text(message)
             monitors = self.validate_fields(
                 title=title, status=status, monitor_ids=monitor_ids, lock=True
@@ -471,7 +468,10 @@ class Incident(ShownOnPage, models.Model):
             self._retitle(title, changes)
             self._reschedule(scheduled_start, scheduled_end, changes)
             self._relink(monitors, changes)
-            update = self._record_entry(status, message, at, changes)
+            # The entry and the incident's own row alone: what the domain's
+            # receivers write below bumps as any write does.
+            with generation.systems_unchanged() if leaves_systems else contextlib.nullcontext():
+                update = self._record_entry(status, message, at, changes)
             if changes:
                 AuditRecord.log(actor, AuditRecord.UPDATED, self, changes=changes)
             if update is not None or "scheduledStart" in changes:
@@ -495,6 +495,7 @@ class Incident(ShownOnPage, models.Model):
         return (
             not self.is_maintenance
             and self.status != self.RESOLVED
+            and self.resolved_at is None
             and (status is UNSET or status != self.RESOLVED)
             and (title is UNSET or title == self.title)
             and monitor_ids is UNSET

@@ -166,6 +166,11 @@ def systems_for(now):
     any data) is the one it was read under, else read afresh."""
     global _systems
     token = generation.systems_read()
+    if generation.systems_missing():
+        # Read with the generation and not found: made anew, read before the data.
+        token = generation.systems_token()
+    if not generation.is_final(token):
+        token = None  # nothing kept under a missing or provisional token
     kept = _systems
     if kept is not None and kept.holds(now, token):
         return kept

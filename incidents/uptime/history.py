@@ -650,9 +650,10 @@ def rolling(monitor, span, now=None):
 
 def shown_numbers_move(days_by_monitor, monitors):
     """Whether what a page shows of these days changes with the clock alone:
-    a monitor down now (its downtime grows), or any downtime in the days
-    shown (percentages move as up-time accrues)."""
-    if any(m.status == DOWN and not m.is_in_maintenance() for m in monitors):
+    a monitor down now (its downtime grows), one under maintenance now (its
+    minutes of maintenance today grow), or any downtime in the days shown
+    (percentages move as up-time accrues)."""
+    if any(m.is_in_maintenance() or m.status == DOWN for m in monitors):
         return True
     return any(day.down for days in days_by_monitor.values() for day in days)
 
