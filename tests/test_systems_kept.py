@@ -180,9 +180,7 @@ def test_nothing_is_kept_under_the_first_step_s_token(client, page, monkeypatch)
         assert read and b"Renamed" in body
 
 
-def test_a_window_in_force_keeps_the_data_no_longer_than_the_uptime_refresh(
-    client, page, settings
-):
+def test_a_window_in_force_keeps_the_data_no_longer_than_the_uptime_refresh(client, page, settings):
     """Its monitors' minutes of maintenance today grow with the clock."""
     monitors, _incident = page
     now = datetime.now(UTC)
