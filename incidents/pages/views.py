@@ -125,22 +125,25 @@ class Systems:
     token: str | None  # the systems token read before them (None: not to be kept)
     monitors: list
     uptime: dict  # monitor id -> Strip
-    uptime_valid_until: datetime | None
+    # The first of: a window starting or ending (it changes whether it covers
+    # a monitor, and what the page's incident lists hold), and the bars moving
+    # (at midnight, or within the uptime refresh while numbers move). While it
+    # holds no edge has passed and no window was written (that changes the
+    # token), so it is the page's next maintenance edge as well.
     valid_until: datetime | None
 
     @classmethod
     def read(cls, now, token):
         monitors = list(Monitor.objects.for_status_page(now))
         uptime, uptime_valid_until = strips(monitors, now)
-        if not monitors:
-            uptime_valid_until = None
         return cls(
             token=token,
             monitors=monitors,
             uptime=uptime,
-            uptime_valid_until=uptime_valid_until,
-            # A window starting or ending changes whether it covers a monitor.
-            valid_until=earliest(Incident.objects.next_maintenance_edge(now), uptime_valid_until),
+            valid_until=earliest(
+                Incident.objects.next_maintenance_edge(now),
+                uptime_valid_until if monitors else None,
+            ),
         )
 
     def holds(self, now, token):
@@ -205,9 +208,8 @@ def status_context(now):
     # the oldest recent item leaves the horizon, and when the uptime bars
     # move (at midnight, or within the uptime refresh while numbers move).
     valid_until = earliest(
-        Incident.objects.next_maintenance_edge(now),
+        systems.valid_until,
         recent[-1].finished_at + RECENT_HISTORY if recent else None,
-        systems.uptime_valid_until,
     )
     # Each monitor's row, by id: listed in page order, and within its section.
     rows = {
