@@ -150,7 +150,7 @@ def read_with(keys):
     cost no read of their own (incidents/cache/generation.py). Raises when
     the cache is away."""
     generation.settle()
-    found = read_many([*generation.TOKEN_KEYS, *keys])
+    found = read_many([generation.KEY, *keys, generation.SETTINGS_KEY, generation.SYSTEMS_KEY])
     generation.note_read(found)
     return found
 
