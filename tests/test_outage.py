@@ -11,12 +11,14 @@ without restarting gunicorn.
 import json
 import os
 import secrets
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.core.cache import cache
 from django.db import OperationalError, connection
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 from jsonschema import Draft202012Validator
 
 from incidents.api.decorators import api_view
@@ -62,6 +64,52 @@ def test_a_good_rendering_is_kept_on_disk(client, make_incident, last_good_dir):
     live = client.get("/", headers={"HX-Request": "true"})
     assert (last_good_dir / "status-live-en.html").read_bytes() == live.content
     assert b"<html" not in live.content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_version_is_written_once_however_many_threads_serve_it(
+    make_incident, last_good_dir, monkeypatch
+):
+    """During a refresh storm every worker thread serves each new version:
+    one of them writes the copy, the others answer without waiting for it."""
+    writes = []
+    write = fallback._write
+    monkeypatch.setattr(fallback, "_write", lambda *args: (writes.append(args[2]), write(*args)))
+    make_incident(title="Login failures")
+    start = threading.Barrier(8)
+
+    def visit():
+        start.wait()
+        response = Client().get("/")
+        connection.close()
+        return response
+
+    with ThreadPoolExecutor(8) as pool:
+        pages = list(pool.map(lambda _n: visit(), range(8)))
+    assert {page.status_code for page in pages} == {200}
+    assert writes == [pages[0]["ETag"]]
+    assert (last_good_dir / "status-en.html").read_bytes() == pages[0].content
+
+
+@pytest.mark.django_db
+def test_a_copy_another_worker_wrote_is_not_written_again(client, make_incident, last_good_dir):
+    probe = last_good_dir.parent / "xattr-probe"
+    probe.write_text("")
+    try:
+        os.setxattr(probe, fallback.ETAG_ATTRIBUTE, b"x")
+    except OSError:
+        pytest.skip("this file system keeps no extended attributes")
+    make_incident(title="Login failures")
+    page = client.get("/")
+    copy = last_good_dir / "status-en.html"
+    written = copy.stat().st_ino
+    fallback._saved.clear()  # a worker that has not served this version yet
+    assert client.get("/").content == page.content
+    assert copy.stat().st_ino == written  # left as the other worker wrote it
+    make_incident(title="Database failover")
+    fresh = client.get("/")
+    assert copy.stat().st_ino != written
+    assert copy.read_bytes() == fresh.content
 
 
 @pytest.mark.django_db

@@ -20,8 +20,17 @@ The file's modification time is "as of": it is touched, at most once a minute
 per process, whenever the page is answered live (a 200, or a 304 for the same
 bytes). The copy is per host, so each host serving the page has its own; with
 ``REDIS_URL`` a host without one falls back to the page stored in Redis.
+
+A version is written once per host, not once per request or per worker: in
+each process one thread writes it (the others answer meanwhile), and the file
+carries its ETag (an extended attribute, where the file system has them), so
+a worker finding the version already on disk leaves it. During a refresh
+storm a new version comes every 100 ms; writing and syncing a 600 KB page in
+every thread of every worker that served it cost the storm two thirds of its
+throughput (docs/benchmark.md).
 """
 
+import contextlib
 import logging
 import os
 import re
@@ -52,8 +61,13 @@ TOUCH_INTERVAL = 60
 OUTAGES = (DatabaseError, RedisError, OSError)
 LIVE_REGION = re.compile(rb'<div id="live"[^>]*>')
 
-# Per process: page name -> (ETag of the copy on disk, when it was last touched).
+# Per process: page name -> (ETag of the copy on disk, when it was last touched);
+# a version is entered before it is written, so one thread writes it.
 _saved = {}
+_writing = set()  # page names a thread of this process is writing
+_saving = threading.Lock()
+# The extended attribute holding the ETag of the copy in a file.
+ETAG_ATTRIBUTE = "user.kamustatus.etag"
 
 # After live data fails, the copy is served at once — a database that times
 # out (rather than refusing) would otherwise hold every visitor for the
@@ -147,6 +161,10 @@ def keep(name, response):
     """Remember a good rendering on disk (only when it changed); a 200 or a
     304 for the copy on disk also proves it still current.
 
+    One thread per process writes a version (``_saved`` names it from the
+    moment it is taken on), and not at all when the file already holds it
+    (another worker on this host wrote it).
+
     A directory that cannot be written (read-only, full, gone) is logged once
     and then left alone for ``KEEP_RETRY_AFTER`` seconds: the page is served
     all the same, and a bad disk costs no traceback per request."""
@@ -156,21 +174,29 @@ def keep(name, response):
     now = time.monotonic()
     if _keep_failed_at is not None and now - _keep_failed_at < KEEP_RETRY_AFTER:
         return
-    saved_etag, touched = _saved.get(name, (None, 0.0))
-    try:
+    with _saving:
+        if name in _writing:
+            return  # the thread writing it tries again with what it serves next
+        before = _saved.get(name, (None, 0.0))
+        saved_etag, touched = before
         if response.status_code == 200 and (etag != saved_etag or not path.exists()):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".status-", delete=False) as f:
-                f.write(response.content)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(f.name, path)
+            write = True
         elif etag == saved_etag and now - touched >= TOUCH_INTERVAL:
-            os.utime(path)
+            write = False
         else:
             return
         _saved[name] = (etag, now)
+        _writing.add(name)
+    try:
+        if write:
+            if _etag_on_disk(path) != etag:
+                _write(path, response.content, etag)
+        else:
+            os.utime(path)
     except OSError as error:
+        with _saving:
+            if _saved.get(name) == (etag, now):
+                _saved[name] = before  # tried again by the next request
         if _keep_failed_at is None:
             logger.warning(
                 "could not keep the last good status page in %s (%s); trying again every %d s,"
@@ -181,9 +207,33 @@ def keep(name, response):
             )
         _keep_failed_at = now
         return
+    finally:
+        with _saving:
+            _writing.discard(name)
     if _keep_failed_at is not None:
         logger.info("the last good status page is kept in %s again", path.parent)
         _keep_failed_at = None
+
+
+def _write(path, content, etag):
+    """Replace the file at ``path`` with ``content`` atomically, synced to
+    disk, marked with its ETag where the file system keeps attributes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".status-", delete=False) as f:
+        f.write(content)
+        f.flush()
+        with contextlib.suppress(OSError):  # no extended attributes here
+            os.setxattr(f.fileno(), ETAG_ATTRIBUTE, etag.encode())
+        os.fsync(f.fileno())
+    os.replace(f.name, path)
+
+
+def _etag_on_disk(path):
+    """The ETag of the copy at ``path`` (None: no copy, or none recorded)."""
+    try:
+        return os.getxattr(path, ETAG_ATTRIBUTE).decode()
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def last_good(name):
