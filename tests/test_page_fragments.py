@@ -72,7 +72,8 @@ def reference(path="/"):
 
 def test_the_first_render_renders_every_piece(client, page):
     rendered, _body = renders(client)
-    assert rendered == {"systems": 1, "monitor-row": 4, "incident-card": 3}
+    # The three incidents' first entries say the same at the same moment: one piece.
+    assert rendered == {"systems": 1, "monitor-row": 4, "incident-card": 3, "timeline-entry": 1}
 
 
 def test_a_patch_to_one_incident_renders_its_card_alone(client, page):
@@ -82,8 +83,22 @@ def test_a_patch_to_one_incident_renders_its_card_alone(client, page):
     renders(client)
     incidents[1].post_update(message="Still on it.", notify=False)
     rendered, body = renders(client)
-    assert rendered == {"incident-card": 1}
+    assert rendered == {"incident-card": 1, "timeline-entry": 1}
     assert b"Still on it." in body
+
+
+def test_a_new_entry_renders_that_entry_alone_however_long_the_timeline(client, page):
+    """An outage's updates pile up on one card: each re-render renders the new
+    entry, not the whole timeline again."""
+    _monitors, incidents = page
+    for n in range(20):
+        incidents[1].post_update(message=f"Update **{n}**", notify=False)
+    renders(client)
+    incidents[1].post_update(message="Update **20**", notify=False)
+    rendered, body = renders(client)
+    assert rendered == {"incident-card": 1, "timeline-entry": 1}
+    assert body.count(b"<strong>20</strong>") == 1 and b"<strong>19</strong>" in body
+    assert body == reference()
 
 
 def test_a_monitor_change_renders_its_row_alone(client, page):
@@ -109,7 +124,7 @@ def test_a_monitor_in_no_incident_renders_its_row_alone(client, page):
 def test_each_language_renders_its_own_pieces(client, page):
     renders(client)
     rendered, body = renders(client, HTTP_ACCEPT_LANGUAGE="de")
-    assert rendered == {"systems": 1, "monitor-row": 4, "incident-card": 3}
+    assert rendered == {"systems": 1, "monitor-row": 4, "incident-card": 3, "timeline-entry": 1}
     assert b'<html lang="de">' in body
     rendered, _body = renders(client, HTTP_ACCEPT_LANGUAGE="de")
     assert rendered == {}

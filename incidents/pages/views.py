@@ -79,10 +79,14 @@ def describe(incident, monitors_by_id, now):
     """What a page shows of one incident or window, its timeline newest first
     (each entry with its label)."""
     monitors = incident.affected_monitors(monitors_by_id)
-    updates = [
-        {"update": update, "label": status_label(incident, update)}
-        for update in reversed(incident.timeline())
-    ]
+    updates = []
+    for update in reversed(incident.timeline()):
+        label = status_label(incident, update)
+        # Everything its entry shows (each entry is a kept piece of its own:
+        # the card of an incident with a long timeline re-renders only its
+        # new entry).
+        key = (update.created_at, update.message, str(label))
+        updates.append({"update": update, "label": label, "key": key})
     window = incident.window
     item = {
         "incident": incident,
@@ -105,10 +109,7 @@ def describe(incident, monitors_by_id, now):
         str(item["label"]),
         item["impact"],
         tuple(monitor.name for monitor in monitors),
-        tuple(
-            (entry["update"].created_at, entry["update"].message, str(entry["label"]))
-            for entry in updates
-        ),
+        tuple(entry["key"] for entry in updates),
     )
     return item
 
