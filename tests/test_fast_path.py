@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, connections
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -46,6 +46,56 @@ def test_an_unchanged_page_is_answered_in_front_of_django_with_its_headers(make_
     assert again == (status, headers, body)
     assert headers["Content-Security-Policy"] and headers["X-Frame-Options"] == "DENY"
     assert headers["Content-Length"] == str(len(body))
+
+
+def test_an_unchanged_page_asks_no_health_check_beside_its_lookup(make_incident, monkeypatch):
+    """With CONN_HEALTH_CHECKS Django checks a connection (``SELECT 1`` on
+    PostgreSQL) before each request's first query: a second round trip for
+    a page answered with one. The connection that just answered needs none."""
+    checks = []
+    wrapper = connections["default"]
+    is_usable = type(wrapper).is_usable
+    monkeypatch.setattr(
+        type(wrapper), "is_usable", lambda self: checks.append(1) or is_usable(self)
+    )
+    assert wrapper.health_check_enabled
+    make_incident(title="Database slow")
+    get()
+    get()
+    before, checks[:] = answered_fast(), []
+    for _n in range(3):
+        with CaptureQueriesContext(connection) as queries:
+            assert b"Database slow" in get()[2]
+        assert len(queries) == 1
+    assert answered_fast() == before + 3
+    assert checks == []
+
+
+def test_a_connection_that_died_between_requests_costs_no_answer(make_incident):
+    """Unchecked, a connection that died since the last answer fails the
+    lookup: it is closed, and Django's path answers on a new one."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs a database server whose connection can die")
+    make_incident(title="Database slow")
+    get()
+    get()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        [(pid,)] = cursor.fetchall()
+    import psycopg
+
+    settings = connection.settings_dict
+    with psycopg.connect(
+        host=settings["HOST"],
+        port=settings["PORT"] or 5432,
+        user=settings["USER"],
+        dbname=settings["NAME"],
+        autocommit=True,
+    ) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+    status, _headers, body = get()
+    assert status == "200 OK" and b"Database slow" in body
+    assert get()[0] == "200 OK"
 
 
 def test_the_live_part_and_a_conditional_get_are_answered_too(make_incident):

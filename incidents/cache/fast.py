@@ -93,15 +93,35 @@ class InFrontOfDjango:
         except Exception:
             answer = None  # Django's path decides, and logs what it must
         finally:
-            # What Django does after every request: a connection past its
-            # age (or any, with the pool) is closed, or returned to the pool.
-            connections["default"].close_if_unusable_or_obsolete()
+            _after_request(connections["default"])
         if answer is None:
             return self.application(environ, self.learning(environ, what, start_response))
         status, headers, body = answer
         start_response(status, headers)
         self.answered["fast"] += 1
         return [body]
+
+
+def _after_request(connection):
+    """What Django does after every request: a connection past its age (or
+    any, with the pool) is closed, or returned to the pool; one that failed is
+    closed unless it still answers.
+
+    Unlike Django, a connection that answered this request's query without an
+    error stays marked as checked: Django would check it again (``SELECT 1``,
+    a round trip as dear as the lookup itself, with CONN_HEALTH_CHECKS) before
+    the next request's first query. The next request answered here needs no
+    check: if the connection died meanwhile its lookup fails, the connection
+    is closed here, and Django's path (which checks at its start, as always)
+    answers on a new one."""
+    answered = (
+        connection.connection is not None
+        and connection.health_check_done
+        and not connection.errors_occurred
+    )
+    connection.close_if_unusable_or_obsolete()
+    if answered and connection.connection is not None:
+        connection.health_check_done = True
 
 
 class FastPath(InFrontOfDjango):
