@@ -184,6 +184,15 @@ else:
         options["options"] = (
             options.get("options", "") + f" -c statement_timeout={statement_timeout * 1000}"
         ).strip()
+    # The one statement every stored answer costs (the cache read,
+    # incidents/cache/database.py) is sent with server-side binding and, from
+    # its second time on a connection, as a prepared statement: PostgreSQL
+    # parses and plans it once. Django's own queries bind client-side and are
+    # never prepared. DATABASE_PREPARED_STATEMENTS=0 turns it off (a pooler in
+    # transaction mode older than PgBouncer 1.21).
+    options.setdefault(
+        "prepare_threshold", 1 if envbool("DATABASE_PREPARED_STATEMENTS", True) else None
+    )
     # TCP keepalives: a connection whose peer vanished without a word (a cut
     # network, a failed-over host) is noticed within about a minute.
     options.setdefault("keepalives", 1)

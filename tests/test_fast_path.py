@@ -71,6 +71,20 @@ def test_an_unchanged_page_asks_no_health_check_beside_its_lookup(make_incident,
     assert checks == []
 
 
+def test_on_postgresql_the_lookup_is_one_prepared_statement(make_incident):
+    """PostgreSQL parses and plans the lookup once per connection, not once
+    per request (Django's own cursor binds client-side and never prepares)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    make_incident(title="Database slow")
+    for _n in range(3):
+        get()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [statement for (statement,) in cursor.fetchall()]
+    assert any("kamustatus_cache" in statement for statement in prepared), prepared
+
+
 def test_a_connection_that_died_between_requests_costs_no_answer(make_incident):
     """Unchecked, a connection that died since the last answer fails the
     lookup: it is closed, and Django's path answers on a new one."""
