@@ -5,7 +5,7 @@ from django.core.cache import caches
 from django.core.cache.backends.db import DatabaseCache
 from django.test import override_settings
 
-from incidents.cache import generation, outage
+from incidents.cache import generation, outage, store
 from incidents.models import ApiKey, Incident, Monitor
 from tests.servers import Site, redis_caches, redis_or_skip
 
@@ -25,6 +25,14 @@ def no_pending_bump():
     generation._pending, generation._cache_failed_at = False, None
     yield
     generation._pending, generation._cache_failed_at = False, None
+
+
+@pytest.fixture(autouse=True)
+def no_culling_store(monkeypatch):
+    """A stored answer culls the cache table once a minute per process (more
+    statements than usual, tests/test_stored.py): never in the middle of a
+    test that counts queries."""
+    monkeypatch.setattr(store, "_cull_due_at", float("inf"))
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,7 @@
 API and the public JSON share: when a client's copy counts as current, how
 Last-Modified moves, and what a cache outage costs."""
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -124,7 +125,8 @@ def test_a_cache_outage_builds_afresh_and_stores_nothing(monkeypatch, caplog):
         raise ConnectionError("cache is down")
 
     monkeypatch.setattr(store, "read_many", broken)
-    monkeypatch.setattr(store.cache, "set", broken)
+    monkeypatch.setattr(store, "write_many", broken)
+    monkeypatch.setattr(store.cache, "set_many", broken)
     with caplog.at_level("WARNING", logger="incidents.cache.store"):
         entry = X.get_or_build("outage", lambda now: Rendered(b"live"))
     assert entry.body == b"live"
@@ -139,7 +141,8 @@ def test_a_failed_store_still_answers(monkeypatch, caplog):
     def broken(*args, **kwargs):
         raise ConnectionError("cache is down")
 
-    monkeypatch.setattr(store.cache, "set", broken)
+    monkeypatch.setattr(store, "write_many", broken)
+    monkeypatch.setattr(store.cache, "set_many", broken)
     with time_machine.travel(T0, tick=False), caplog.at_level("WARNING"):
         entry = X.get_or_build("set", lambda now: Rendered(b"live"))
     assert entry.body == b"live"
@@ -179,9 +182,48 @@ def test_every_shelf_outlives_a_cache_outage_the_same_way(monkeypatch, caplog):
         raise ConnectionError("cache is down")
 
     monkeypatch.setattr(store, "read_many", broken)
-    monkeypatch.setattr(store.cache, "add", broken)
-    monkeypatch.setattr(store.cache, "set", broken)
+    monkeypatch.setattr(store, "add_one", broken)
+    monkeypatch.setattr(store, "write_many", broken)
+    monkeypatch.setattr(store.cache, "set_many", broken)
     with caplog.at_level("WARNING", logger="incidents.cache.store"):
         entry = PAGES.get_or_build("test-outage", lambda now: Rendered(b"live"))
     assert entry.body == b"live" and entry.generation is None
     assert "page cache unavailable" in caplog.text
+
+
+def test_entries_are_stored_lean_and_once_a_minute_through_djangos_cull(monkeypatch):
+    """Stored with its summary in one statement (the database cache), and
+    once every CULL_INTERVAL through Django's set_many, which culls the cache
+    table (expired and surplus entries)."""
+    pages = Shelf("test:p:", summary_prefix="test:s:", timeout=60, what="test")
+    monkeypatch.setattr(store, "_cull_due_at", 0.0)  # as in a process just started
+    culls = []
+    set_many = cache.set_many
+
+    def counted(values, *args, **kwargs):
+        culls.extend(key for key in values if key.startswith("test:p:"))
+        return set_many(values, *args, **kwargs)
+
+    monkeypatch.setattr(store.cache, "set_many", counted)
+    monkeypatch.setattr(store, "CULL_INTERVAL", 1.0)
+    for n in range(5):
+        writes.committed()
+        page = pages.get_or_build("p", lambda now, n=n: Rendered(b"page %d" % n))
+        assert page.body == pages.whole("p").body == b"page %d" % n
+    assert culls == ["test:p:p"]  # the first store alone
+    time.sleep(1.05)
+    writes.committed()
+    pages.get_or_build("p", lambda now: Rendered(b"an interval on"))
+    assert culls == ["test:p:p", "test:p:p"]
+
+
+def test_a_render_claim_is_taken_once_until_it_expires():
+    from incidents.cache.database import add_one
+
+    with time_machine.travel(T0, tick=False):
+        assert add_one("test:claim", 1, 10) is True
+        assert add_one("test:claim", 1, 10) is False
+        assert cache.get("test:claim") == 1
+    with time_machine.travel(T0 + timedelta(seconds=11), tick=False):
+        assert add_one("test:claim", 1, 10) is True  # the lapsed claim is taken over
+        assert add_one("test:claim", 1, 10) is False

@@ -11,11 +11,15 @@ calls every request and every write make go here instead:
   entry), one ``SELECT``;
 - ``write_one``: the generation bump inside a write's transaction, one
   ``INSERT … ON CONFLICT … DO UPDATE`` (SQLite ≥ 3.24 and PostgreSQL);
-  ``write_many`` the same for a few entries at once (one statement too).
+  ``write_many`` the same for a few entries at once (one statement too): a
+  stored page and its summary;
+- ``add_one``: the claim of a render after a write, one upsert that takes
+  over only an expired claim.
 
 Values are encoded exactly as Django's backend encodes them (base64 of a
 pickle), so either side reads what the other wrote. Any other cache goes to
-Django's own calls unchanged; culling stays Django's, done by its other sets.
+Django's own calls unchanged; culling stays Django's, done by its other sets
+(and by a stored answer every ``CULL_INTERVAL`` seconds, incidents/cache/store.py).
 """
 
 import base64
@@ -46,9 +50,9 @@ def read_many(keys):
         return cache.get_many(keys)
     connection = connections[router.db_for_read(backend.cache_model_class)]
     names = {backend.make_key(key): key for key in keys}
-    with _cursor(connection) as cursor:
-        cursor.execute(_select_sql(connection.vendor, backend._table, len(names)), list(names))
-        rows = cursor.fetchall()
+    rows = _rows(
+        connection, _select_sql(connection.vendor, backend._table, len(names)), list(names)
+    )
     now = timezone.now()
     converters = _expires_converters(connection)
     found = {}
@@ -80,9 +84,7 @@ def write_many(values, timeout):
         else:
             cache.set_many(values, timeout)
         return
-    expires = connection.ops.adapt_datetimefield_value(
-        datetime.fromtimestamp(backend.get_backend_timeout(timeout), tz=UTC).replace(microsecond=0)
-    )
+    expires = _expires(connection, backend, timeout)
     parameters = []
     for key, value in values.items():
         encoded = base64.b64encode(pickle.dumps(value, backend.pickle_protocol)).decode("latin1")
@@ -91,21 +93,70 @@ def write_many(values, timeout):
         cursor.execute(_upsert_sql(connection.vendor, backend._table, len(values)), parameters)
 
 
-def _cursor(connection):
-    """A cursor for the hot read: Django's, except on PostgreSQL, where it
-    binds its parameters server-side. Django's psycopg cursor binds them
-    client-side (it composes the statement's text in Python on every call)
-    and so is never prepared; this one is, on a connection whose
-    ``prepare_threshold`` allows it (statuspage/settings.py), and costs half
-    the CPU and about half the round trip. It is Django's cursor otherwise:
-    the health check first, database errors wrapped (and noted on the
-    connection), execute wrappers and the query log (tests count it) kept."""
+def _rows(connection, sql, parameters):
+    """The rows of the hot read: through Django's cursor, except on
+    PostgreSQL, where the parameters are bound server-side. Django's psycopg
+    cursor binds them client-side (it composes the statement's text in Python
+    on every call) and so is never prepared; this one is, on a connection
+    whose ``prepare_threshold`` allows it (statuspage/settings.py), and costs
+    half the CPU and about half the round trip. It is Django's cursor
+    otherwise: the health check first, database errors wrapped (and noted on
+    the connection), execute wrappers and the query log (tests count it)."""
     if connection.vendor != "postgresql":
-        return connection.cursor()
+        with connection.cursor() as cursor:
+            cursor.execute(sql, parameters)
+            return cursor.fetchall()
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     with connection.wrap_database_errors:
-        return connection._prepare_cursor(psycopg.Cursor(connection.connection))
+        cursor = connection._prepare_cursor(psycopg.Cursor(connection.connection))
+    with cursor:
+        cursor.execute(sql, parameters)
+        rows = cursor.fetchall()
+    log = connection.queries_log if connection.queries_logged else None
+    if log and log[-1]["sql"] is None:
+        # A prepared statement leaves psycopg no text to show: log it as sent.
+        log[-1]["sql"] = connection.ops.compose_sql(sql, parameters)
+    return rows
+
+
+def add_one(key, value, timeout):
+    """``cache.add(key, value, timeout)``: True when this call set the key (it
+    was missing or expired). With the database cache on SQLite or PostgreSQL
+    one upsert that updates only an expired row, instead of Django's count,
+    transaction, select and insert."""
+    backend = _database_cache()
+    connection = backend and connections[router.db_for_write(backend.cache_model_class)]
+    if connection is None or connection.vendor not in _UPSERT_VENDORS:
+        return cache.add(key, value, timeout)
+    now = timezone.now().replace(microsecond=0)
+    encoded = base64.b64encode(pickle.dumps(value, backend.pickle_protocol)).decode("latin1")
+    parameters = [
+        backend.make_key(key),
+        encoded,
+        _expires(connection, backend, timeout),
+        connection.ops.adapt_datetimefield_value(now),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_add_sql(connection.vendor, backend._table), parameters)
+        return cursor.rowcount == 1
+
+
+def _expires(connection, backend, timeout):
+    return connection.ops.adapt_datetimefield_value(
+        datetime.fromtimestamp(backend.get_backend_timeout(timeout), tz=UTC).replace(microsecond=0)
+    )
+
+
+@functools.cache
+def _add_sql(vendor, table):
+    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
+    key, value, expires = quote("cache_key"), quote("value"), quote("expires")
+    return (
+        f"INSERT INTO {quote(table)} ({key}, {value}, {expires}) VALUES (%s, %s, %s) "  # noqa: S608
+        f"ON CONFLICT ({key}) DO UPDATE SET {value} = excluded.{value}, "
+        f"{expires} = excluded.{expires} WHERE {quote(table)}.{expires} < %s"
+    )
 
 
 @functools.cache

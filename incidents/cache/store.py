@@ -45,7 +45,7 @@ from django.utils import timezone
 from django.utils.http import parse_etags, parse_http_date_safe
 
 from incidents.cache import generation
-from incidents.cache.database import read_many
+from incidents.cache.database import add_one, read_many, write_many
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,13 @@ RENDER_CLAIM_SECONDS = 10
 
 # gzip's level for packed bytes: the default, compressed once per version.
 PACK_LEVEL = 6
+
+# Entries are stored with one statement (``write_many``) that leaves the cache
+# table's culling alone; the first store in a process, and then one every
+# this many seconds, goes through Django's ``set_many`` instead, which culls
+# expired and surplus entries (the database cache's MAX_ENTRIES).
+CULL_INTERVAL = 60.0
+_cull_due_at = 0.0  # time.monotonic() of the next culling store
 
 
 @dataclass(frozen=True)
@@ -251,6 +258,11 @@ def _no_check(found):
     pass
 
 
+def _culled():
+    global _cull_due_at
+    _cull_due_at = time.monotonic() + CULL_INTERVAL
+
+
 class Shelf:
     """Where one face keeps its stored responses, and the one way they are
     looked up, built and stored.
@@ -397,11 +409,17 @@ class Shelf:
         stored = entry
         if self.packed:
             stored = replace(entry, body=self.packed_body(entry.etag, entry.body))
+        # The bytes first: a summary is never seen before the bytes it names
+        # (in one statement with the database cache, in order with Redis).
+        values = {self.key(name): stored.to_cache()}
+        if self.summary_prefix:
+            values[self.summary_key(name)] = entry.summary()
         try:
-            # The bytes first: a summary is never seen before the bytes it names.
-            cache.set(self.key(name), stored.to_cache(), self.timeout)
-            if self.summary_prefix:
-                cache.set(self.summary_key(name), entry.summary(), self.timeout)
+            if time.monotonic() < _cull_due_at:
+                write_many(values, self.timeout)
+            else:
+                _culled()
+                cache.set_many(values, self.timeout)
         except Exception as error:
             logger.warning("could not keep a %s response in the cache: %r", self.what, error)
             return
@@ -497,6 +515,6 @@ class Shelf:
 
     def _claim(self, name, token):
         try:
-            return cache.add(self.claim_key(name, token), 1, RENDER_CLAIM_SECONDS)
+            return add_one(self.claim_key(name, token), 1, RENDER_CLAIM_SECONDS)
         except Exception:
             return True  # the cache went away: build without a claim
