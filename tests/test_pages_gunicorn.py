@@ -61,13 +61,18 @@ def test_a_write_from_another_process_shows_at_once(site):
 
 
 def test_the_partial_and_conditional_gets_are_fresh_too(site):
-    _status, headers, _html = site.get("/")
-    etag = headers["ETag"]
-    try:
-        site.get("/", {"If-None-Match": etag})
+    # The monitor the test before created shows "no data" for today until its
+    # first second is over: the clock may change the page between two gets.
+    for _attempt in range(3):
+        _status, headers, _html = site.get("/")
+        etag = headers["ETag"]
+        try:
+            site.get("/", {"If-None-Match": etag})
+        except urllib.error.HTTPError as error:
+            assert error.code == 304
+            break
+    else:
         raise AssertionError("expected 304")
-    except urllib.error.HTTPError as error:
-        assert error.code == 304
     site.api("POST", "/incidents", {"title": "Seen by htmx", "message": "x"})
     for _ in range(12):
         status, _headers, html = site.get("/", {"HX-Request": "true", "If-None-Match": etag})
