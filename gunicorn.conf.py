@@ -54,3 +54,12 @@ accesslog = os.environ.get("ACCESS_LOG", "-") or None
 logger_class = "statuspage.accesslog.AccessLogger"
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms'
 errorlog = "-"
+
+
+def post_worker_init(worker):
+    """Each worker renders the status page once for itself as it starts
+    (incidents/pages/warm.py): the first visitors after a start do not wait
+    for every monitor's row and bars to be rendered, once per worker."""
+    from incidents.pages.warm import warm_in_background
+
+    warm_in_background()

@@ -192,3 +192,26 @@ def test_a_window_in_force_keeps_the_data_no_longer_than_the_uptime_refresh(clie
     render(client)
     kept = views._systems
     assert kept.valid_until == now + timedelta(seconds=settings.KAMUSTATUS_UPTIME_REFRESH_SECONDS)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_that_starts_renders_the_page_for_itself(client, make_monitor, make_incident):
+    """A starting worker (gunicorn.conf.py) renders ``/`` once in a thread
+    of its own: the first request it answers renders no row and reads no
+    systems data again, and nothing was stored ahead of it."""
+    from incidents.cache.pages import PAGES
+    from incidents.pages import fragments, warm
+
+    for n in range(3):
+        make_monitor(id=f"mon_warm{n}", name=f"Service {n}")
+    make_incident(title="Slow answers", monitor_ids=["mon_warm1"])
+    writes.committed()
+    fragments.forget()
+    warm.warm_in_background().join(timeout=30)
+    assert fragments.RENDERED  # the pieces, rendered ahead
+    assert PAGES.lookup("status:en")[1] is None  # and nothing stored
+    rendered, reads = fragments.RENDERED.copy(), views.SYSTEMS_READ["read"]
+    page = client.get("/")
+    assert b"Slow answers" in page.content and b"Service 2" in page.content
+    assert rendered == fragments.RENDERED
+    assert views.SYSTEMS_READ["read"] == reads
