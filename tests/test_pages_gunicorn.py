@@ -61,8 +61,9 @@ def test_a_write_from_another_process_shows_at_once(site):
 
 
 def test_the_partial_and_conditional_gets_are_fresh_too(site):
-    # The monitor the test before created shows "no data" for today until its
-    # first second is over: the clock may change the page between two gets.
+    # The monitor the test before created shows "no data" for today in its
+    # first second; a page rendered again after it (a worker replacing the
+    # generation as it starts) shows its first bar: the bytes may change once.
     for _attempt in range(3):
         _status, headers, _html = site.get("/")
         etag = headers["ETag"]

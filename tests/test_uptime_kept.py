@@ -195,24 +195,6 @@ def test_the_day_rolling_over(page, clock):
     assert html == from_scratch()
 
 
-def test_a_monitor_created_this_second_gets_its_first_bar_without_a_write(clock, client):
-    """Less than a second old, a monitor has no second watched today: no
-    data. Its next second changes the bar with no write, so the stored pages
-    are kept only until then (the status page, the monitor's own page and its
-    uptime badge)."""
-    Monitor.create_monitor(name="Email delivery", id="mon_new001")
-    new_generation()
-    assert bars_of(render(client), "mon_new001")[-1][0] == "noData"
-    monitor_page = client.get("/monitors/mon_new001/").content.decode()
-    badge = client.get("/badge/mon_new001/uptime.svg").content
-    clock.shift(timedelta(seconds=1.5))
-    html = render(client)
-    assert bars_of(html, "mon_new001")[-1][0] == "operational"
-    assert html == from_scratch()
-    assert client.get("/monitors/mon_new001/").content.decode() != monitor_page
-    assert client.get("/badge/mon_new001/uptime.svg").content != badge
-
-
 def test_a_page_time_zone_change(clock, settings):
     add_monitors(["mon_zone"])
     late = (T0 - timedelta(days=5)).replace(

@@ -199,7 +199,7 @@ def strips(monitors, now, days=SHOWN_DAYS):
     write that changed none of them reads none of them again."""
     found = history.kept_history(monitors, days, now)
     shown = {monitor_id: Strip.of(days, closed) for monitor_id, (days, closed) in found.items()}
-    valid_until = history.next_edge(now, monitors)
+    valid_until = history.next_day_boundary(now)
     if history.shown_numbers_move(
         {monitor_id: [closed.total, days[-1]] for monitor_id, (days, closed) in found.items()},
         monitors,

@@ -342,7 +342,7 @@ def monitor_page(request, monitor_id):
             "page_url": absolute(reverse("monitor-page", args=[found.id])),
         }
         valid_until = earliest(
-            Incident.objects.next_maintenance_edge(now), uptime_history.next_edge(now, [found])
+            Incident.objects.next_maintenance_edge(now), uptime_history.next_day_boundary(now)
         )
         if check is not None or uptime_history.shown_numbers_move(
             {found.id: days[-SHOWN_DAYS:]}, [found]

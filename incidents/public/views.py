@@ -26,7 +26,7 @@ from incidents.uptime.history import (
     MAX_DAYS,
     Day,
     history,
-    next_edge,
+    next_day_boundary,
     refresh_bound,
     shown_numbers_move,
 )
@@ -277,7 +277,7 @@ def uptime_badge(request, monitor_id):
             return None
         found = history([monitor], days, now)
         valid_until = min(
-            filter(None, [Incident.objects.next_maintenance_edge(now), next_edge(now, [monitor])])
+            filter(None, [Incident.objects.next_maintenance_edge(now), next_day_boundary(now)])
         )
         if shown_numbers_move(found, [monitor]):
             valid_until = min(valid_until, refresh_bound(now))

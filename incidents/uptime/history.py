@@ -88,14 +88,6 @@ def next_day_boundary(now, zone=None):
     return day_bounds(local_date(now, zone), zone)[1]
 
 
-def next_edge(now, monitors, zone=None):
-    """When the clock alone next changes the days shown of ``monitors``: the
-    next midnight, or sooner a monitor's first whole second (created less
-    than a second ago it has no second watched today, and shows no data)."""
-    first_seconds = [monitor.created_at + timedelta(seconds=1) for monitor in monitors]
-    return min([next_day_boundary(now, zone), *(at for at in first_seconds if at > now)])
-
-
 @dataclass(slots=True)
 class Day:
     """One day (or a span) of one monitor: seconds in each state."""
