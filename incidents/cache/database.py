@@ -87,8 +87,7 @@ def write_many(values, timeout):
     expires = _expires(connection, backend, timeout)
     parameters = []
     for key, value in values.items():
-        encoded = base64.b64encode(pickle.dumps(value, backend.pickle_protocol)).decode("latin1")
-        parameters += [backend.make_key(key), encoded, expires]
+        parameters += [backend.make_key(key), _encoded(backend, value), expires]
     with connection.cursor() as cursor:
         cursor.execute(_upsert_sql(connection.vendor, backend._table, len(values)), parameters)
 
@@ -130,16 +129,20 @@ def add_one(key, value, timeout):
     if connection is None or connection.vendor not in _UPSERT_VENDORS:
         return cache.add(key, value, timeout)
     now = timezone.now().replace(microsecond=0)
-    encoded = base64.b64encode(pickle.dumps(value, backend.pickle_protocol)).decode("latin1")
     parameters = [
         backend.make_key(key),
-        encoded,
+        _encoded(backend, value),
         _expires(connection, backend, timeout),
         connection.ops.adapt_datetimefield_value(now),
     ]
     with connection.cursor() as cursor:
         cursor.execute(_add_sql(connection.vendor, backend._table), parameters)
         return cursor.rowcount == 1
+
+
+def _encoded(backend, value):
+    """A value as Django's database cache writes it: base64 of a pickle."""
+    return base64.b64encode(pickle.dumps(value, backend.pickle_protocol)).decode("latin1")
 
 
 def _expires(connection, backend, timeout):
