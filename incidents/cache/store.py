@@ -258,9 +258,14 @@ def _no_check(found):
     pass
 
 
-def _culled():
+def _cull_due():
+    """Is this store the one that culls (and the next one due an interval on)?"""
     global _cull_due_at
-    _cull_due_at = time.monotonic() + CULL_INTERVAL
+    now = time.monotonic()
+    if now < _cull_due_at:
+        return False
+    _cull_due_at = now + CULL_INTERVAL
+    return True
 
 
 class Shelf:
@@ -415,11 +420,10 @@ class Shelf:
         if self.summary_prefix:
             values[self.summary_key(name)] = entry.summary()
         try:
-            if time.monotonic() < _cull_due_at:
-                write_many(values, self.timeout)
-            else:
-                _culled()
+            if _cull_due():
                 cache.set_many(values, self.timeout)
+            else:
+                write_many(values, self.timeout)
         except Exception as error:
             logger.warning("could not keep a %s response in the cache: %r", self.what, error)
             return
