@@ -174,6 +174,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         ),
     }
 else:
+    # Django's backend, with a failed connection attempt not repeated at once
+    # (statuspage/postgresql/base.py).
+    DATABASES["default"]["ENGINE"] = "statuspage.postgresql"
     options = DATABASES["default"].setdefault("OPTIONS", {})
     options.setdefault("connect_timeout", envint("DATABASE_CONNECT_TIMEOUT", 5))
     # A query that hangs (a lock never released, a server gone quiet) is

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import connection
 
 from incidents.models import ApiKey
-from tests.servers import Site
+from tests.servers import CuttableProxy, Site
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -109,3 +109,38 @@ def test_the_api_answers_503_while_a_query_hangs(tmp_path):
             holder.rollback()
         holder.close()
         site.stop()
+
+
+@pytest.mark.django_db
+def test_a_failed_connection_attempt_is_not_repeated_at_once(monkeypatch):
+    from django.db import OperationalError, connections
+
+    from statuspage.postgresql import base
+
+    server = CuttableProxy(None)
+    server.start(forward=False)  # a database host that hangs
+    params = {**connection.settings_dict, "HOST": "127.0.0.1", "PORT": server.port}
+    params["OPTIONS"] = {**params["OPTIONS"], "connect_timeout": 2}
+    hung = type(connections["default"])(params, alias="hung")
+    assert isinstance(hung, base.DatabaseWrapper)
+    try:
+        with pytest.raises(OperationalError, match="timeout"):
+            hung.ensure_connection()
+        assert len(server.sockets) == 1
+        # The next reads (of this request, or of another one just after) fail
+        # at once, with the first failure's reason, instead of waiting again.
+        for _ in range(3):
+            with pytest.raises(OperationalError, match="not connecting again so soon"):
+                hung.ensure_connection()
+        assert len(server.sockets) == 1
+        # The real database is not held back by another server's failure.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        # A moment later it is tried again.
+        monkeypatch.setattr(base, "RETRY_CONNECT_AFTER", 0.0)
+        with pytest.raises(OperationalError, match="timeout"):
+            hung.ensure_connection()
+        assert len(server.sockets) == 2
+    finally:
+        hung.close()
+        server.cut()

@@ -1,0 +1,2 @@
+"""Django's PostgreSQL backend, with a connection attempt that failed not
+repeated at once (base.py)."""
