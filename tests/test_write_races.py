@@ -52,8 +52,22 @@ def race(*calls, timeout=60):
     for thread in threads:
         thread.join(timeout=timeout * 2)
     assert all(result is not None and result[0] != "crashed" for result in results), results
-    assert all(result[0] < 500 for result in results), results
+    assert all(result[0] < 500 for result in results), (results, _server_load())
     return results
+
+
+def _server_load():
+    """What else holds the database server (a 503 here is most often a full
+    one: "sorry, too many clients already")."""
+    if not ON_POSTGRESQL:
+        return "SQLite"
+    with connections["default"].cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*), current_setting('max_connections') FROM pg_stat_activity"
+            " WHERE backend_type = 'client backend'"
+        )
+        in_use, limit = cursor.fetchone()
+    return f"{in_use} of {limit} connections in use"
 
 
 def api(method, path, body=None, key=None):
