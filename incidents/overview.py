@@ -162,6 +162,19 @@ def page_updated_at(now):
     return max(latest) if latest else now
 
 
+def maintenance_lists(now):
+    """The windows active at ``now`` (ending first) and those to come
+    (starting first), as querysets."""
+    return (
+        Incident.objects.active_maintenance(now).order_by(
+            "maintenance_window__scheduled_end", "id"
+        ),
+        Incident.objects.upcoming_maintenance(now).order_by(
+            "maintenance_window__scheduled_start", "id"
+        ),
+    )
+
+
 @dataclass
 class Overview:
     """Everything the top of the status page shows, read in a few queries."""
@@ -173,19 +186,18 @@ class Overview:
     upcoming_windows: list = field(default_factory=list)
 
     @classmethod
-    def build(cls, now=None, monitors=None):
+    def build(cls, now=None, monitors=None, windows=None):
         """``monitors``: the monitors for the status page at ``now``, when the
-        caller has them (``Monitor.objects.for_status_page``)."""
+        caller has them (``Monitor.objects.for_status_page``); ``windows``:
+        the active and upcoming windows at ``now`` with their timelines (the
+        lists of ``maintenance_lists``), when the caller has them."""
         now = now or timezone.now()
-        ongoing, active, upcoming = Incident.objects.timelines(
-            Incident.objects.ongoing().newest_first(),
-            Incident.objects.active_maintenance(now).order_by(
-                "maintenance_window__scheduled_end", "id"
-            ),
-            Incident.objects.upcoming_maintenance(now).order_by(
-                "maintenance_window__scheduled_start", "id"
-            ),
-        )
+        ongoing = Incident.objects.ongoing().newest_first()
+        if windows is None:
+            ongoing, *windows = Incident.objects.timelines(ongoing, *maintenance_lists(now))
+        else:
+            [ongoing] = Incident.objects.timelines(ongoing)
+        active, upcoming = windows
         return cls(
             now=now,
             monitors=list(Monitor.objects.for_status_page(now)) if monitors is None else monitors,

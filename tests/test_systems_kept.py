@@ -215,3 +215,56 @@ def test_a_worker_that_starts_renders_the_page_for_itself(client, make_monitor, 
     assert b"Slow answers" in page.content and b"Service 2" in page.content
     assert rendered == fragments.RENDERED
     assert views.SYSTEMS_READ["read"] == reads
+
+
+@pytest.fixture
+def quiet_page(make_monitor, make_incident):
+    """A page whose bars stand still until midnight (no monitor down, no
+    window), at noon; an open incident on no monitor, and one resolved
+    almost ``RECENT_HISTORY`` ago (the oldest on the front page)."""
+    noon = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    with time_machine.travel(noon, tick=False):
+        for n in range(2):
+            make_monitor(id=f"mon_quiet{n}", name=f"Service {n}")
+        Monitor.objects.update(created_at=noon - timedelta(days=40))
+        open_one = make_incident(title="Slow answers")
+        old = make_incident(title="Old trouble", at=noon - views.RECENT_HISTORY)
+        old.resolve(message="Fixed.", at=noon - views.RECENT_HISTORY + timedelta(minutes=30))
+        yield noon, open_one
+
+
+def test_an_entry_on_an_open_incident_reads_only_the_ongoing_incidents(client, quiet_page):
+    """The windows and the recent incidents are kept with the systems data:
+    the re-render after the entry lists the incidents once (the ongoing ones),
+    not four times (ongoing, windows in force, windows to come, recent)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _noon, incident = quiet_page
+    render(client)
+    entry(incident, message="Still on it.")
+    with CaptureQueriesContext(connection) as queries:
+        read, body = render(client)
+    assert not read and b"Still on it." in body and b"Old trouble" in body
+    listed = [
+        query["sql"]
+        for query in queries.captured_queries
+        if query["sql"].startswith('SELECT "incidents_incident"."id"')
+    ]
+    assert len(listed) == 1, listed
+    assert body == reference()
+
+
+def test_the_kept_recent_incidents_leave_the_page_on_time(client, quiet_page):
+    """The oldest recent incident leaves the front page RECENT_HISTORY after
+    it finished, though no write changed the systems token."""
+    noon, incident = quiet_page
+    render(client)
+    horizon = noon + timedelta(minutes=30)
+    assert views._systems.valid_until == horizon
+    with time_machine.travel(horizon + timedelta(seconds=1), tick=False):
+        entry(incident, message="Still on it.")
+        read, body = render(client)
+        assert read
+        assert b"Old trouble" not in body and b"Still on it." in body
+        assert body == reference()

@@ -44,8 +44,9 @@ ones said to leave the status page's systems section alone
 title, monitors and resolution untouched — what a refresh storm is made of).
 What that section shows (the monitors, their groups and 90 days of bars,
 which the incidents on the bars and the windows covering them go into) is
-kept per process under it (incidents/pages/views.py), so such a write
-re-reads only the incidents. It is read with the other two and set with them
+kept per process under it, with the page's windows and recent incidents, which
+such a write leaves alone too (incidents/pages/views.py ``Systems``), so such a
+write re-reads only the ongoing incidents. It is read with the other two and set with them
 in the same two steps; a pending bump replaces it as well.
 """
 

@@ -38,6 +38,7 @@ from incidents.overview import (
     MONITOR_LABELS,
     Overview,
     incident_impact,
+    maintenance_lists,
     monitor_state,
     page_updated_at,
     status_label,
@@ -119,31 +120,51 @@ def describe(incident, monitors_by_id, now):
 
 @dataclass(frozen=True)
 class Systems:
-    """What the systems section is made of: the monitors in page order (with
-    their groups and whether a window covers them) and their bars, read at one
-    moment and true until ``valid_until`` by the clock alone."""
+    """What the systems section is made of — the monitors in page order (with
+    their groups and whether a window covers them) and their bars — and what
+    the same writes change of the page's lists: its windows and its recent
+    (finished) incidents, each with its timeline. Read at one moment and true
+    until ``valid_until`` by the clock alone.
+
+    Only the ongoing incidents are read for every render: an entry on an open
+    incident (the one write that leaves the systems token) changes nothing
+    here."""
 
     token: str | None  # the systems token read before them (None: not to be kept)
     monitors: list
     uptime: dict  # monitor id -> Strip
+    windows: tuple  # (active, upcoming): Overview.build's ``windows``
+    recent: list  # finished within RECENT_HISTORY, newest first, RECENT_LIMIT + 1 at most
     # The first of: a window starting or ending (it changes whether it covers
-    # a monitor, and what the page's incident lists hold), and the bars moving
-    # (at midnight, or within the uptime refresh while numbers move). While it
-    # holds no edge has passed and no window was written (that changes the
-    # token), so it is the page's next maintenance edge as well.
+    # a monitor, and what the page's incident lists hold), the bars moving
+    # (at midnight, or within the uptime refresh while numbers move), and the
+    # oldest recent item leaving the horizon. While it holds no edge has
+    # passed and no window was written (that changes the token), so it is the
+    # page's next maintenance edge as well.
     valid_until: datetime | None
 
     @classmethod
     def read(cls, now, token):
         monitors = list(Monitor.objects.for_status_page(now))
         uptime, uptime_valid_until = strips(monitors, now)
+        finished = (
+            Incident.objects.finished(now)
+            .filter(finished_at__gt=now - RECENT_HISTORY)
+            .order_by("-finished_at", "-id")[: RECENT_LIMIT + 1]
+        )
+        active, upcoming, recent = Incident.objects.timelines(*maintenance_lists(now), finished)
         return cls(
             token=token,
             monitors=monitors,
             uptime=uptime,
+            windows=(active, upcoming),
+            recent=recent,
             valid_until=earliest(
                 Incident.objects.next_maintenance_edge(now),
                 uptime_valid_until if monitors else None,
+                # (The one past RECENT_LIMIT, if any, leaving takes "more in
+                # history" away.)
+                recent[-1].finished_at + RECENT_HISTORY if recent else None,
             ),
         )
 
@@ -194,24 +215,15 @@ def forget_systems():
 
 def status_context(now):
     systems = systems_for(now)
-    overview = Overview.build(now, monitors=systems.monitors)
+    overview = Overview.build(now, monitors=systems.monitors, windows=systems.windows)
     monitors_by_id = {monitor.id: monitor for monitor in overview.monitors}
-    recent = list(
-        Incident.objects.finished(now)
-        .filter(finished_at__gt=now - RECENT_HISTORY)
-        .with_timeline()
-        .order_by("-finished_at", "-id")[: RECENT_LIMIT + 1]
-    )
-    more_in_history = len(recent) > RECENT_LIMIT
-    recent = recent[:RECENT_LIMIT]
+    more_in_history = len(systems.recent) > RECENT_LIMIT
+    recent = systems.recent[:RECENT_LIMIT]
     uptime = systems.uptime
     # The page changes by the clock alone when a window starts or ends, when
     # the oldest recent item leaves the horizon, and when the uptime bars
     # move (at midnight, or within the uptime refresh while numbers move).
-    valid_until = earliest(
-        systems.valid_until,
-        recent[-1].finished_at + RECENT_HISTORY if recent else None,
-    )
+    valid_until = systems.valid_until
     # Each monitor's row, by id: listed in page order, and within its section.
     rows = {
         monitor.id: {
