@@ -311,3 +311,34 @@ def test_with_the_database_cache_a_write_sets_the_token_once(monkeypatch):
     Monitor.create_monitor(name="Committed for real")
     assert len(calls) == 1  # inside the transaction; it committed with the monitor
     assert generation.current() != before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_redis_a_write_sets_the_shared_tokens_once_after_its_commit(monkeypatch):
+    """Every other reader goes on answering with what it stored until the
+    write commits (no render from the data as it was under a token set before
+    the commit, then one more after it); the writer's own reads see a token of
+    their own at once."""
+    from django.core.cache import cache
+    from django.db import transaction
+    from django.test import override_settings
+
+    from tests.servers import redis_caches, redis_or_skip
+
+    redis_or_skip()
+    with override_settings(CACHES=redis_caches()):
+        assert not generation._cache_commits_with_the_data()
+        before = generation.current()
+        calls = []
+        original = generation._set_new_token
+        monkeypatch.setattr(
+            generation, "_set_new_token", lambda **options: calls.append(1) or original(**options)
+        )
+        with transaction.atomic():
+            Monitor.create_monitor(name="Committed for real")
+            assert cache.get(generation.KEY) == before  # what every other reader sees
+            assert generation.current() != before  # what this one sees
+        assert len(calls) == 1  # after the commit
+        after = cache.get(generation.KEY)
+        assert after not in (None, before) and generation.current() == after
+        assert generation.is_final(generation.systems_token())

@@ -165,19 +165,38 @@ def test_a_missing_token_is_made_anew_and_kept_under(client, page):
     assert not read and b"Two." in body
 
 
-def test_nothing_is_kept_under_the_first_step_s_token(client, page, monkeypatch):
-    """With Redis a bump sets the tokens inside the write's transaction and
-    again after its commit; the first systems token is provisional, and data
-    read under it is never kept (its second step might never come)."""
+def test_until_the_commit_only_the_writing_thread_sees_a_new_token(
+    client, page, monkeypatch, django_capture_on_commit_callbacks
+):
+    """With Redis the shared tokens change once, after the commit: until then
+    every other reader keeps the copies it stored from the committed data.
+    The writer's own reads see tokens of their own, its systems token
+    provisional: nothing is kept under it, as the write may yet roll back."""
     monitors, incident = page
     render(client)
     monkeypatch.setattr(generation, "_cache_commits_with_the_data", lambda: False)
-    Monitor.objects.get(pk=monitors[0].id).change(name="Renamed")  # its commit never comes here
-    assert cache.get(generation.SYSTEMS_KEY).startswith(generation.PROVISIONAL)
-    for message in ("One.", "Two."):
-        entry(incident, message=message)
+
+    def shared():
+        return {key: cache.get(key) for key in generation.TOKEN_KEYS}
+
+    before = shared()
+    with django_capture_on_commit_callbacks(execute=True):  # then "commits"
+        Monitor.objects.get(pk=monitors[0].id).change(name="Renamed")
+        assert shared() == before
+        assert not generation.is_final(generation.systems_token())
         read, body = render(client)
         assert read and b"Renamed" in body
+        entry(incident, message="One.")
+        read, body = render(client)
+        assert read and b"One." in body  # nothing was kept under the provisional token
+        inside = shared()
+    after = shared()
+    assert after[generation.KEY] != inside[generation.KEY]
+    assert after[generation.SYSTEMS_KEY] != before[generation.SYSTEMS_KEY]
+    assert generation.is_final(after[generation.SYSTEMS_KEY])
+    read, body = render(client)
+    assert read and b"Renamed" in body and b"One." in body
+    assert not render(client)[0]  # kept under the final token
 
 
 def test_a_window_in_force_keeps_the_data_no_longer_than_the_uptime_refresh(client, page, settings):

@@ -7,11 +7,15 @@ token differs from the stored one renders again. The token lives in the
 default cache, which is shared by every worker and host (Redis or the
 database), never in per-process memory.
 
-A write sets a new token twice: at once, so that reads on the writing
-connection (and, with the database cache, the commit itself) see it, and again
-after the commit, so that a reader that rendered from the old data between the
-two cannot keep its stale copy. Tokens are random rather than counters so that
-two writers can never set the same value.
+With the database cache, a write sets a new token inside its transaction: it
+commits (or rolls back) with the data, and every reader after the commit sees
+it. With Redis, the shared token is set once, after the commit; until then
+only the writing thread's own reads see a token of its own (its open
+transaction's data is what they read), while every other reader keeps the
+stored copies of the data it can still see — one render per write, not two
+(one from the data as it was, under a token set before the commit, then one
+more after it). Tokens are random rather than counters so that two writers
+can never set the same value.
 
 The token never stands still across a cache outage. A write whose new token
 could not be set (the cache unreachable), a read that found the cache away
@@ -32,7 +36,7 @@ Beside the generation, a second token changes only with the page's settings
 with). Each process keeps its copy of the settings under it
 (incidents/appearance/page.py), so the many writes that leave the settings
 alone do not make every process read them again. A write to the settings
-changes both tokens, in the same two steps; a pending bump replaces both, as
+changes both tokens, in the same way; a pending bump replaces both, as
 the write it stands for may have been one to the settings. The settings token
 costs no round trip of its own: it is read with the generation and with the
 API key's record (incidents/cache/store.py ``read_with``), and what a request
@@ -46,8 +50,8 @@ What that section shows (the monitors, their groups and 90 days of bars,
 which the incidents on the bars and the windows covering them go into) is
 kept per process under it, with the page's windows and recent incidents, which
 such a write leaves alone too (incidents/pages/views.py ``Systems``), so such a
-write re-reads only the ongoing incidents. It is read with the other two and set with them
-in the same two steps; a pending bump replaces it as well.
+write re-reads only the ongoing incidents. It is read with the other two and
+set with them in the same way; a pending bump replaces it as well.
 """
 
 import contextlib
@@ -166,8 +170,10 @@ _read = threading.local()  # the settings and systems tokens this thread's reque
 def note_read(found):
     """After a read of the cache that asked for the settings and systems
     tokens (with what it reads anyway, see incidents/cache/store.py
-    ``read_with``): keep what it found for the rest of the request
-    (``settings_read``, ``systems_read``)."""
+    ``read_with``): the tokens this thread's open write has set in their
+    place (``found`` is changed), and what it found kept for the rest of the
+    request (``settings_read``, ``systems_read``)."""
+    found.update(_own_tokens())
     # One read while a bump is pending is of a token about to be replaced.
     _read.settings = None if _pending else found.get(SETTINGS_KEY)
     _read.systems = None if _pending else found.get(SYSTEMS_KEY, _MISSING)
@@ -211,11 +217,42 @@ request_started.connect(_forget_read, dispatch_uid="generation-request-started")
 request_finished.connect(_forget_read, dispatch_uid="generation-request-finished")
 
 
-# A systems token set by the first of a bump's two steps, when the second one
-# (after the commit) sets the final one: nothing is kept under it, so a second
-# step that never comes (the cache away for that process alone, or the process
-# gone) cannot leave data read before the commit kept for good.
+# The systems token a writing thread sees until its commit (with Redis):
+# nothing is kept under it, as the data read under it may never commit.
 PROVISIONAL = "~"
+
+# With Redis: the tokens a write's open transaction stands for, seen by the
+# writing thread's own reads alone, until the commit sets the shared ones.
+_own = threading.local()  # .tokens: (database alias, its step after the commit, {key: token})
+
+
+def _own_tokens():
+    """The tokens this thread's open write has set, while the step after its
+    commit is still to come: none once it committed (the shared tokens are
+    set) or rolled back (nothing changed), the savepoint it was made in
+    included."""
+    own = getattr(_own, "tokens", None)
+    if own is None:
+        return {}
+    using, step, tokens = own
+    if not any(entry is step for entry in transaction.get_connection(using).run_on_commit):
+        _own.tokens = None
+        return {}
+    return tokens
+
+
+def _set_own_tokens(using, settings, systems):
+    """The first step of a bump with Redis, just after its step after the
+    commit was registered: new tokens for this thread's reads, nothing
+    shared."""
+    tokens = dict(_own_tokens())
+    tokens[KEY] = secrets.token_hex(8)
+    if settings:
+        tokens[SETTINGS_KEY] = secrets.token_hex(8)
+    if systems:
+        tokens[SYSTEMS_KEY] = PROVISIONAL + secrets.token_hex(8)
+    step = transaction.get_connection(using).run_on_commit[-1]
+    _own.tokens = (using, step, tokens)
 
 
 def is_final(token):
@@ -223,17 +260,16 @@ def is_final(token):
     return token is not None and not token.startswith(PROVISIONAL)
 
 
-def _set_new_token(quiet=False, settings=False, systems=True, provisional=False):
+def _set_new_token(quiet=False, settings=False, systems=True):
     """Set a new token (the settings token as well with ``settings``, the
-    systems token with ``systems``, both when the bump was pending; that one
-    marked ``provisional`` on request); False (and the bump left pending) if
-    the cache is away."""
+    systems token with ``systems``, both when the bump was pending); False
+    (and the bump left pending) if the cache is away."""
     global _pending, _cache_failed_at
     values = {KEY: secrets.token_hex(8)}
     if settings or _pending:
         values[SETTINGS_KEY] = secrets.token_hex(8)
     if systems or _pending:
-        values[SYSTEMS_KEY] = (PROVISIONAL if provisional else "") + secrets.token_hex(8)
+        values[SYSTEMS_KEY] = secrets.token_hex(8)
     try:
         write_many(values, TIMEOUT)
     except Exception as error:
@@ -256,6 +292,7 @@ def _cache_commits_with_the_data():
 
 def _after_commit(settings, systems):
     if not _cache_commits_with_the_data():
+        _own.tokens = None
         _set_new_token(settings=settings, systems=systems)
 
 
@@ -310,11 +347,14 @@ def bump(using=DEFAULT_DB_ALIAS, settings=False, systems=None):
         if func in covered and sids == savepoints:
             return  # already bumped in this (sub)transaction
     # With the database cache this step commits with the data and is the
-    # last; otherwise the step after the commit sets the final systems token.
-    _set_new_token(
-        settings=settings, systems=systems, provisional=not _cache_commits_with_the_data()
-    )
-    transaction.on_commit(_AFTER[(settings, systems)], using=using, robust=True)
+    # last; otherwise it is this thread's alone, and the step after the
+    # commit sets the shared tokens.
+    if _cache_commits_with_the_data():
+        _set_new_token(settings=settings, systems=systems)
+        transaction.on_commit(_AFTER[(settings, systems)], using=using, robust=True)
+    else:
+        transaction.on_commit(_AFTER[(settings, systems)], using=using, robust=True)
+        _set_own_tokens(using, settings, systems)
 
 
 @contextlib.contextmanager
