@@ -349,11 +349,10 @@ def bump(using=DEFAULT_DB_ALIAS, settings=False, systems=None):
     # With the database cache this step commits with the data and is the
     # last; otherwise it is this thread's alone, and the step after the
     # commit sets the shared tokens.
+    transaction.on_commit(_AFTER[(settings, systems)], using=using, robust=True)
     if _cache_commits_with_the_data():
         _set_new_token(settings=settings, systems=systems)
-        transaction.on_commit(_AFTER[(settings, systems)], using=using, robust=True)
     else:
-        transaction.on_commit(_AFTER[(settings, systems)], using=using, robust=True)
         _set_own_tokens(using, settings, systems)
 
 
